@@ -1,0 +1,59 @@
+"""The run record: which fields a run has, and where each lives.
+
+A record is a plain dict keyed by the contract's field names. ``COLUMN_FIELDS`` are stored as
+columns (so they can be filtered and sorted in SQL); ``DATA_FIELDS`` travel together as one
+JSON document. ``transitions`` are rows of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+COLUMN_FIELDS: tuple[str, ...] = (
+    "id", "workspace", "name", "alias", "parent_id", "root_id", "kind", "status", "trigger",
+    "agent", "benchmark", "seed", "attempt", "retry_of", "replay_of",
+    "created_at", "started_at", "ended_at", "last_heartbeat_at",
+)
+
+DATA_FIELDS: tuple[str, ...] = (
+    "config", "tags", "evaluation", "compute", "progress", "command", "env", "image", "code",
+    "inputs", "outputs", "resources", "cost", "summary", "primary_metric", "failure",
+)
+
+#: Every field of a run as the contract lists it (``duration_s`` is derived).
+FIELDS: tuple[str, ...] = (*COLUMN_FIELDS, *DATA_FIELDS, "transitions", "duration_s")
+
+TRIGGERS = ("user", "agent", "policy", "schedule", "webhook", "retry", "replay", "child")
+
+#: Defaults for the data fields of a new run.
+DATA_DEFAULTS: dict[str, Any] = {
+    "config": {}, "tags": [], "evaluation": None, "compute": None, "progress": None,
+    "command": None, "env": None, "image": None, "code": None, "inputs": [], "outputs": {},
+    "resources": None, "cost": None, "summary": {}, "primary_metric": None, "failure": None,
+}
+
+
+class Point(NamedTuple):
+    """One metric point: ``step``, ``value``, ``time`` (epoch seconds) and ``stage``."""
+
+    step: int
+    value: float
+    time: float
+    stage: str | None
+
+
+class LogLine(NamedTuple):
+    """One line of a run's log: ``time`` (epoch seconds), ``stream`` and the ``text``."""
+
+    time: float
+    stream: str
+    text: str
+
+
+def duration_s(record: dict[str, Any], now: float) -> float | None:
+    """Seconds from start to end (or to now, while the run has not ended)."""
+    start = record.get("started_at")
+    if start is None:
+        return None
+    end = record.get("ended_at")
+    return max(0.0, (end if end is not None else now) - start)

@@ -1,0 +1,200 @@
+"""Checks on user input, each raising ``InvalidInput`` with a message that says what to fix."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from picidae.errors import InvalidInput
+
+MAX_NAME = 512
+MAX_KEY = 256
+MAX_TAG = 128
+MAX_TEXT_LINE = 64 * 1024
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_name(name: object) -> str:
+    """A run name: ``None`` becomes ``default``, backslashes become ``/``; ``..``, empty
+    segments and control characters are refused."""
+    if name is None:
+        return "default"
+    if not isinstance(name, str):
+        raise InvalidInput(f"name must be a string, got {type(name).__name__}", field="name")
+    value = name.replace("\\", "/").strip()
+    if not value:
+        raise InvalidInput("name must not be empty (leave it None for 'default')", field="name")
+    if _CONTROL.search(value):
+        raise InvalidInput(f"name {name!r} contains a control character", field="name")
+    if len(value) > MAX_NAME:
+        raise InvalidInput(f"name is {len(value)} characters; at most {MAX_NAME}", field="name")
+    for segment in value.split("/"):
+        if segment == "":
+            raise InvalidInput(
+                f"name {name!r} has an empty segment (leading, trailing or doubled '/')",
+                field="name",
+            )
+        if segment == "..":
+            raise InvalidInput(f"name {name!r} contains a '..' segment", field="name")
+    return value
+
+
+def clean_label(value: object, field: str, *, max_len: int = MAX_TAG) -> str | None:
+    """A short optional label (alias, kind, agent, benchmark): a one-line string or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string, got {type(value).__name__}", field=field)
+    value = value.strip()
+    if not value:
+        return None
+    if _CONTROL.search(value):
+        raise InvalidInput(f"{field} {value!r} contains a control character", field=field)
+    if len(value) > max_len:
+        raise InvalidInput(f"{field} is {len(value)} characters; at most {max_len}", field=field)
+    return value
+
+
+def clean_tags(tags: object) -> list[str]:
+    """Tags: a string or an iterable of strings, deduplicated, order kept."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, Iterable) or isinstance(tags, Mapping):
+        raise InvalidInput(f"tags must be a list of strings, got {type(tags).__name__}",
+                           field="tags")
+    out: list[str] = []
+    for tag in tags:
+        label = clean_label(tag, "tags")
+        if label is not None and label not in out:
+            out.append(label)
+    return out
+
+
+def clean_key(key: object, field: str = "key") -> str:
+    """A metric, config or summary key: a non-empty one-line string."""
+    if not isinstance(key, str):
+        raise InvalidInput(f"{field} must be a string, got {type(key).__name__}", field=field)
+    if not key or key != key.strip():
+        raise InvalidInput(f"{field} {key!r} must be non-empty without surrounding spaces",
+                           field=field)
+    if _CONTROL.search(key):
+        raise InvalidInput(f"{field} {key!r} contains a control character", field=field)
+    if len(key) > MAX_KEY:
+        raise InvalidInput(f"{field} is {len(key)} characters; at most {MAX_KEY}", field=field)
+    return key
+
+
+def metric_value(key: str, value: object) -> float:
+    """A metric value as a float: int and float as they are (NaN and ±inf kept), bool as 0/1,
+    numpy scalars and 0-d tensors through ``.item()``; anything else is refused naming the key
+    and the type."""
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)  # type: ignore[arg-type]
+    if kind is bool:
+        return 1.0 if value else 0.0
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "ndim", 0) == 0 and not isinstance(value, str | bytes):
+        try:
+            inner = item()
+        except (ValueError, RuntimeError, TypeError):
+            inner = None
+        if type(inner) in (int, float, bool):
+            return float(inner)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise InvalidInput(
+        f"metric {key!r} must be an int or float, got {kind.__name__} ({value!r:.60})",
+        field=key,
+    )
+
+
+def clean_step(step: object) -> int:
+    """A step: a non-negative int (numpy integers accepted)."""
+    if type(step) is int and step >= 0:
+        return step
+    if isinstance(step, bool) or not hasattr(step, "__index__"):
+        raise InvalidInput(f"step must be a non-negative int, got {step!r}", field="step")
+    value = int(step.__index__())  # type: ignore[union-attr]
+    if value < 0:
+        raise InvalidInput(f"step must be a non-negative int, got {value}", field="step")
+    return value
+
+
+def json_value(value: Any, field: str, depth: int = 0) -> Any:
+    """A value that can be stored as JSON: dicts with string keys, lists, str, int, float
+    (NaN/inf kept), bool, None; tuples become lists, numpy scalars and arrays become Python
+    values. Anything else is refused naming the field."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value
+    if depth > 32:
+        raise InvalidInput(f"{field} is nested more than 32 levels deep", field=field)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInput(f"{field} keys must be strings, got {k!r}", field=field)
+            out[k] = json_value(v, f"{field}.{k}", depth + 1)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_value(v, field, depth + 1) for v in value]
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return json_value(tolist(), field, depth + 1)
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    raise InvalidInput(f"{field} must be JSON-like, got {type(value).__name__}", field=field)
+
+
+def clean_mapping(value: object, field: str) -> dict[str, Any]:
+    """A dict of JSON-like values (config, summary), or ``InvalidInput``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{field} must be a dict, got {type(value).__name__}", field=field)
+    for key in value:
+        clean_key(key, field)
+    return json_value(dict(value), field)  # type: ignore[no-any-return]
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts flattened with dots: ``{"opt": {"lr": 0.1}}`` → ``{"opt.lr": 0.1}``."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``update`` merged into a copy of ``base``; nested dicts merge key by key."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def clean_fraction(value: object) -> float:
+    """A progress fraction in [0, 1]."""
+    try:
+        frac = metric_value("progress", value)
+    except InvalidInput:
+        raise InvalidInput(f"progress must be a number in [0, 1], got {value!r}",
+                           field="progress") from None
+    if math.isnan(frac) or not 0.0 <= frac <= 1.0:
+        raise InvalidInput(f"progress must be a number in [0, 1], got {value!r}",
+                           field="progress")
+    return frac

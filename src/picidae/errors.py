@@ -1,0 +1,115 @@
+"""Picidae's errors: one tree, each class with a stable code and an HTTP status.
+
+::
+
+    PicidaeError                      code "error"                 500
+    ├── InvalidInput (ValueError)     code "invalid_input"         422
+    ├── RunNotFound (LookupError)     code "run_not_found"         404
+    ├── IllegalTransition             code "illegal_transition"    409
+    ├── RunFinished                   code "run_finished"          409
+    ├── StoreUnavailable              code "store_unavailable"     503
+    └── MissingDependency (ImportError) code "missing_dependency"  500
+
+The same class is raised whichever store raised it; the HTTP layer writes ``{code, message,
+field}`` and the HTTP client store turns the code back into the class (see ``from_code``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class PicidaeError(Exception):
+    """Base class of every error Picidae raises on purpose."""
+
+    code: str = "error"
+    http_status: int = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The error as the JSON body the API returns."""
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
+class InvalidInput(PicidaeError, ValueError):
+    """A value given by the user is wrong: a bad name, a metric that is not a number, a bad
+    filter. Also a ``ValueError`` so ordinary ``except ValueError`` catches it."""
+
+    code = "invalid_input"
+    http_status = 422
+
+
+class RunNotFound(PicidaeError, LookupError):
+    """No run has this id (in this store or workspace)."""
+
+    code = "run_not_found"
+    http_status = 404
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}", field="id")
+        self.run_id = run_id
+
+
+class IllegalTransition(PicidaeError):
+    """A state change the lifecycle does not allow. Names the current state, the asked state
+    and the legal targets; nothing was changed."""
+
+    code = "illegal_transition"
+    http_status = 409
+
+    def __init__(self, run_id: str, current: str, asked: str, legal: Iterable[str]) -> None:
+        self.run_id = run_id
+        self.current = current
+        self.asked = asked
+        self.legal = sorted(legal)
+        targets = ", ".join(self.legal) if self.legal else "none (the run is final)"
+        super().__init__(
+            f"run {run_id} cannot go from {current!r} to {asked!r}; legal targets from "
+            f"{current!r}: {targets}",
+            field="to",
+        )
+
+
+class RunFinished(PicidaeError):
+    """A write to a run this process already finished (or that has ended elsewhere)."""
+
+    code = "run_finished"
+    http_status = 409
+
+
+class StoreUnavailable(PicidaeError):
+    """The store cannot be reached or opened (a locked file, a server that is down)."""
+
+    code = "store_unavailable"
+    http_status = 503
+
+
+class MissingDependency(PicidaeError, ImportError):
+    """An optional dependency is needed; the message names the ``pip install`` to run."""
+
+    code = "missing_dependency"
+    http_status = 500
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"this feature needs {package!r}: pip install 'picidae[{extra}]'", field=None
+        )
+
+
+_BY_CODE: dict[str, type[PicidaeError]] = {
+    cls.code: cls
+    for cls in (PicidaeError, InvalidInput, RunNotFound, IllegalTransition, RunFinished,
+                StoreUnavailable, MissingDependency)
+}
+
+
+def from_code(code: str, message: str, field: str | None = None) -> PicidaeError:
+    """Rebuild the error class for an API error body (used by the HTTP client store)."""
+    cls = _BY_CODE.get(code, PicidaeError)
+    err = PicidaeError.__new__(cls)
+    PicidaeError.__init__(err, message, field=field)
+    return err

@@ -1,0 +1,1 @@
+"""The Python SDK: ``init``/``Run`` for writing, ``RunView`` for reading."""

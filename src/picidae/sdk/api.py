@@ -1,0 +1,303 @@
+"""The module-level SDK functions: ``init``, ``get_run``, ``runs``, ``set_enabled``.
+
+Also the process hooks: at exit every run still open is finished (``completed``), or failed
+with reason ``crash`` and the traceback when the interpreter is exiting on an uncaught
+exception.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+import time
+import traceback as tb
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from picidae.core.ids import new_id
+from picidae.core.run import TRIGGERS
+from picidae.core.states import TERMINAL, State
+from picidae.core.validation import (
+    clean_label,
+    clean_mapping,
+    clean_name,
+    clean_tags,
+    deep_merge,
+)
+from picidae.errors import InvalidInput, RunFinished
+from picidae.sdk import capture
+from picidae.sdk.noop import NoopRun
+from picidae.sdk.run import Run
+from picidae.sdk.view import RunView
+from picidae.sdk.writer import writer
+from picidae.settings import settings
+from picidae.store.base import RunQuery
+from picidae.store.registry import open_store
+
+_enabled: bool | None = None
+_env_run_used = False
+_hooks_lock = threading.Lock()
+_hooks_installed = False
+_uncaught: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn recording on or off for this process; off, ``init`` returns a no-op run."""
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def is_enabled() -> bool:
+    """Whether ``init`` records (``set_enabled``, else ``PICIDAE_DISABLED`` unset)."""
+    return settings().enabled if _enabled is None else _enabled
+
+
+def _parent_id(parent: Any) -> str | None:
+    if parent is None:
+        return None
+    if isinstance(parent, Run | RunView):
+        return parent.id
+    if isinstance(parent, str) and parent:
+        return parent
+    raise InvalidInput(f"parent must be a run or a run id, got {type(parent).__name__}",
+                       field="parent")
+
+
+def _seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+        raise InvalidInput(f"seed must be an int, got {seed!r}", field="seed")
+    return int(seed.__index__())
+
+
+def create_run(store: Any, name: str | None, *, alias: str | None = None, parent: Any = None,
+               kind: str | None = None, config: Mapping[str, Any] | None = None,
+               tags: Iterable[str] | None = None, agent: str | None = None,
+               benchmark: str | None = None, seed: int | None = None,
+               trigger: str | None = None, evaluation: Any = None, compute: Any = None,
+               resources: Any = None, primary_metric: str | tuple[str, str] | None = None,
+               capture_env: bool = True, snapshot_code: bool = False,
+               capture_console: bool = False) -> Run:
+    """Create a new run in ``store``, already ``running`` (``queued → running``)."""
+    if snapshot_code:
+        raise NotImplementedError("snapshot_code arrives with artifact storage (issue 4)")
+    if capture_console:
+        raise NotImplementedError("capture_console arrives with artifact storage (issue 4)")
+    trigger = clean_label(trigger, "trigger") or "user"
+    if trigger not in TRIGGERS:
+        raise InvalidInput(f"trigger must be one of {', '.join(TRIGGERS)}; got {trigger!r}",
+                           field="trigger")
+    parent_id = _parent_id(parent)
+    root_id = None
+    if parent_id is not None:
+        parent_rec = store.get_run(parent_id)
+        root_id = parent_rec.get("root_id") or parent_rec["id"]
+    now = time.time()
+    run_id = new_id()
+    record: dict[str, Any] = {
+        "id": run_id,
+        "name": clean_name(name),
+        "alias": clean_label(alias, "alias"),
+        "parent_id": parent_id,
+        "root_id": root_id or run_id,
+        "kind": clean_label(kind, "kind"),
+        "status": State.RUNNING.value,
+        "trigger": trigger,
+        "agent": clean_label(agent, "agent"),
+        "benchmark": clean_label(benchmark, "benchmark"),
+        "seed": _seed(seed),
+        "attempt": 1,
+        "created_at": now,
+        "started_at": now,
+        "last_heartbeat_at": now,
+        "config": clean_mapping(config, "config"),
+        "tags": clean_tags(tags),
+        "evaluation": _json_field(evaluation, "evaluation"),
+        "compute": _json_field(compute, "compute"),
+        "resources": _json_field(resources, "resources"),
+        "transitions": [{"from": State.QUEUED.value, "to": State.RUNNING.value, "at": now,
+                         "reason": "started in-process", "actor": "sdk"}],
+    }
+    if capture_env:
+        record["command"] = capture.command()
+        record["env"] = capture.environment()
+    if primary_metric is not None:
+        pm_name, pm_mode = (primary_metric, "max") if isinstance(primary_metric, str) \
+            else tuple(primary_metric)
+        record["primary_metric"] = {"name": pm_name, "mode": pm_mode, "best": None,
+                                    "step": None}
+    _install_hooks()
+    return Run(store, store.create_run(record))
+
+
+def _json_field(value: Any, field: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return clean_mapping(value, field)
+
+
+def attach_run(store: Any, run_id: str, *, config: Mapping[str, Any] | None = None,
+               tags: Iterable[str] | None = None, name: str | None = None) -> Run:
+    """Attach to an existing, unfinished run (queued for this process, or resumed)."""
+    rec = store.get_run(run_id)
+    status = State(rec["status"])
+    if status in TERMINAL or status is State.ARCHIVED:
+        raise RunFinished(f"run {run_id} is {status.value}; it cannot be attached to. Start a "
+                          f"new run, or 'picidae replay {run_id}' to run it again")
+    if status is State.LOST:
+        store.heartbeat(run_id)
+        rec = store.get_run(run_id)
+    elif status not in (State.RUNNING, State.EVALUATING):
+        rec = store.transition(run_id, State.RUNNING.value, reason="attached", actor="sdk")
+    run = Run(store, rec)
+    # Defaults from the program yield to what the run was queued with (submit/replay
+    # overrides), so the program sees the overrides in run.config.
+    merged = deep_merge(clean_mapping(config, "config"), rec.get("config") or {})
+    if merged != (rec.get("config") or {}):
+        run._config = merged
+        run._merge("config", merged)
+    extra_tags = [t for t in clean_tags(tags) if t not in rec.get("tags", [])]
+    if extra_tags:
+        run._pending.fields["tags"] = [*rec.get("tags", []), *extra_tags]
+    if name is not None and rec["name"] == "default":
+        run.name = clean_name(name)
+    _install_hooks()
+    return run
+
+
+def init(name: str | None = None, *, alias: str | None = None, parent: Any = None,
+         kind: str | None = None, config: Mapping[str, Any] | None = None,
+         tags: Iterable[str] | None = None, store: Any = None, id: str | None = None,
+         capture_env: bool = True, snapshot_code: bool = False, capture_console: bool = False,
+         agent: str | None = None, benchmark: str | None = None, seed: int | None = None,
+         trigger: str | None = None, evaluation: Any = None, compute: Any = None,
+         resources: Any = None, primary_metric: str | tuple[str, str] | None = None,
+         ) -> Run | NoopRun:
+    """Start recording a run, or attach to the unfinished run ``id`` (or ``PICIDAE_RUN_ID``,
+    once per process). Returns a ``Run``; a ``NoopRun`` when recording is disabled."""
+    global _env_run_used
+    if not is_enabled():
+        return NoopRun(config)
+    target = open_store(store)
+    if id is None and not _env_run_used:
+        id = settings().run_id
+        _env_run_used = id is not None
+    if id is not None:
+        if not isinstance(id, str):
+            raise InvalidInput(f"id must be a run id string, got {type(id).__name__}",
+                               field="id")
+        return attach_run(target, id, config=config, tags=tags, name=name)
+    return create_run(target, name, alias=alias, parent=parent, kind=kind, config=config,
+                      tags=tags, agent=agent, benchmark=benchmark, seed=seed, trigger=trigger,
+                      evaluation=evaluation, compute=compute, resources=resources,
+                      primary_metric=primary_metric, capture_env=capture_env,
+                      snapshot_code=snapshot_code, capture_console=capture_console)
+
+
+def get_run(run_id: str, store: Any = None) -> RunView:
+    """The stored run ``run_id`` (what this process logged to it so far included)."""
+    target = open_store(store)
+    active = writer().active(run_id) if isinstance(run_id, str) else None
+    if active is not None and active.store is target:
+        active.flush()
+    return RunView(target, target.get_run(run_id))
+
+
+def _when(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"{field} must be a date or time (ISO 8601), got {value!r}",
+                               field=field) from None
+        if dt.tzinfo is None:
+            from datetime import UTC
+
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    raise InvalidInput(f"{field} must be a datetime, an ISO string or epoch seconds",
+                       field=field)
+
+
+def runs(store: Any = None, *, status: str | Iterable[str] | None = None,
+         name: str | None = None, parent: Any = None, kind: str | None = None,
+         tags: str | Iterable[str] | None = None, created_after: Any = None,
+         created_before: Any = None, where: str | None = None,
+         order_by: str | list[str] | None = None, limit: int | None = None) -> list[RunView]:
+    """Runs matching every filter given, newest first unless ``order_by`` says otherwise.
+
+    ``status`` takes a state or a list; ``name`` a glob (``cv/*``); ``tags`` runs carrying all
+    of them; ``order_by`` ``"metrics.acc desc"``, ``"summary.K"``, ``"config.K"``,
+    ``"created_at"``, ``"name"``...
+    """
+    from picidae.core.lifecycle import parse_state
+    from picidae.store.sql.query import parse_order_by
+
+    target = open_store(store)
+    for run in writer().runs():
+        if run.store is target:
+            run.flush()
+    statuses = None
+    if status is not None:
+        items = [status] if isinstance(status, str) else list(status)
+        statuses = [parse_state(s).value for s in items]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 0):
+        raise InvalidInput(f"limit must be a non-negative int, got {limit!r}", field="limit")
+    query = RunQuery(
+        status=statuses, name=name, parent=_parent_id(parent), kind=kind,
+        tags=clean_tags(tags) or None, created_after=_when(created_after, "created_after"),
+        created_before=_when(created_before, "created_before"), where=where,
+        order_by=parse_order_by(order_by), limit=limit,
+    )
+    return [RunView(target, rec) for rec in target.list_runs(query)]
+
+
+# -- process hooks ----------------------------------------------------------------------
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException,
+                trace: TracebackType | None) -> None:
+    global _uncaught
+    _uncaught = (exc_type, exc, trace)
+    _previous_excepthook(exc_type, exc, trace)
+
+
+_previous_excepthook = sys.excepthook
+
+
+def _at_exit() -> None:
+    for run in writer().runs():
+        try:
+            if _uncaught is None:
+                run.finish()
+            elif issubclass(_uncaught[0], KeyboardInterrupt):
+                run.cancel(reason="interrupted")
+            else:
+                exc_type, exc, trace = _uncaught
+                run.fail("crash", message=f"{exc_type.__name__}: {exc}",
+                         traceback="".join(tb.format_exception(exc_type, exc, trace)))
+        except Exception as exc:  # at exit there is nobody left to raise to
+            print(f"picidae: could not end run {run.id} at exit: {exc}", file=sys.stderr)
+
+
+def _install_hooks() -> None:
+    global _hooks_installed, _previous_excepthook
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        _previous_excepthook = sys.excepthook
+        sys.excepthook = _excepthook
+        atexit.register(_at_exit)
+        _hooks_installed = True

@@ -1,0 +1,362 @@
+"""``Run``: the handle a program holds while it records one run.
+
+Mutators validate on the caller's thread (a mistake raises at once, precisely) and return the
+run, so calls chain. Metric points, log lines and merges go to in-memory buffers that the
+background writer flushes; state changes and heartbeats are synchronous, because their answer
+(accepted or illegal) matters to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback as tb
+from collections import deque
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from picidae.core.lifecycle import parse_state
+from picidae.core.run import LogLine
+from picidae.core.states import TERMINAL, State
+from picidae.core.validation import (
+    MAX_TEXT_LINE,
+    clean_fraction,
+    clean_key,
+    clean_label,
+    clean_mapping,
+    clean_step,
+    deep_merge,
+    json_value,
+    metric_value,
+)
+from picidae.errors import IllegalTransition, InvalidInput, PicidaeError, RunFinished
+from picidae.sdk.writer import MAX_FAILED_FLUSHES, pack_points, writer
+from picidae.settings import settings
+from picidae.store.base import Batch
+
+log = logging.getLogger("picidae")
+
+_NUMBER = (int, float)
+
+
+class Run:
+    """A run being recorded by this process. Made by ``picidae.init`` or ``Run.child``."""
+
+    def __init__(self, store: Any, record: dict[str, Any]) -> None:
+        self._store = store
+        self._record = record
+        self.id: str = record["id"]
+        self.name: str = record["name"]
+        self.parent_id: str | None = record.get("parent_id")
+        self.root_id: str | None = record.get("root_id")
+        self.kind: str | None = record.get("kind")
+        self._config: dict[str, Any] = dict(record.get("config") or {})
+        self._summary: dict[str, Any] = dict(record.get("summary") or {})
+        self._status = State(record["status"])
+        self._step = 0
+        self._known_keys: set[str] = set()
+        self._points: deque[tuple[int, float, str | None, dict[str, float]]] = deque()
+        self._logs: deque[LogLine] = deque()
+        self._pending = Batch()
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._backlog: list[tuple[Batch, int]] = []
+        self._ended = False
+        self._children = 0
+        self._last_heartbeat = time.time()
+        self._heartbeat_interval = settings().heartbeat_interval_s
+        writer().register(self)
+
+    # -- identity -----------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """The run's state as this process last knew it."""
+        return self._status.value
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config, including overrides from submit or replay."""
+        return self._config
+
+    @property
+    def store(self) -> Any:
+        """The store the run is recorded in."""
+        return self._store
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+
+    def _check_open(self) -> None:
+        if self._ended:
+            raise RunFinished(
+                f"run {self.id} ({self.name}) has ended ({self.status}); start a new run with "
+                "picidae.init() to record more")
+
+    # -- buffered writes ----------------------------------------------------------------
+
+    def log(self, data: Mapping[str, Any] | None = None, *, step: int | None = None,
+            stage: str | None = None, **metrics: Any) -> Run:
+        """Record metric values at a step (the next one when ``step`` is omitted)."""
+        if self._ended:
+            self._check_open()
+        if data:
+            if not isinstance(data, Mapping):
+                raise InvalidInput(f"log() takes a dict of metrics, got {type(data).__name__}",
+                                   field="data")
+            metrics = {**data, **metrics}
+        values: dict[str, float] = {}
+        known = self._known_keys
+        for key, value in metrics.items():
+            if key not in known:
+                clean_key(key, "metric key")
+                known.add(key)
+            values[key] = float(value) if type(value) in _NUMBER else metric_value(key, value)
+        if step is None:
+            step = self._step
+        elif type(step) is not int or step < 0:
+            step = clean_step(step)
+        if stage is not None and type(stage) is not str:
+            stage = clean_label(stage, "stage")
+        self._step = step + 1
+        if values:
+            self._points.append((step, time.time(), stage, values))
+        return self
+
+    def _merge(self, section: str, data: Any) -> None:
+        with self._pending_lock:
+            current = getattr(self._pending, section)
+            setattr(self._pending, section, deep_merge(current, data))
+
+    def log_config(self, config: Mapping[str, Any]) -> Run:
+        """Merge values into the run's config (nested dicts merge key by key)."""
+        self._check_open()
+        data = clean_mapping(config, "config")
+        self._config = deep_merge(self._config, data)
+        self._merge("config", data)
+        return self
+
+    def summary(self, values: Mapping[str, Any]) -> Run:
+        """Merge values into the run's summary (run-level results)."""
+        self._check_open()
+        data = clean_mapping(values, "summary")
+        self._summary = deep_merge(self._summary, data)
+        self._merge("summary", data)
+        return self
+
+    def set_primary_metric(self, name: str, mode: str = "max") -> Run:
+        """Name the metric that ranks this run; its best value and step are tracked."""
+        self._check_open()
+        clean_key(name, "primary metric")
+        if mode not in ("max", "min"):
+            raise InvalidInput(f"mode must be 'max' or 'min', got {mode!r}", field="mode")
+        with self._pending_lock:
+            self._pending.fields["primary_metric"] = {"name": name, "mode": mode, "best": None,
+                                                      "step": None}
+        return self
+
+    def log_text(self, text: str, *, stream: str = "log") -> Run:
+        """Append timestamped lines to the run's log."""
+        self._check_open()
+        if not isinstance(text, str):
+            raise InvalidInput(f"log_text takes a string, got {type(text).__name__}",
+                               field="text")
+        now = time.time()
+        for line in text.splitlines() or [""]:
+            self._logs.append(LogLine(now, stream, line[:MAX_TEXT_LINE]))
+        return self
+
+    def output(self, name: str, value: Any) -> Run:
+        """Record a small named output (a number, string or small JSON value)."""
+        self._check_open()
+        clean_key(name, "output name")
+        with self._pending_lock:
+            self._pending.outputs[name] = json_value(value, f"outputs.{name}")
+        return self
+
+    def progress(self, fraction: float, message: str | None = None) -> Run:
+        """Report the fraction done (0–1), with an optional message."""
+        self._check_open()
+        frac = clean_fraction(fraction)
+        if message is not None and not isinstance(message, str):
+            raise InvalidInput("progress message must be a string", field="message")
+        with self._pending_lock:
+            self._pending.fields["progress"] = {"fraction": frac, "message": message,
+                                                "at": time.time()}
+        return self
+
+    def log_image(self, key: str, image: Any, caption: str | None = None,
+                  step: int | None = None) -> Run:
+        """Store an image tied to a step (arrives with artifacts)."""
+        raise NotImplementedError("log_image arrives with artifact storage (issue 4)")
+
+    def log_artifact(self, path: Any, name: str | None = None, type: str | None = None) -> Run:
+        """Upload a file or folder in the background (arrives with artifacts)."""
+        raise NotImplementedError("log_artifact arrives with artifact storage (issue 4)")
+
+    def use_input(self, name: str, version: str | None = None,
+                  path_or_uri: str | None = None) -> Run:
+        """Record a dataset or upstream version used (arrives with artifacts)."""
+        raise NotImplementedError("use_input arrives with artifact storage (issue 4)")
+
+    # -- flushing -----------------------------------------------------------------------
+
+    def _take_batch(self) -> Batch:
+        entries = []
+        points = self._points
+        for _ in range(len(points)):
+            entries.append(points.popleft())
+        lines = []
+        logs = self._logs
+        for _ in range(len(logs)):
+            lines.append(logs.popleft())
+        with self._pending_lock:
+            batch, self._pending = self._pending, Batch()
+        batch.chunks = pack_points(entries) if entries else []
+        batch.logs = lines
+        return batch
+
+    def _flush(self) -> None:
+        """Write everything buffered (called by the writer thread, ``finish`` and reads)."""
+        with self._flush_lock:
+            batch = self._take_batch()
+            if not batch.empty():
+                self._backlog.append((batch, 0))
+            while self._backlog:
+                pending, failures = self._backlog[0]
+                try:
+                    self._store.write(self.id, pending)
+                except PicidaeError as exc:
+                    failures += 1
+                    if failures >= MAX_FAILED_FLUSHES:
+                        log.error("picidae: dropping %d points and %d log lines of run %s after "
+                                  "%d failed writes: %s", pending.n_points(), len(pending.logs),
+                                  self.id, failures, exc)
+                        self._backlog.pop(0)
+                        continue
+                    self._backlog[0] = (pending, failures)
+                    log.warning("picidae: could not write run %s (will retry): %s", self.id, exc)
+                    return
+                self._backlog.pop(0)
+
+    def flush(self) -> Run:
+        """Write buffered points, lines and merges now (normally the writer does it)."""
+        self._flush()
+        return self
+
+    def _maybe_heartbeat(self, now: float) -> None:
+        if not self._ended and now - self._last_heartbeat >= self._heartbeat_interval:
+            self._send_heartbeat(now)
+
+    def _send_heartbeat(self, now: float) -> None:
+        self._last_heartbeat = now
+        status = self._store.heartbeat(self.id, now)
+        if not self._ended:
+            self._status = State(status)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def heartbeat(self) -> Run:
+        """Tell the store this run is alive (the background thread does it on its own)."""
+        self._check_open()
+        self._send_heartbeat(time.time())
+        return self
+
+    def transition(self, state: str, reason: str | None = None) -> Run:
+        """Move to another state, e.g. ``"evaluating"``; terminal states end the run."""
+        self._check_open()
+        target = parse_state(state)
+        if target in TERMINAL:
+            return self._end(target, reason=reason)
+        self._flush()
+        self._move(target, reason)
+        return self
+
+    def _move(self, target: State, reason: str | None, failure: dict[str, Any] | None = None,
+              ) -> None:
+        try:
+            rec = self._store.transition(self.id, target.value, reason=reason, actor="sdk",
+                                         failure=failure)
+        except IllegalTransition as exc:
+            if exc.current != State.LOST.value:
+                raise
+            # The watchdog saw us silent; a heartbeat brings the run back, then we move.
+            self._store.heartbeat(self.id)
+            rec = self._store.transition(self.id, target.value, reason=reason, actor="sdk",
+                                         failure=failure)
+        self._status = State(rec["status"])
+
+    def _end(self, target: State, *, reason: str | None = None,
+             failure: dict[str, Any] | None = None) -> Run:
+        if self._ended:
+            if target is self._status:
+                return self
+            self._check_open()
+        self._flush()
+        try:
+            self._move(target, reason, failure)
+        finally:
+            self._ended = True
+            self._flush()
+            writer().unregister(self)
+        return self
+
+    def finish(self, status: str = "completed") -> Run:
+        """End the run (``completed`` unless told otherwise), after writing everything
+        buffered. Later writes raise ``RunFinished``; finishing again is a no-op."""
+        target = parse_state(status)
+        if target not in TERMINAL:
+            raise InvalidInput(f"finish() takes a final state (completed, failed, canceled), "
+                               f"got {status!r}", field="status")
+        if self._ended and target is self._status:
+            return self
+        return self._end(target, reason=None if target is State.COMPLETED else status)
+
+    def fail(self, reason: str = "crash", message: str | None = None, *,
+             traceback: str | None = None, exit_code: int | None = None) -> Run:
+        """End the run as ``failed`` with a reason (``crash``, ``error``, ``timeout``...)."""
+        reason = clean_label(reason, "reason") or "crash"
+        failure: dict[str, Any] = {"reason": reason, "message": message}
+        if traceback is not None:
+            failure["traceback"] = traceback
+        if exit_code is not None:
+            failure["exit_code"] = exit_code
+        return self._end(State.FAILED, reason=reason, failure=failure)
+
+    def cancel(self, reason: str | None = None) -> Run:
+        """End the run as ``canceled``."""
+        return self._end(State.CANCELED, reason=reason or "canceled")
+
+    def child(self, name: str | None = None, *, kind: str | None = None,
+              config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
+        """Start a child run (a seed, phase, sweep point...) under this one."""
+        self._check_open()
+        from picidae.sdk.api import create_run
+
+        self._children += 1
+        if name is None:
+            seed = init_kwargs.get("seed")
+            label = f"seed-{seed}" if seed is not None else f"{kind or 'child'}-{self._children}"
+            name = f"{self.name}/{label}"
+        init_kwargs.setdefault("trigger", "child")
+        return create_run(self._store, name, parent=self, kind=kind, config=config,
+                          **init_kwargs)
+
+    # -- context manager ----------------------------------------------------------------
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._ended:
+            return
+        if exc is None:
+            self.finish()
+        elif isinstance(exc, KeyboardInterrupt):
+            self.cancel(reason="interrupted")
+        else:
+            self.fail("crash", message=f"{type(exc).__name__}: {exc}",
+                      traceback="".join(tb.format_exception(exc_type, exc, trace)))

@@ -1,0 +1,1 @@
+"""Storage: the ``Store`` protocol and its backends, picked by URL (see ``registry``)."""

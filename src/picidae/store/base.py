@@ -1,0 +1,195 @@
+"""The ``Store`` protocol: what every backend (SQLite, PostgreSQL, HTTP) implements.
+
+The contract is written once here; each method's docstring is its specification. ``write`` is
+the one batch primitive the SDK's background writer uses; the conveniences build on it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, overload, runtime_checkable
+
+from picidae.core.run import LogLine, Point
+
+
+@dataclass
+class SeriesChunk:
+    """Points of one metric key and stage, columnar: ``steps`` (int64), ``values`` and
+    ``times`` (float64)."""
+
+    key: str
+    stage: str | None
+    steps: array = field(default_factory=lambda: array("q"))
+    values: array = field(default_factory=lambda: array("d"))
+    times: array = field(default_factory=lambda: array("d"))
+
+
+@dataclass
+class Batch:
+    """Everything the SDK buffered for one run since the last flush, written atomically.
+
+    ``config`` and ``summary`` are merged (nested dicts key by key) into what is stored;
+    ``fields`` replaces whole data fields (``primary_metric``, ``code``, ``env``...);
+    ``heartbeat_at`` records a heartbeat at that time.
+    """
+
+    chunks: list[SeriesChunk] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    heartbeat_at: float | None = None
+
+    def empty(self) -> bool:
+        """True when there is nothing to write."""
+        return not (self.chunks or self.logs or self.config or self.summary or self.outputs
+                    or self.fields or self.heartbeat_at is not None)
+
+    def n_points(self) -> int:
+        """How many metric points the batch carries."""
+        return sum(len(c.steps) for c in self.chunks)
+
+
+@dataclass
+class RunQuery:
+    """A listing request. ``order_by`` is a list of ``(field, descending)``; fields are
+    ``created_at``, ``name``, ``status`` and the other columns, ``metrics.K``, ``summary.K``,
+    ``config.K``. ``where`` is an expression of the filter language."""
+
+    status: list[str] | None = None
+    name: str | None = None
+    parent: str | None = None
+    root: str | None = None
+    kind: str | None = None
+    tags: list[str] | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    where: str | None = None
+    order_by: list[tuple[str, bool]] = field(default_factory=list)
+    limit: int | None = None
+    offset: int = 0
+    include_archived: bool = True
+    workspace: str = "default"
+
+
+class MetricSeries(Sequence[Point]):
+    """A metric's points in step order. A sequence of ``Point`` (built as they are read, so a
+    long series costs nothing until iterated) that also exposes its columns (``steps``,
+    ``values``, ``times``, ``stages``) for plotting and NumPy."""
+
+    __slots__ = ("key", "stages", "steps", "times", "values")
+
+    def __init__(self, key: str, steps: list[int], values: list[float], times: list[float],
+                 stages: list[str | None]) -> None:
+        self.key = key
+        self.steps = steps
+        self.values = values
+        self.times = times
+        self.stages = stages
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @overload
+    def __getitem__(self, index: int) -> Point: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Point]: ...
+
+    def __getitem__(self, index: int | slice) -> Point | list[Point]:
+        if isinstance(index, slice):
+            return list(map(Point, self.steps[index], self.values[index], self.times[index],
+                            self.stages[index]))
+        return Point(self.steps[index], self.values[index], self.times[index],
+                     self.stages[index])
+
+    def __iter__(self) -> Iterator[Point]:
+        return map(Point, self.steps, self.values, self.times, self.stages)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other,
+                                                                           strict=True))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"MetricSeries({self.key!r}, {len(self)} points)"
+
+    def last(self) -> Point | None:
+        """The last point, or ``None`` for an empty series."""
+        return self[-1] if self.steps else None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A place runs are recorded. Every method is synchronous and thread-safe."""
+
+    url: str
+
+    def create_run(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Insert a complete new run record (see ``core.run``) and its first transition, if
+        the record carries ``transitions``; return the stored record."""
+        ...
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """The full record, with ``transitions``; ``RunNotFound`` for an unknown id."""
+        ...
+
+    def list_runs(self, query: RunQuery) -> list[dict[str, Any]]:
+        """Records matching ``query`` (without ``transitions``), in its order."""
+        ...
+
+    def count_runs(self, query: RunQuery) -> int:
+        """How many runs match ``query`` (ignoring limit and offset)."""
+        ...
+
+    def transition(self, run_id: str, to: str, *, reason: str | None = None,
+                   actor: str | None = None, at: float | None = None,
+                   failure: dict[str, Any] | None = None,
+                   expect: set[str] | None = None) -> dict[str, Any]:
+        """Move the run to ``to`` if the lifecycle allows it (and, with ``expect``, only if
+        its current status is one of those); record ``from``, ``to``, ``at``, ``reason`` and
+        ``actor``; return the updated record. ``IllegalTransition`` otherwise, nothing
+        changed."""
+        ...
+
+    def heartbeat(self, run_id: str, at: float | None = None) -> str:
+        """Record a heartbeat; a ``lost`` run returns to the state it was lost from. Returns
+        the status after the heartbeat."""
+        ...
+
+    def write(self, run_id: str, batch: Batch) -> None:
+        """Apply a batch atomically: metric points, log lines, merges and field updates."""
+        ...
+
+    def metrics(self, run_id: str, key: str) -> MetricSeries:
+        """Every point of one metric, in step order."""
+        ...
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        """The metric keys a run has, sorted."""
+        ...
+
+    def latest_metrics(self, run_ids: list[str]) -> dict[str, dict[str, float]]:
+        """The latest value of every metric, per run id."""
+        ...
+
+    def logs(self, run_id: str, offset: int = 0, limit: int | None = None) -> list[LogLine]:
+        """Log lines from the ``offset``-th on."""
+        ...
+
+    def apply_liveness(self, now: float | None = None) -> list[tuple[str, str, str]]:
+        """The heartbeat watchdog, once: silent live runs become ``lost``, runs lost past
+        the recovery window ``failed`` (reason ``lost``). Returns ``(id, from, to)`` moves."""
+        ...
+
+    def delete_runs(self, run_ids: list[str]) -> list[str]:
+        """Remove runs with their transitions, fields, metrics and logs; return the ids
+        removed."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,1 @@
+"""The SQL store: one ``SqlStore`` over SQLAlchemy Core; dialect details in ``sqlite.py``."""

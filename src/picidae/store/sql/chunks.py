@@ -1,0 +1,99 @@
+"""Packing metric points into chunk rows and reading them back.
+
+A chunk holds one run's points for one key and stage as little-endian arrays. Reading a
+series concatenates its chunks and sorts by step only when the chunks are not already in
+order (the common case, steps logged increasingly, never sorts).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+from collections.abc import Iterable
+from itertools import pairwise
+from typing import Any
+
+from picidae.store.base import MetricSeries, SeriesChunk
+
+MAX_CHUNK = 65536
+_SWAP = sys.byteorder == "big"
+
+
+def _pack(values: array) -> bytes:
+    if _SWAP:
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _unpack(typecode: str, blob: bytes) -> array:
+    out = array(typecode)
+    out.frombytes(blob)
+    if _SWAP:
+        out.byteswap()
+    return out
+
+
+def chunk_rows(run_id: str, chunk: SeriesChunk) -> list[dict[str, Any]]:
+    """The rows to insert for a chunk (split at ``MAX_CHUNK`` points)."""
+    rows = []
+    n = len(chunk.steps)
+    for lo in range(0, n, MAX_CHUNK):
+        steps = chunk.steps[lo:lo + MAX_CHUNK]
+        ordered = all(a <= b for a, b in pairwise(steps))
+        rows.append({
+            "run_id": run_id, "key": chunk.key, "stage": chunk.stage, "n": len(steps),
+            "step_min": min(steps), "step_max": max(steps), "ordered": int(ordered),
+            "steps": _pack(steps), "vals": _pack(chunk.values[lo:lo + MAX_CHUNK]),
+            "times": _pack(chunk.times[lo:lo + MAX_CHUNK]),
+        })
+    return rows
+
+
+def latest_point(chunk: SeriesChunk) -> tuple[int, float, float, str | None]:
+    """The chunk's latest point: the highest step, the last one written at that step."""
+    steps = chunk.steps
+    best = 0
+    top = steps[0]
+    for i in range(1, len(steps)):
+        if steps[i] >= top:
+            top = steps[i]
+            best = i
+    return steps[best], chunk.values[best], chunk.times[best], chunk.stage
+
+
+def best_point(values: Iterable[float], steps: Iterable[int],
+               mode: str) -> tuple[float, int] | None:
+    """The best (max or min) non-NaN value and its step; the earliest step wins ties."""
+    best: tuple[float, int] | None = None
+    better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+    for value, step in zip(values, steps, strict=True):
+        if math.isnan(value):
+            continue
+        if best is None or better(value, best[0]):
+            best = (value, step)
+    return best
+
+
+def read_series(key: str, rows: Iterable[Any]) -> MetricSeries:
+    """A ``MetricSeries`` from chunk rows ordered by id."""
+    steps = array("q")
+    values = array("d")
+    times = array("d")
+    stages: list[str | None] = []
+    in_order = True
+    last_max: int | None = None
+    for row in rows:
+        steps.extend(_unpack("q", row.steps))
+        values.extend(_unpack("d", row.vals))
+        times.extend(_unpack("d", row.times))
+        stages.extend([row.stage] * row.n)
+        if not row.ordered or (last_max is not None and row.step_min < last_max):
+            in_order = False
+        last_max = row.step_max if last_max is None else max(last_max, row.step_max)
+    if in_order:
+        return MetricSeries(key, steps.tolist(), values.tolist(), times.tolist(), stages)
+    order = sorted(range(len(steps)), key=steps.__getitem__)
+    return MetricSeries(key, [steps[i] for i in order], [values[i] for i in order],
+                        [times[i] for i in order], [stages[i] for i in order])
