@@ -167,6 +167,7 @@ def attach_run(store: Any, run_id: str, *, config: Mapping[str, Any] | None = No
         run._pending.fields["tags"] = [*rec.get("tags", []), *extra_tags]
     if name is not None and rec["name"] == "default":
         run.name = clean_name(name)
+        run._pending.fields["name"] = run.name
     _install_hooks()
     return run
 
@@ -235,12 +236,14 @@ def runs(store: Any = None, *, status: str | Iterable[str] | None = None,
          name: str | None = None, parent: Any = None, kind: str | None = None,
          tags: str | Iterable[str] | None = None, created_after: Any = None,
          created_before: Any = None, where: str | None = None,
-         order_by: str | list[str] | None = None, limit: int | None = None) -> list[RunView]:
+         order_by: str | list[str] | None = None, limit: int | None = None,
+         include_archived: bool = False) -> list[RunView]:
     """Runs matching every filter given, newest first unless ``order_by`` says otherwise.
 
     ``status`` takes a state or a list; ``name`` a glob (``cv/*``); ``tags`` runs carrying all
     of them; ``order_by`` ``"metrics.acc desc"``, ``"summary.K"``, ``"config.K"``,
-    ``"created_at"``, ``"name"``...
+    ``"created_at"``, ``"name"``... Archived runs are left out unless ``include_archived``
+    (or a ``status`` filter names them).
     """
     from picidae.core.lifecycle import parse_state
     from picidae.store.sql.query import parse_order_by
@@ -260,7 +263,7 @@ def runs(store: Any = None, *, status: str | Iterable[str] | None = None,
         status=statuses, name=name, parent=_parent_id(parent), kind=kind,
         tags=clean_tags(tags) or None, created_after=_when(created_after, "created_after"),
         created_before=_when(created_before, "created_before"), where=where,
-        order_by=parse_order_by(order_by), limit=limit,
+        order_by=parse_order_by(order_by), limit=limit, include_archived=include_archived,
     )
     return [RunView(target, rec) for rec in target.list_runs(query)]
 

@@ -1,0 +1,5 @@
+"""``python -m picidae`` runs the command line."""
+
+from picidae.cli.main import main
+
+main()

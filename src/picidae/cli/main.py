@@ -1,0 +1,62 @@
+"""The ``picidae`` entry point. Errors print one line on stderr and exit non-zero; a user's
+mistake never shows a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+try:  # Typer ≥ 0.20 vendors click; older releases depend on it
+    from typer._click import exceptions as click
+except ImportError:  # pragma: no cover
+    from click import exceptions as click  # type: ignore[no-redef]
+
+from picidae.cli import demo, logs, runs
+from picidae.errors import PicidaeError
+
+app = typer.Typer(
+    name="picidae",
+    help="Record and run ML runs. Every listing takes --json; every command takes --store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(runs.app, name="runs")
+app.command("logs")(logs.logs)
+app.command("archive")(runs.archive)
+app.command("demo")(demo.demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; exit code 0 on success, 1 on an error, 2 on a usage mistake."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="picidae", standalone_mode=False)
+    except click.NoArgsIsHelpError:
+        sys.exit(0)  # the help was printed already
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "picidae"
+        message = exc.format_message().replace("\n", " ")
+        print(f"picidae: {message} (see '{where} --help')", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("picidae: aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except PicidaeError as exc:
+        first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+        print(f"picidae: {first}", file=sys.stderr)
+        sys.exit(1)
+    except click.ClickException as exc:
+        print(f"picidae: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
