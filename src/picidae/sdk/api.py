@@ -10,18 +10,15 @@ from __future__ import annotations
 import atexit
 import sys
 import threading
-import time
 import traceback as tb
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from picidae.core.ids import new_id
-from picidae.core.run import TRIGGERS
+from picidae.core.record import new_record
 from picidae.core.states import TERMINAL, State
 from picidae.core.validation import (
-    clean_label,
     clean_mapping,
     clean_name,
     clean_tags,
@@ -66,14 +63,6 @@ def _parent_id(parent: Any) -> str | None:
                        field="parent")
 
 
-def _seed(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
-        raise InvalidInput(f"seed must be an int, got {seed!r}", field="seed")
-    return int(seed.__index__())
-
-
 def create_run(store: Any, name: str | None, *, alias: str | None = None, parent: Any = None,
                kind: str | None = None, config: Mapping[str, Any] | None = None,
                tags: Iterable[str] | None = None, agent: str | None = None,
@@ -87,59 +76,17 @@ def create_run(store: Any, name: str | None, *, alias: str | None = None, parent
         raise NotImplementedError("snapshot_code arrives with artifact storage (issue 4)")
     if capture_console:
         raise NotImplementedError("capture_console arrives with artifact storage (issue 4)")
-    trigger = clean_label(trigger, "trigger") or "user"
-    if trigger not in TRIGGERS:
-        raise InvalidInput(f"trigger must be one of {', '.join(TRIGGERS)}; got {trigger!r}",
-                           field="trigger")
     parent_id = _parent_id(parent)
-    root_id = None
-    if parent_id is not None:
-        parent_rec = store.get_run(parent_id)
-        root_id = parent_rec.get("root_id") or parent_rec["id"]
-    now = time.time()
-    run_id = new_id()
-    record: dict[str, Any] = {
-        "id": run_id,
-        "name": clean_name(name),
-        "alias": clean_label(alias, "alias"),
-        "parent_id": parent_id,
-        "root_id": root_id or run_id,
-        "kind": clean_label(kind, "kind"),
-        "status": State.RUNNING.value,
-        "trigger": trigger,
-        "agent": clean_label(agent, "agent"),
-        "benchmark": clean_label(benchmark, "benchmark"),
-        "seed": _seed(seed),
-        "attempt": 1,
-        "created_at": now,
-        "started_at": now,
-        "last_heartbeat_at": now,
-        "config": clean_mapping(config, "config"),
-        "tags": clean_tags(tags),
-        "evaluation": _json_field(evaluation, "evaluation"),
-        "compute": _json_field(compute, "compute"),
-        "resources": _json_field(resources, "resources"),
-        "transitions": [{"from": State.QUEUED.value, "to": State.RUNNING.value, "at": now,
-                         "reason": "started in-process", "actor": "sdk"}],
-    }
-    if capture_env:
-        record["command"] = capture.command()
-        record["env"] = capture.environment()
-    if primary_metric is not None:
-        pm_name, pm_mode = (primary_metric, "max") if isinstance(primary_metric, str) \
-            else tuple(primary_metric)
-        record["primary_metric"] = {"name": pm_name, "mode": pm_mode, "best": None,
-                                    "step": None}
+    parent_rec = store.get_run(parent_id) if parent_id is not None else None
+    record = new_record(
+        name, parent=parent_rec, alias=alias, kind=kind, config=config, tags=tags,
+        agent=agent, benchmark=benchmark, seed=seed, trigger=trigger, evaluation=evaluation,
+        compute=compute, resources=resources, primary_metric=primary_metric,
+        command=capture.command() if capture_env else None,
+        env=capture.environment() if capture_env else None,
+    )
     _install_hooks()
     return Run(store, store.create_run(record))
-
-
-def _json_field(value: Any, field: str) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return clean_mapping(value, field)
 
 
 def attach_run(store: Any, run_id: str, *, config: Mapping[str, Any] | None = None,
