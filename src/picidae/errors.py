@@ -8,10 +8,13 @@
     ├── IllegalTransition             code "illegal_transition"    409
     ├── RunFinished                   code "run_finished"          409
     ├── StoreUnavailable              code "store_unavailable"     503
-    └── MissingDependency (ImportError) code "missing_dependency"  500
+    ├── MissingDependency (ImportError) code "missing_dependency"  500
+    ├── ArtifactNotFound (LookupError) code "artifact_not_found"   404
+    ├── ArtifactCorrupt               code "artifact_corrupt"     500
+    └── FlowNotFound (LookupError)    code "flow_not_found"        404
 
 The same class is raised whichever store raised it; the HTTP layer writes ``{code, message,
-field}`` and the HTTP client store turns the code back into the class (see ``from_code``).
+field}`` and the HTTP client store turns the code back into the class (see ``from_body``).
 """
 
 from __future__ import annotations
@@ -30,9 +33,14 @@ class PicidaeError(Exception):
         self.message = message
         self.field = field
 
-    def to_dict(self) -> dict[str, str | None]:
-        """The error as the JSON body the API returns."""
-        return {"code": self.code, "message": self.message, "field": self.field}
+    def details(self) -> dict[str, object]:
+        """Extra machine-readable facts about the error (sent in the API body)."""
+        return {}
+
+    def to_dict(self) -> dict[str, object]:
+        """The error as the JSON body the API returns: ``code``, ``message``, ``field``."""
+        return {"code": self.code, "message": self.message, "field": self.field,
+                **self.details()}
 
 
 class InvalidInput(PicidaeError, ValueError):
@@ -53,6 +61,10 @@ class RunNotFound(PicidaeError, LookupError):
         super().__init__(f"no run with id {run_id!r}", field="id")
         self.run_id = run_id
 
+    def details(self) -> dict[str, object]:
+        """The id asked for."""
+        return {"run_id": self.run_id}
+
 
 class IllegalTransition(PicidaeError):
     """A state change the lifecycle does not allow. Names the current state, the asked state
@@ -72,6 +84,10 @@ class IllegalTransition(PicidaeError):
             f"{current!r}: {targets}",
             field="to",
         )
+
+    def details(self) -> dict[str, object]:
+        """The states involved."""
+        return {"current": self.current, "asked": self.asked, "legal": self.legal}
 
 
 class RunFinished(PicidaeError):
@@ -100,16 +116,52 @@ class MissingDependency(PicidaeError, ImportError):
         )
 
 
+
+class ArtifactNotFound(PicidaeError, LookupError):
+    """A run has no artifact by this name, or its stored content is missing."""
+
+    code = "artifact_not_found"
+    http_status = 404
+
+
+class ArtifactCorrupt(PicidaeError):
+    """An artifact's content does not match its recorded SHA-256 digest (nothing was written
+    to the destination)."""
+
+    code = "artifact_corrupt"
+    http_status = 500
+
+class FlowNotFound(PicidaeError, LookupError):
+    """No flow has this name (or this version)."""
+
+    code = "flow_not_found"
+    http_status = 404
+
+
 _BY_CODE: dict[str, type[PicidaeError]] = {
     cls.code: cls
     for cls in (PicidaeError, InvalidInput, RunNotFound, IllegalTransition, RunFinished,
-                StoreUnavailable, MissingDependency)
+                StoreUnavailable, MissingDependency, ArtifactNotFound, ArtifactCorrupt,
+                FlowNotFound)
 }
 
 
-def from_code(code: str, message: str, field: str | None = None) -> PicidaeError:
-    """Rebuild the error class for an API error body (used by the HTTP client store)."""
-    cls = _BY_CODE.get(code, PicidaeError)
+def from_body(body: dict[str, object], status: int) -> PicidaeError:
+    """Rebuild the error an API error body describes (used by the HTTP client store), so the
+    caller gets the same class, message and details the store raised on the server."""
+    code = str(body.get("code") or "")
+    message = str(body.get("message") or f"HTTP {status}")
+    field = body.get("field") if isinstance(body.get("field"), str) else None
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        cls = StoreUnavailable if status >= 500 else PicidaeError
     err = PicidaeError.__new__(cls)
-    PicidaeError.__init__(err, message, field=field)
+    PicidaeError.__init__(err, message, field=field)  # type: ignore[arg-type]
+    if isinstance(err, IllegalTransition):
+        err.current = str(body.get("current"))
+        err.asked = str(body.get("asked"))
+        legal = body.get("legal")
+        err.legal = [str(x) for x in legal] if isinstance(legal, list) else []
+    if isinstance(err, RunNotFound):
+        err.run_id = str(body.get("run_id") or "")
     return err

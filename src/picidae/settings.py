@@ -24,6 +24,40 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _limit(name: str, default: float) -> float:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        from picidae.errors import InvalidInput
+
+        raise InvalidInput(f"{name} must be a positive number, got {raw!r}", field=name)
+    return value
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        from picidae.errors import InvalidInput
+
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)}, got {raw!r}",
+                           field=name)
+    return raw
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    return raw not in ("0", "false", "no", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The settings in force, from the environment at the time of the call."""
@@ -36,6 +70,24 @@ class Settings:
     lost_window_s: float
     flush_interval_s: float
     enabled: bool
+    artifacts: str | None = None
+    tqdm_mode: str = "smart"
+    snapshot_max_mb: float = 100.0
+    snapshot_max_files: int = 10_000
+    capture_git: bool = True
+    capture_packages: bool = True
+    image: str | None = None
+    #: Set by ``picidae worker`` for the command it runs: where the SDK leaves how the
+    #: program asked its run to end (the worker ends it; see ``sdk/managed.py``).
+    managed: str | None = None
+    #: Workers (``picidae worker``, see docs/running.md).
+    worker_poll_s: float = 1.0
+    cancel_grace_s: float = 10.0
+    sample_interval_s: float = 5.0
+    prices: str | None = None
+    compute_target: str = "local"
+    buffer_mb: float = 256.0
+    finish_timeout_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,9 +102,38 @@ class Settings:
             lost_window_s=_float("PICIDAE_LOST_WINDOW_S", 172800.0),
             flush_interval_s=_float("PICIDAE_FLUSH_INTERVAL_S", 1.0),
             enabled=os.environ.get("PICIDAE_DISABLED", "").lower() not in ("1", "true", "yes"),
+            artifacts=os.environ.get("PICIDAE_ARTIFACTS") or None,
+            tqdm_mode=_choice("PICIDAE_TQDM_MODE", ("smart", "all", "none"), "smart"),
+            snapshot_max_mb=_limit("PICIDAE_SNAPSHOT_MAX_MB", 100.0),
+            snapshot_max_files=int(_limit("PICIDAE_SNAPSHOT_MAX_FILES", 10_000)),
+            capture_git=_flag("PICIDAE_CAPTURE_GIT", True),
+            capture_packages=_flag("PICIDAE_CAPTURE_PACKAGES", True),
+            image=os.environ.get("PICIDAE_IMAGE") or None,
+            managed=os.environ.get("PICIDAE_MANAGED") or None,
+            worker_poll_s=_float("PICIDAE_WORKER_POLL_S", 1.0),
+            cancel_grace_s=_float("PICIDAE_CANCEL_GRACE_S", 10.0),
+            sample_interval_s=_float("PICIDAE_SAMPLE_INTERVAL_S", 5.0),
+            prices=os.environ.get("PICIDAE_PRICES") or None,
+            compute_target=(os.environ.get("PICIDAE_COMPUTE_TARGET") or "").strip() or "local",
+            buffer_mb=_limit("PICIDAE_BUFFER_MB", 256.0),
+            finish_timeout_s=_limit("PICIDAE_FINISH_TIMEOUT_S", 60.0),
         )
 
 
+_last: tuple[tuple[tuple[str, str], ...], str, Settings] | None = None
+
+
 def settings() -> Settings:
-    """The current settings (read afresh from the environment)."""
-    return Settings.from_env()
+    """The current settings. Rebuilt whenever a ``PICIDAE_*`` variable (or HOME) changes, so
+    tests and programs may set them at any time; otherwise the last object is reused (reading
+    every variable costs more than the hot paths that ask)."""
+    global _last
+    env = os.environ
+    key = tuple((k, v) for k, v in env.items() if k.startswith("PICIDAE_"))
+    home = env.get("HOME", "")
+    last = _last
+    if last is not None and last[0] == key and last[1] == home:
+        return last[2]
+    value = Settings.from_env()
+    _last = (key, home, value)
+    return value

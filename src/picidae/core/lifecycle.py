@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from picidae.core.states import LEGAL, LIVE, SYNONYMS, State
+from picidae.core.states import LEASED, LEGAL, LIVE, SYNONYMS, State
 from picidae.errors import IllegalTransition, InvalidInput
 
 
@@ -73,11 +73,17 @@ def liveness_target(
     lost_at: float | None,
     timeout_s: float,
     window_s: float,
+    claimed: bool = False,
 ) -> State | None:
     """What the heartbeat watchdog does to a run: ``lost`` for a live run silent longer than
-    ``timeout_s``; ``failed`` for a run lost longer than ``window_s``; otherwise ``None``."""
+    ``timeout_s``; ``failed`` for a run lost longer than ``window_s``, or ``claimed`` by a
+    worker that went silent longer than ``timeout_s`` before its command ran
+    (``provisioning``, ``syncing_data``); otherwise ``None``."""
     if status in LIVE and last_heartbeat_at is not None and now - last_heartbeat_at > timeout_s:
         return State.LOST
+    if claimed and status in LEASED and last_heartbeat_at is not None \
+            and now - last_heartbeat_at > timeout_s:
+        return State.FAILED
     if status is State.LOST and lost_at is not None and now - lost_at > window_s:
         return State.FAILED
     return None

@@ -12,16 +12,20 @@ from typing import Any, NamedTuple
 COLUMN_FIELDS: tuple[str, ...] = (
     "id", "workspace", "name", "alias", "parent_id", "root_id", "kind", "status", "trigger",
     "agent", "benchmark", "seed", "attempt", "retry_of", "replay_of",
-    "created_at", "started_at", "ended_at", "last_heartbeat_at",
+    "created_at", "started_at", "ended_at", "last_heartbeat_at", "queue", "flow",
+    "flow_version",
 )
 
 DATA_FIELDS: tuple[str, ...] = (
     "config", "tags", "evaluation", "compute", "progress", "command", "env", "image", "code",
     "inputs", "outputs", "resources", "cost", "summary", "primary_metric", "failure",
+    "warnings", "execution",
 )
 
-#: Every field of a run as the contract lists it (``duration_s`` is derived).
-FIELDS: tuple[str, ...] = (*COLUMN_FIELDS, *DATA_FIELDS, "transitions", "duration_s")
+#: Every field of a run as the contract lists it (``duration_s`` is derived; ``stale`` —
+#: ``None``, or why a newer version of an input makes the run outdated — is kept by the
+#: store, see ``store/sql/lineage.py``).
+FIELDS: tuple[str, ...] = (*COLUMN_FIELDS, *DATA_FIELDS, "transitions", "duration_s", "stale")
 
 TRIGGERS = ("user", "agent", "policy", "schedule", "webhook", "retry", "replay", "child")
 
@@ -30,6 +34,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "config": {}, "tags": [], "evaluation": None, "compute": None, "progress": None,
     "command": None, "env": None, "image": None, "code": None, "inputs": [], "outputs": {},
     "resources": None, "cost": None, "summary": {}, "primary_metric": None, "failure": None,
+    "warnings": [], "execution": None,
 }
 
 

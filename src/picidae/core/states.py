@@ -32,6 +32,11 @@ TERMINAL: frozenset[State] = frozenset({S.COMPLETED, S.FAILED, S.CANCELED})
 #: States in which a run is expected to heartbeat; silence turns them ``lost``.
 LIVE: frozenset[State] = frozenset({S.RUNNING, S.EVALUATING})
 
+#: States a worker holds a run in before its command runs. A claim starts the heartbeat
+#: clock; a claimed run silent past the timeout fails (reason ``lost``): ``lost`` itself is
+#: only for live runs.
+LEASED: frozenset[State] = frozenset({S.PROVISIONING, S.SYNCING_DATA})
+
 #: Not yet ended (a process may attach to these by id).
 UNFINISHED: frozenset[State] = frozenset(
     {S.QUEUED, S.PROVISIONING, S.SYNCING_DATA, S.RUNNING, S.EVALUATING, S.LOST}

@@ -114,15 +114,19 @@ def metric_value(key: str, value: object) -> float:
     )
 
 
+MAX_STEP = (1 << 63) - 1  # steps are stored as int64
+
+
 def clean_step(step: object) -> int:
-    """A step: a non-negative int (numpy integers accepted)."""
-    if type(step) is int and step >= 0:
+    """A step: a non-negative int below 2**63 (numpy integers accepted)."""
+    if type(step) is int and 0 <= step <= MAX_STEP:
         return step
     if isinstance(step, bool) or not hasattr(step, "__index__"):
         raise InvalidInput(f"step must be a non-negative int, got {step!r}", field="step")
     value = int(step.__index__())  # type: ignore[union-attr]
-    if value < 0:
-        raise InvalidInput(f"step must be a non-negative int, got {value}", field="step")
+    if not 0 <= value <= MAX_STEP:
+        raise InvalidInput(f"step must be a non-negative int below 2**63, got {value}",
+                           field="step")
     return value
 
 

@@ -42,6 +42,8 @@ class Batch:
     outputs: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     heartbeat_at: float | None = None
+    #: Identifies the batch across retries, so a store applies it at most once.
+    batch_id: str | None = None
 
     def empty(self) -> bool:
         """True when there is nothing to write."""
@@ -185,9 +187,65 @@ class Store(Protocol):
         the recovery window ``failed`` (reason ``lost``). Returns ``(id, from, to)`` moves."""
         ...
 
+    def add_artifact(self, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Record an artifact whose content is already in an artifact store: ``name`` (a safe
+        relative path), ``type`` (free text), ``kind`` (``file``, ``folder`` or ``image``),
+        ``digest`` (SHA-256 hex), ``size``, ``step``, ``created_at``, ``caption``,
+        ``metadata`` (a dict), ``location`` (the artifact store) and, for a folder, ``files``
+        (``[{path, digest, size}]``). Emits a ``run.artifact`` event; returns the record with
+        its ``id``. ``RunNotFound`` for an unknown run."""
+        ...
+
+    def list_artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's artifacts as ``add_artifact`` took them (with ``id``), oldest first."""
+        ...
+
+    def claim(self, worker: str, *, queue: str = "default",
+              limit: int = 1) -> list[dict[str, Any]]:
+        """Take up to ``limit`` of the oldest ``queued`` runs waiting in ``queue`` for
+        ``worker``, atomically: each moves to ``provisioning`` (actor ``worker``), its
+        ``compute`` records the worker, queue and claim time, and its heartbeat clock starts
+        (silence past the heartbeat timeout fails it, reason ``lost``). Any number of workers
+        may claim at once; no run is ever handed to two. Returns the claimed records."""
+        ...
+
+    def add_flow(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Store a new version of flow ``name`` (version 1 for a new name) holding ``spec``
+        (a JSON-like dict); returns ``{name, version, spec, created_at}``."""
+        ...
+
+    def get_flow(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """One version of a flow (the latest when ``version`` is None), as ``add_flow``
+        returned it; ``FlowNotFound`` when there is none."""
+        ...
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        """Every flow's latest version, by name, each with ``versions`` (how many) and
+        ``last_run`` (``{id, status, created_at, ended_at}`` of its newest run, or None)."""
+        ...
+
     def delete_runs(self, run_ids: list[str]) -> list[str]:
         """Remove runs with their transitions, fields, metrics and logs; return the ids
         removed."""
+        ...
+
+    def lineage(self, run_id: str, *, max_nodes: int = 500) -> dict[str, Any]:
+        """The run's ancestors and descendants, through parent, ``retry_of``, ``replay_of``
+        and data (a run that consumed a version another produced), up to ``max_nodes`` runs:
+        ``{run, nodes, edges, truncated}``. A node is ``{id, name, status, kind,
+        created_at, depth, stale}`` (depth < 0 for ancestors); an edge ``{from, to,
+        relation, name?, version?}`` points downstream. ``RunNotFound`` for an unknown id."""
+        ...
+
+    def referrers(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        """Runs outside ``run_ids`` that point into them (as their parent, the run they
+        retry or replay, or the producer of a version they consumed), as lineage edges."""
+        ...
+
+    def purge_runs(self, run_ids: list[str]) -> dict[str, Any]:
+        """Delete exactly ``run_ids`` like ``delete_runs``; returns ``{deleted, blobs}``,
+        ``blobs`` the artifact contents (``{digest, location}``) no remaining run in any
+        workspace references any more, for the caller to remove from artifact storage."""
         ...
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from picidae.errors import InvalidInput, StoreUnavailable
+from picidae.errors import InvalidInput
 from picidae.settings import settings
 
 _lock = threading.Lock()
@@ -43,26 +43,37 @@ def open_store(url: str | Path | None = None) -> Any:
         return store
 
 
+def embedded_location(key: str) -> tuple[Path, Path]:
+    """The folder and database file of an embedded store named by a resolved ``key`` (a
+    folder, a ``.db`` file or a ``sqlite:///`` URL)."""
+    if key.lower().startswith("sqlite://"):
+        path = Path(key.split(":///", 1)[-1])
+        return path.parent, path
+    path = Path(key)
+    if path.is_file() or path.suffix in (".db", ".sqlite", ".sqlite3"):
+        return path.parent, path
+    return path, path / "picidae.db"
+
+
 def _open(key: str) -> Any:
     scheme = key.split("://", 1)[0].lower() if "://" in key else ""
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-        raise StoreUnavailable("PostgreSQL stores arrive with team mode (issue 3)")
-    if scheme in ("http", "https"):
-        raise StoreUnavailable("server stores arrive with team mode (issue 3)")
-    if scheme == "sqlite":
-        path = Path(key.split(":///", 1)[-1])
-        from picidae.store.sql.sqlite import SqliteStore
+        from picidae.store.sql.postgres import PostgresStore
 
-        return SqliteStore(path.parent, db_file=path)
-    if scheme:
-        raise InvalidInput(f"unknown store URL scheme {scheme!r} in {key!r}; use a folder, "
-                           "postgresql://..., or http(s)://...", field="store")
+        return PostgresStore(key)
+    if scheme in ("http", "https"):
+        from picidae.store.http import HttpStore
+
+        return HttpStore(key)
+    if scheme and scheme != "sqlite":
+        from picidae.store.sql.postgres import mask_url
+
+        raise InvalidInput(f"unknown store URL scheme {scheme!r} in {mask_url(key)!r}; use a "
+                           "folder, postgresql://..., or http(s)://...", field="store")
     from picidae.store.sql.sqlite import SqliteStore
 
-    path = Path(key)
-    if path.is_file() or path.suffix in (".db", ".sqlite", ".sqlite3"):
-        return SqliteStore(path.parent, db_file=path)
-    return SqliteStore(path)
+    folder, db_file = embedded_location(key)
+    return SqliteStore(folder, db_file=db_file)
 
 
 def close_all() -> None:

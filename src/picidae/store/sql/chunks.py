@@ -11,7 +11,8 @@ import math
 import sys
 from array import array
 from collections.abc import Iterable
-from itertools import pairwise
+from itertools import islice
+from operator import le
 from typing import Any
 
 from picidae.store.base import MetricSeries, SeriesChunk
@@ -41,10 +42,15 @@ def chunk_rows(run_id: str, chunk: SeriesChunk) -> list[dict[str, Any]]:
     n = len(chunk.steps)
     for lo in range(0, n, MAX_CHUNK):
         steps = chunk.steps[lo:lo + MAX_CHUNK]
-        ordered = all(a <= b for a, b in pairwise(steps))
+        # Non-decreasing? Consecutive steps (the usual case) compare as one array, in C.
+        first, last = steps[0], steps[-1]
+        ordered = ((last - first == len(steps) - 1
+                    and steps == array("q", range(first, last + 1)))
+                   or all(map(le, steps, islice(steps, 1, None))))
         rows.append({
             "run_id": run_id, "key": chunk.key, "stage": chunk.stage, "n": len(steps),
-            "step_min": min(steps), "step_max": max(steps), "ordered": int(ordered),
+            "step_min": first if ordered else min(steps),
+            "step_max": last if ordered else max(steps), "ordered": int(ordered),
             "steps": _pack(steps), "vals": _pack(chunk.values[lo:lo + MAX_CHUNK]),
             "times": _pack(chunk.times[lo:lo + MAX_CHUNK]),
         })
@@ -54,12 +60,10 @@ def chunk_rows(run_id: str, chunk: SeriesChunk) -> list[dict[str, Any]]:
 def latest_point(chunk: SeriesChunk) -> tuple[int, float, float, str | None]:
     """The chunk's latest point: the highest step, the last one written at that step."""
     steps = chunk.steps
-    best = 0
-    top = steps[0]
-    for i in range(1, len(steps)):
-        if steps[i] >= top:
-            top = steps[i]
-            best = i
+    top = max(steps)
+    best = len(steps) - 1
+    if steps[best] != top:  # not the usual increasing steps: the last occurrence of the top
+        best -= steps[::-1].index(top)
     return steps[best], chunk.values[best], chunk.times[best], chunk.stage
 
 

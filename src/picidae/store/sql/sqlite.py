@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from picidae.errors import StoreUnavailable
 from picidae.store.sql.migrate import upgrade_if_needed
-from picidae.store.sql.store import SqlStore
+from picidae.store.sql.store import SqlStore, latest_set
 from picidae.store.sql.tables import metric_latest
 
 BUSY_TIMEOUT_MS = 60_000
@@ -70,21 +70,10 @@ class SqliteStore(SqlStore):
             raise StoreUnavailable(f"cannot open the store at {folder}: {exc}") from exc
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        stmt = sqlite_insert(metric_latest)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"], set_=latest_set(stmt, metric_latest)), rows)
+        conn.execute(_UPSERT_LATEST, rows)
 
 
-def latest_set(stmt: Any, table: Any) -> dict[str, Any]:
-    """The ``SET`` of the latest-point upsert: the new point wins when its step is at least the
-    stored one; the point count always adds up. Shared by both dialects."""
-    from sqlalchemy import case
-
-    newer = stmt.excluded.step >= table.c.step
-    return {
-        "step": case((newer, stmt.excluded.step), else_=table.c.step),
-        "value": case((newer, stmt.excluded.value), else_=table.c.value),
-        "time": case((newer, stmt.excluded.time), else_=table.c.time),
-        "stage": case((newer, stmt.excluded.stage), else_=table.c.stage),
-        "count": table.c.count + stmt.excluded.count,
-    }
+# Built once: constructing this upsert costs far more than running it (every flush runs it).
+_LATEST_INSERT = sqlite_insert(metric_latest)
+_UPSERT_LATEST = _LATEST_INSERT.on_conflict_do_update(
+    index_elements=["run_id", "key"], set_=latest_set(_LATEST_INSERT, metric_latest))

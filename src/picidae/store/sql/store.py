@@ -7,32 +7,51 @@ conditional update, so two processes racing for one run get an ordinary ``Illega
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import random
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from picidae.core import lifecycle
 from picidae.core.run import COLUMN_FIELDS, DATA_DEFAULTS, DATA_FIELDS, LogLine, duration_s
-from picidae.core.states import LIVE, TERMINAL, State
+from picidae.core.states import LEASED, LIVE, TERMINAL, State
 from picidae.core.validation import deep_merge, flatten
 from picidae.errors import IllegalTransition, InvalidInput, RunNotFound, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.base import Batch, MetricSeries, RunQuery
+from picidae.store.sql import artifact_rows, lineage
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
 from picidae.store.sql.tables import (
+    applied_batches,
+    artifacts,
     events,
     logs,
     metric_chunks,
     metric_latest,
     run_fields,
+    run_io,
+    run_stale,
     run_tags,
     runs,
     transitions,
@@ -40,10 +59,43 @@ from picidae.store.sql.tables import (
 
 _RUN_COLUMNS = set(COLUMN_FIELDS)
 
+# The statements every run's create, write and finish repeat, built once: on SQLite, building a
+# statement (and its cache key) costs several times more than executing it.
+_INSERT_EVENT = insert(events)
+_INSERT_RUN = insert(runs)
+_INSERT_TRANSITION = insert(transitions)
+_INSERT_CHUNKS = insert(metric_chunks)
+_RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("b_id"))
+_LOAD_ROW = select(runs).where(runs.c.id == bindparam("b_id"),
+                               runs.c.workspace == bindparam("b_ws"))
+_LOAD_ROW_LOCKED = _LOAD_ROW.with_for_update()
+_TRANSITIONS = (select(transitions).where(transitions.c.run_id == bindparam("b_id"))
+                .order_by(transitions.c.id))
+# SET takes the columns named in the parameters; the WHERE makes the move conditional.
+_MOVE = update(runs).where(runs.c.id == bindparam("b_id"),
+                           runs.c.status == bindparam("b_status"))
+
+
+# A heartbeat on a run neither lost nor ended: stamp it and say its status, in one statement.
+_BEAT = (update(runs)
+         .where(runs.c.id == bindparam("b_id"), runs.c.workspace == bindparam("b_ws"),
+                runs.c.status.not_in([State.LOST.value, State.ARCHIVED.value,
+                                      *sorted(s.value for s in TERMINAL)]))
+         .values(last_heartbeat_at=bindparam("b_at"))
+         .returning(runs.c.status))
+
 
 def dumps(value: Any) -> str:
     """JSON for stored documents; NaN and infinities survive (summary values may be NaN)."""
     return json.dumps(value, separators=(",", ":"), allow_nan=True)
+
+
+def safe_text(value: str | None) -> str | None:
+    """Text without NUL characters: PostgreSQL's text types cannot hold them (SQLite can), so
+    every store writes U+FFFD in their place and gives the same answer back."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")
 
 
 def _field_rows(run_id: str, section: str, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,7 +110,7 @@ def _field_rows(run_id: str, section: str, data: dict[str, Any]) -> list[dict[st
             if math.isnan(num):
                 num = None
         elif isinstance(value, str):
-            text = value
+            text = safe_text(value)
         elif value is not None:
             text = dumps(value)
         rows.append({"run_id": run_id, "section": section, "key": key[:256], "num": num,
@@ -101,8 +153,8 @@ class SqlStore:
 
     def _event(self, conn: Connection, kind: str, run_id: str | None, at: float,
                payload: dict[str, Any]) -> None:
-        conn.execute(insert(events).values(workspace=self.workspace, run_id=run_id, type=kind,
-                                           at=at, payload=dumps(payload)))
+        conn.execute(_INSERT_EVENT, {"workspace": self.workspace, "run_id": run_id,
+                                     "type": kind, "at": at, "payload": dumps(payload)})
 
     @staticmethod
     def _record(row: Any, now: float | None = None) -> dict[str, Any]:
@@ -114,17 +166,14 @@ class SqlStore:
         return rec
 
     def _load_row(self, conn: Connection, run_id: str, *, lock: bool = False) -> Any:
-        stmt = select(runs).where(runs.c.id == run_id, runs.c.workspace == self.workspace)
-        if lock:
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
+        stmt = _LOAD_ROW_LOCKED if lock else _LOAD_ROW
+        row = conn.execute(stmt, {"b_id": run_id, "b_ws": self.workspace}).first()
         if row is None:
             raise RunNotFound(run_id)
         return row
 
     def _transitions(self, conn: Connection, run_id: str) -> list[dict[str, Any]]:
-        rows = conn.execute(select(transitions).where(transitions.c.run_id == run_id)
-                            .order_by(transitions.c.id))
+        rows = conn.execute(_TRANSITIONS, {"b_id": run_id})
         return [{"from": r.from_state, "to": r.to_state, "at": r.at, "reason": r.reason,
                  "actor": r.actor} for r in rows]
 
@@ -139,9 +188,9 @@ class SqlStore:
         data = {name: record.get(name, DATA_DEFAULTS[name]) for name in DATA_FIELDS}
         row["data"] = dumps(data)
         with self._tx(write=True) as conn:
-            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is not None:
+            if conn.execute(_RUN_EXISTS, {"b_id": run_id}).first() is not None:
                 raise InvalidInput(f"a run with id {run_id!r} exists already", field="id")
-            conn.execute(insert(runs).values(**row))
+            conn.execute(_INSERT_RUN, row)
             fields = (_field_rows(run_id, "config", data["config"])
                       + _field_rows(run_id, "summary", data["summary"]))
             if fields:
@@ -153,7 +202,8 @@ class SqlStore:
             if moves:
                 conn.execute(insert(transitions), [
                     {"run_id": run_id, "from_state": t["from"], "to_state": t["to"],
-                     "at": t["at"], "reason": t.get("reason"), "actor": t.get("actor")}
+                     "at": t["at"], "reason": safe_text(t.get("reason")),
+                     "actor": t.get("actor")}
                     for t in moves])
             self._event(conn, "run.created", run_id, record["created_at"],
                         {"name": record["name"], "status": record["status"],
@@ -162,6 +212,8 @@ class SqlStore:
                 self._event(conn, "run.transition", run_id, t["at"],
                             {"from": t["from"], "to": t["to"], "reason": t.get("reason"),
                              "actor": t.get("actor")})
+            if data["inputs"] or data["outputs"]:
+                self._sync_lineage(conn, run_id, record["created_at"], data)
             rec = self._record(self._load_row(conn, run_id))
             rec["transitions"] = self._transitions(conn, run_id)
         return rec
@@ -174,6 +226,7 @@ class SqlStore:
         with self._tx() as conn:
             rec = self._record(self._load_row(conn, run_id))
             rec["transitions"] = self._transitions(conn, run_id)
+            rec["stale"] = lineage.stale_of(conn, [run_id]).get(run_id)
         return rec
 
     def get_transitions(self, run_id: str) -> list[dict[str, Any]]:
@@ -187,7 +240,11 @@ class SqlStore:
         self._maybe_apply_liveness()
         now = time.time()
         with self._tx() as conn:
-            return [self._record(r, now) for r in conn.execute(q.list_statement(query))]
+            found = [self._record(r, now) for r in q.run_rows(conn, query)]
+            stale = lineage.stale_of(conn, [rec["id"] for rec in found])
+        for rec in found:
+            rec["stale"] = stale.get(rec["id"])
+        return found
 
     def count_runs(self, query: RunQuery) -> int:
         """See ``Store.count_runs``."""
@@ -200,14 +257,31 @@ class SqlStore:
         if not run_ids:
             return []
         with self._tx(write=True) as conn:
+            # Lock the runs first, in id order, as every writer does (run row, then what it
+            # owns): deleting owned rows first deadlocks against a concurrent batch write.
             found = [r.id for r in conn.execute(select(runs.c.id).where(
-                runs.c.id.in_(run_ids), runs.c.workspace == self.workspace))]
-            for table in (transitions, run_fields, run_tags, metric_chunks, metric_latest, logs):
-                conn.execute(delete(table).where(table.c.run_id.in_(found)))
-            conn.execute(delete(runs).where(runs.c.id.in_(found)))
-            for run_id in found:
-                self._event(conn, "run.deleted", run_id, time.time(), {})
+                runs.c.id.in_(run_ids), runs.c.workspace == self.workspace)
+                .order_by(runs.c.id).with_for_update())]
+            self._delete_rows(conn, found)
         return found
+
+    def _delete_rows(self, conn: Connection, found: list[str]) -> None:
+        """Delete locked runs and everything they own; recompute staleness if they had
+        lineage."""
+        if not found:
+            return
+        had_lineage = conn.execute(select(run_io.c.id).where(run_io.c.run_id.in_(found))
+                                   .limit(1)).first() is not None
+        if had_lineage:
+            self._lock_lineage(conn)  # before touching run_stale: see _lock_lineage
+        for table in (transitions, run_fields, run_tags, metric_chunks, metric_latest, logs,
+                      artifacts, applied_batches, run_io, run_stale):
+            conn.execute(delete(table).where(table.c.run_id.in_(found)))
+        conn.execute(delete(runs).where(runs.c.id.in_(found)))
+        for run_id in found:
+            self._event(conn, "run.deleted", run_id, time.time(), {})
+        if had_lineage:
+            lineage.refresh(conn, self.workspace)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -236,15 +310,14 @@ class SqlStore:
             fail.setdefault("reason", reason or "error")
             data["failure"] = fail
             values["data"] = dumps(data)
-        result = conn.execute(update(runs).where(runs.c.id == row.id,
-                                                 runs.c.status == current.value).values(values))
+        result = conn.execute(_MOVE, {"b_id": row.id, "b_status": current.value, **values})
         if result.rowcount != 1:  # another writer moved it between our read and write
             now_row = self._load_row(conn, row.id)
             lifecycle.require(row.id, State(now_row.status), to)
             raise IllegalTransition(row.id, now_row.status, to.value, [])
-        conn.execute(insert(transitions).values(run_id=row.id, from_state=current.value,
-                                                to_state=to.value, at=at, reason=reason,
-                                                actor=actor))
+        conn.execute(_INSERT_TRANSITION, {"run_id": row.id, "from_state": current.value,
+                                          "to_state": to.value, "at": at,
+                                          "reason": safe_text(reason), "actor": actor})
         self._event(conn, "run.transition", row.id, at,
                     {"from": current.value, "to": to.value, "reason": reason, "actor": actor})
 
@@ -282,10 +355,15 @@ class SqlStore:
         return status.value
 
     def heartbeat(self, run_id: str, at: float | None = None) -> str:
-        """See ``Store.heartbeat``."""
+        """See ``Store.heartbeat``. The usual case (a live run) is one conditional UPDATE;
+        a lost, ended or unknown run takes the full path."""
+        at = time.time() if at is None else at
         with self._tx(write=True) as conn:
-            return self._heartbeat(conn, self._load_row(conn, run_id, lock=True),
-                                   time.time() if at is None else at)
+            status = conn.execute(_BEAT, {"b_id": run_id, "b_ws": self.workspace,
+                                          "b_at": at}).scalar()
+            if status is not None:
+                return str(status)
+            return self._heartbeat(conn, self._load_row(conn, run_id, lock=True), at)
 
     def _maybe_apply_liveness(self) -> None:
         if self.liveness_on_read:
@@ -297,6 +375,9 @@ class SqlStore:
         now = time.time() if now is None else now
         overdue = or_(
             and_(runs.c.status.in_([s.value for s in LIVE]),
+                 runs.c.last_heartbeat_at < now - cfg.heartbeat_timeout_s),
+            # Claimed by a worker (it has a queue) that went silent before the command ran.
+            and_(runs.c.status.in_([s.value for s in LEASED]), runs.c.queue.is_not(None),
                  runs.c.last_heartbeat_at < now - cfg.heartbeat_timeout_s),
             and_(runs.c.status == State.LOST.value, runs.c.lost_at < now - cfg.lost_window_s),
         )
@@ -311,13 +392,29 @@ class SqlStore:
                 target = lifecycle.liveness_target(
                     State(row.status), now=now, last_heartbeat_at=row.last_heartbeat_at,
                     lost_at=row.lost_at, timeout_s=cfg.heartbeat_timeout_s,
-                    window_s=cfg.lost_window_s)
+                    window_s=cfg.lost_window_s, claimed=row.queue is not None)
+                if target is State.FAILED and row.status in LEASED:
+                    # A worker claimed it and went silent before the command ran.
+                    self._move(conn, row, target, reason="lost", actor="watchdog", at=now,
+                               failure={"reason": "lost", "message":
+                                        f"the worker holding it ({row.status}) sent no "
+                                        f"heartbeat for {now - row.last_heartbeat_at:.0f}s"})
+                    moves.append((row.id, row.status, target.value))
+                    continue
                 if target is State.LOST:
                     silent = now - row.last_heartbeat_at
-                    self._move(conn, row, target, actor="watchdog", at=now,
+                    # Lost when the timeout expired, not when someone happened to read the
+                    # store: a run silent past timeout + window fails on this same read.
+                    lost_at = min(now, row.last_heartbeat_at + cfg.heartbeat_timeout_s)
+                    self._move(conn, row, target, actor="watchdog", at=lost_at,
                                reason=f"no heartbeat for {silent:.0f}s "
                                       f"(timeout {cfg.heartbeat_timeout_s:g}s)")
-                elif target is State.FAILED:
+                    moves.append((row.id, row.status, target.value))
+                    if now - lost_at <= cfg.lost_window_s:
+                        continue
+                    row = self._load_row(conn, row.id)
+                    target = State.FAILED
+                if target is State.FAILED:
                     self._move(conn, row, target, reason="lost", actor="watchdog", at=now,
                                failure={"reason": "lost", "message":
                                         f"lost for over {cfg.lost_window_s:g}s without a "
@@ -336,6 +433,8 @@ class SqlStore:
         at = time.time()
         with self._tx(write=True) as conn:
             row = self._load_row(conn, run_id, lock=True)
+            if batch.batch_id is not None and not self._first_time(conn, run_id, batch, at):
+                return  # a retry of a batch already applied: acknowledge, change nothing
             data: dict[str, Any] | None = None
 
             def doc() -> dict[str, Any]:
@@ -348,7 +447,8 @@ class SqlStore:
                 self._write_chunks(conn, run_id, batch, doc)
             if batch.logs:
                 conn.execute(insert(logs), [{"run_id": run_id, "time": ln.time,
-                                             "stream": ln.stream, "line": ln.text}
+                                             "stream": ln.stream[:16],
+                                             "line": safe_text(ln.text)}
                                             for ln in batch.logs])
             if batch.config:
                 doc()["config"] = deep_merge(doc().get("config") or {}, batch.config)
@@ -360,6 +460,9 @@ class SqlStore:
             if batch.outputs:
                 doc()["outputs"] = {**(doc().get("outputs") or {}), **batch.outputs}
             for name, value in batch.fields.items():
+                if name in ("name", "alias"):  # columns, not part of the data document
+                    conn.execute(update(runs).where(runs.c.id == run_id).values({name: value}))
+                    continue
                 doc()[name] = value
                 if name == "tags":
                     conn.execute(delete(run_tags).where(run_tags.c.run_id == run_id))
@@ -369,9 +472,26 @@ class SqlStore:
                 if name == "primary_metric" and value:
                     self._rescore_primary(conn, run_id, doc())
             if data is not None:
-                conn.execute(update(runs).where(runs.c.id == run_id).values(data=dumps(data)))
+                text = dumps(data)
+                if text != row.data:  # only read (for the primary metric): nothing to rewrite
+                    conn.execute(update(runs).where(runs.c.id == run_id).values(data=text))
+                if batch.outputs or "inputs" in batch.fields or "outputs" in batch.fields:
+                    self._sync_lineage(conn, run_id, row.created_at, data)
             if batch.heartbeat_at is not None:
                 self._heartbeat(conn, self._load_row(conn, run_id), batch.heartbeat_at)
+
+    @staticmethod
+    def _first_time(conn: Connection, run_id: str, batch: Batch, at: float) -> bool:
+        """Record the batch id; False when it was applied before."""
+        seen = conn.execute(select(applied_batches.c.batch_id)
+                            .where(applied_batches.c.batch_id == batch.batch_id)).first()
+        if seen is not None:
+            return False
+        conn.execute(insert(applied_batches).values(batch_id=batch.batch_id, run_id=run_id,
+                                                    at=at))
+        if random.random() < 0.001:  # now and then, forget ids older than a week
+            conn.execute(delete(applied_batches).where(applied_batches.c.at < at - 7 * 86400))
+        return True
 
     def _rewrite_fields(self, conn: Connection, run_id: str, section: str,
                         data: dict[str, Any]) -> None:
@@ -399,7 +519,7 @@ class SqlStore:
                 prev["count"] += len(chunk.steps)
         if not rows:
             return
-        conn.execute(insert(metric_chunks), rows)
+        conn.execute(_INSERT_CHUNKS, rows)
         self._upsert_latest(conn, list(latest.values()))
         primary = doc().get("primary_metric")
         if primary and primary.get("name") in latest:
@@ -421,6 +541,36 @@ class SqlStore:
                                                                        primary["name"]))
         found = chunkio.best_point(series.values, series.steps, primary["mode"])
         primary["best"], primary["step"] = found if found else (None, None)
+
+    # -- lineage and staleness (see store/sql/lineage.py) -------------------------------
+
+    def _lock_lineage(self, conn: Connection) -> None:
+        """Serialise staleness recomputes. SQLite's write lock already does; PostgreSQL
+        takes an advisory lock. Taken after the run rows a write locks and before any
+        ``run_stale`` row, so it never closes a cycle of waits."""
+
+    def _sync_lineage(self, conn: Connection, run_id: str, created_at: float,
+                      data: dict[str, Any]) -> None:
+        if lineage.sync(conn, run_id, created_at, data.get("inputs"), data.get("outputs")):
+            self._lock_lineage(conn)
+            lineage.refresh(conn, self.workspace)
+
+    def lineage(self, run_id: str, *, max_nodes: int = lineage.MAX_NODES) -> dict[str, Any]:
+        """See ``Store.lineage``."""
+        with self._tx() as conn:
+            self._load_row(conn, run_id)
+            return lineage.graph(conn, self.workspace, run_id, max_nodes=max_nodes)
+
+    def referrers(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        """See ``Store.referrers``."""
+        with self._tx() as conn:
+            return lineage.referrers(conn, self.workspace, list(run_ids))
+
+    def purge_runs(self, run_ids: list[str]) -> dict[str, Any]:
+        """See ``Store.purge_runs``."""
+        from picidae.store.sql import retention
+
+        return retention.purge(self, run_ids)
 
     # -- metrics and logs ---------------------------------------------------------------
 
@@ -467,6 +617,84 @@ class SqlStore:
         with self._tx() as conn:
             return [LogLine(r.time, r.stream, r.line) for r in conn.execute(stmt)]
 
+    # -- workspaces and events ----------------------------------------------------------
+
+    def for_workspace(self, workspace: str) -> SqlStore:
+        """The same database seen as another workspace (sharing the connection pool)."""
+        other = copy.copy(self)
+        other.workspace = workspace
+        return other
+
+    def run_workspace(self, run_id: str) -> str | None:
+        """The workspace a run id belongs to, whichever this store is bound to (``None``
+        for an unknown id): a server answers 403, not 404, for another workspace's run."""
+        with self._tx() as conn:
+            return conn.execute(select(runs.c.workspace).where(runs.c.id == run_id)).scalar()
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none)."""
+        with self._tx() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
+
+    def events_since(self, after: int, limit: int = 500,
+                     run_id: str | None = None) -> list[dict[str, Any]]:
+        """This workspace's events with an id above ``after``, oldest first."""
+        stmt = (select(events).where(events.c.id > after, events.c.workspace == self.workspace)
+                .order_by(events.c.id).limit(limit))
+        if run_id is not None:
+            stmt = stmt.where(events.c.run_id == run_id)
+        with self._tx() as conn:
+            return [{"id": r.id, "type": r.type, "run_id": r.run_id, "at": r.at,
+                     "payload": json.loads(r.payload)} for r in conn.execute(stmt)]
+
+    # -- work for workers (see store/sql/queue.py) --------------------------------------
+
+    def claim(self, worker: str, *, queue: str = "default",
+              limit: int = 1) -> list[dict[str, Any]]:
+        """See ``Store.claim``."""
+        from picidae.store.sql import queue as work
+
+        return work.claim(self, worker, queue=queue, limit=limit)
+
+    def add_flow(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """See ``Store.add_flow``."""
+        from picidae.store.sql import queue as work
+
+        return work.add_flow(self, name, spec)
+
+    def get_flow(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """See ``Store.get_flow``."""
+        from picidae.store.sql import queue as work
+
+        return work.get_flow(self, name, version)
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        """See ``Store.list_flows``."""
+        from picidae.store.sql import queue as work
+
+        return work.list_flows(self)
+
+    # -- artifacts ----------------------------------------------------------------------
+
+    def add_artifact(self, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        """See ``Store.add_artifact``."""
+        rec = artifact_rows.clean_record(record)
+        with self._tx(write=True) as conn:
+            self._load_row(conn, run_id, lock=True)
+            stored = artifact_rows.insert_artifact(conn, run_id, rec)
+            self._event(conn, "run.artifact", run_id, rec["created_at"],
+                        {"artifact_id": stored["id"], "name": rec["name"],
+                         "artifact_type": rec["type"],
+                         "kind": rec["kind"], "digest": rec["digest"], "size": rec["size"],
+                         "step": rec["step"]})
+        return stored
+
+    def list_artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        """See ``Store.list_artifacts``."""
+        with self._tx() as conn:
+            self._load_row(conn, run_id)
+            return artifact_rows.read_artifacts(conn, run_id)
+
     def close(self) -> None:
         """See ``Store.close``."""
         self.engine.dispose()
@@ -474,3 +702,17 @@ class SqlStore:
 
 def _better(a: float, b: float, mode: str) -> bool:
     return a > b if mode == "max" else a < b
+
+
+def latest_set(stmt: Any, table: Any) -> dict[str, Any]:
+    """The ``SET`` of the latest-point upsert (``stmt`` is a dialect's ``INSERT``): the new
+    point wins when its step is at least the stored one; the point count always adds up.
+    Shared by the SQLite and PostgreSQL stores, whose ``on_conflict_do_update`` agree."""
+    newer = stmt.excluded.step >= table.c.step
+    return {
+        "step": case((newer, stmt.excluded.step), else_=table.c.step),
+        "value": case((newer, stmt.excluded.value), else_=table.c.value),
+        "time": case((newer, stmt.excluded.time), else_=table.c.time),
+        "stage": case((newer, stmt.excluded.stage), else_=table.c.stage),
+        "count": table.c.count + stmt.excluded.count,
+    }

@@ -55,7 +55,14 @@ runs = Table(
     Column("lost_at", Float),
     Column("lost_from", String(16)),
     Column("data", Text, nullable=False),
+    # Work for workers: the queue a submitted run waits in (NULL: not for a worker), and the
+    # flow (name, version) it was submitted from. Claims scan (status, queue, created_at).
+    Column("queue", String(64)),
+    Column("flow", String(256)),
+    Column("flow_version", Integer),
     Index(None, "workspace", "created_at"),
+    Index(None, "status", "queue", "created_at"),
+    Index(None, "flow", "created_at"),
     Index(None, "status", "last_heartbeat_at"),
     Index(None, "parent_id"),
     Index(None, "root_id"),
@@ -153,4 +160,102 @@ events = Table(
     Column("type", String(32), nullable=False),
     Column("at", Float, nullable=False),
     Column("payload", Text, nullable=False),
+)
+
+# Artifact metadata; the content lives in an artifact store (picidae.artifacts), keyed by
+# digest. A folder artifact is a head row (kind "folder", path NULL, the folder's manifest
+# digest and total size) and one row per file with ``path`` set and ``parent_id`` naming the
+# head row. ``location`` is the artifact store the blob was written to.
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("type", String(64)),
+    Column("kind", String(16), nullable=False),
+    Column("path", String(1024)),
+    Column("parent_id", BigInteger),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("step", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Column("caption", Text),
+    Column("metadata", Text),
+    Column("location", String(1024)),
+    Index(None, "run_id", "id"),
+    Index(None, "digest"),
+)
+
+# Batch ids already applied, so a client retrying a batch whose answer it lost (a server
+# killed after the commit) never applies it twice.
+applied_batches = Table(
+    "applied_batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("at", Float, nullable=False),
+    Index(None, "at"),
+)
+
+# API tokens managed with ``picidae token``: only the SHA-256 of a token is stored; ``id`` is
+# the public handle that ``list`` shows and ``revoke`` takes.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("workspace", String(64), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("name", String(128)),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Index(None, "digest", unique=True),
+)
+
+
+# Flows: named, versioned templates of submitted work (command, config, resources, inputs,
+# eval...). Each ``picidae flow add`` of a name stores a new version; ``spec`` is JSON.
+flows = Table(
+    "flows",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("workspace", String(64), nullable=False, server_default="default"),
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "workspace", "name", "version", unique=True),
+)
+
+
+# Lineage: the versioned inputs a run used and the versioned outputs it produced (one row
+# each; ``version`` or ``digest`` set), kept in step with the run's ``inputs`` and
+# ``outputs`` so producers and consumers of a name are found by index (store/sql/lineage.py).
+# ``at`` is the run's creation time: a version produced by a later run is the newer one.
+run_io = Table(
+    "run_io",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("version", String(256)),
+    Column("digest", String(128)),
+    Column("at", Float, nullable=False),
+    Index(None, "run_id"),
+    Index(None, "name", "direction"),
+)
+
+# Runs whose inputs are outdated: a newer version of something they consumed was produced
+# (``upstream_id`` produced it), or a run upstream of them is stale. Recomputed whenever
+# lineage changes; ``where stale = true`` reads it.
+run_stale = Table(
+    "run_stale",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("upstream_id", String(36)),
+    Column("input", String(256)),
+    Column("at", Float, nullable=False),
 )

@@ -1,0 +1,508 @@
+"""Submitted work as data: the ``Spec`` of a command to run, its parsing from command-line
+words, and ``plan``, which turns a spec into the queued run records a worker will execute.
+
+Pure (no store, no processes), so ``picidae submit``, ``picidae.submit()``, flows and the
+server's webhook build exactly the same records. A spec with ``seeds`` or ``grid`` plans one
+*group parent* (never claimed by a worker; it ends when its children do) and one child per
+seed or grid point (the cartesian product), kind ``seed`` or ``sweep-point``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from picidae.core.record import clean_seed, new_record
+from picidae.core.validation import (
+    clean_key,
+    clean_label,
+    clean_mapping,
+    clean_tags,
+    deep_merge,
+    json_value,
+)
+from picidae.errors import InvalidInput
+
+DEFAULT_QUEUE = "default"
+MAX_CHILDREN = 10_000
+
+_UNITS_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_UNITS_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+# -- words → values --------------------------------------------------------------------
+
+def _items(value: Any, field_name: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | Mapping):
+        return [value]
+    if not isinstance(value, list | tuple):
+        raise InvalidInput(f"{field_name} must be a list, got {type(value).__name__}",
+                           field=field_name)
+    return list(value)
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: JSON when it parses (``0.01`` → float, ``true`` → bool, ``[1, 2]``
+    → list, ``null`` → None), otherwise the string as written."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text  # "NaN"/"Infinity" stay words: config values are meant literally
+    return value
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"opt.lr": 0.1}`` → ``{"opt": {"lr": 0.1}}`` (dots make nested config keys)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = key.split(".")
+        if any(p == "" for p in parts):
+            raise InvalidInput(f"config key {key!r} has an empty part", field="config")
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def parse_assignments(items: Iterable[str] | None, what: str = "--set") -> dict[str, Any]:
+    """``["lr=0.01", "opt.name=adam"]`` as a nested config dict."""
+    flat: dict[str, Any] = {}
+    for item in _items(items, "config"):
+        if not isinstance(item, str):
+            raise InvalidInput(f"{what} takes KEY=VALUE words, got {item!r}", field="config")
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInput(f"{what} takes KEY=VALUE, got {item!r}", field="config")
+        clean_key(key, "config")
+        flat[key] = parse_value(raw)
+    return nest(flat)
+
+
+def parse_seeds(value: str | int | Iterable[Any] | None) -> list[int] | None:
+    """Seeds from ``"42-46"``, ``"1,2,3"``, ``"1-3,7"``, an int or a list of ints."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str | list | tuple | range):
+        raise InvalidInput(f"seeds must be ints or a range like 42-46, got {value!r}",
+                           field="seeds")
+    if isinstance(value, int):
+        return [value]
+    seeds: list[int] = []
+    if isinstance(value, str):
+        for part in value.split(","):
+            part = part.strip()
+            match = re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", part)
+            if match:
+                lo, hi = int(match.group(1)), int(match.group(2))
+                if hi < lo or hi - lo >= MAX_CHILDREN:
+                    raise InvalidInput(f"seed range {part!r} must go up, with at most "
+                                       f"{MAX_CHILDREN} seeds", field="seeds")
+                seeds.extend(range(lo, hi + 1))
+            elif re.fullmatch(r"-?\d+", part):
+                seeds.append(int(part))
+            else:
+                raise InvalidInput(f"seeds are like 42-46 or 1,2,3; got {value!r}",
+                                   field="seeds")
+    else:
+        for item in value:
+            seed = clean_seed(item)
+            if seed is None:
+                raise InvalidInput("seeds must be ints, got None", field="seeds")
+            seeds.append(seed)
+    if not seeds:
+        raise InvalidInput("seeds is empty", field="seeds")
+    if len(set(seeds)) != len(seeds):
+        raise InvalidInput(f"seeds repeat a value: {value!r}", field="seeds")
+    return seeds
+
+
+def parse_grid(value: Mapping[str, Any] | Iterable[str] | None) -> dict[str, list[Any]] | None:
+    """A grid from ``["lr=0.1,0.01", "bs=16,32"]`` or ``{"lr": [0.1, 0.01]}``: each key's
+    values, in order."""
+    if value is None:
+        return None
+    grid: dict[str, list[Any]] = {}
+    if not isinstance(value, Mapping | list | tuple):
+        raise InvalidInput(f"grid is a mapping of key to values, or KEY=A,B words; got "
+                           f"{value!r}", field="grid")
+    if isinstance(value, Mapping):
+        for key, values in value.items():
+            clean_key(key, "grid")
+            if isinstance(values, str) or not isinstance(values, Iterable):
+                values = [values]
+            grid[key] = [json_value(v, f"grid.{key}") for v in values]
+    else:
+        for item in value:
+            key, sep, raw = str(item).partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise InvalidInput(f"--grid takes KEY=A,B,C, got {item!r}", field="grid")
+            clean_key(key, "grid")
+            grid[key] = [parse_value(v.strip()) for v in raw.split(",")]
+    for key, values in grid.items():
+        if not values:
+            raise InvalidInput(f"grid key {key!r} has no values", field="grid")
+    return grid or None
+
+
+def parse_duration(value: str | float | int | None) -> float | None:
+    """Seconds from ``90``, ``"45s"``, ``"30m"``, ``"2h"``, ``"1h30m"``, ``"1.5d"``."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text)
+        if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([a-z]*)", "", text).strip():
+            raise InvalidInput(f"a duration is like 90, 45s, 30m, 2h or 1h30m; got {value!r}",
+                               field="timeout")
+        seconds = 0.0
+        for number, unit in parts:
+            if unit not in _UNITS_S and unit != "":
+                raise InvalidInput(f"unknown time unit {unit!r} in {value!r} (s, m, h, d)",
+                                   field="timeout")
+            seconds += float(number) * _UNITS_S.get(unit, 1)
+    else:
+        raise InvalidInput(f"a duration is a number of seconds or like '2h', got {value!r}",
+                           field="timeout")
+    if not seconds > 0 or not math.isfinite(seconds):
+        raise InvalidInput(f"a duration must be positive, got {value!r}", field="timeout")
+    return seconds
+
+
+def parse_memory(value: str | float | int | None) -> float | None:
+    """Megabytes from ``"4G"``, ``"512M"``, ``"1.5GB"``, ``"8Gi"`` or a number (MB)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        mb = float(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", value.lower())
+        if not match:
+            raise InvalidInput(f"memory is like 4G, 512M or 1.5GB; got {value!r}",
+                               field="memory")
+        mb = float(match.group(1)) * _UNITS_MB[match.group(2)]
+    else:
+        raise InvalidInput(f"memory is like 4G or a number of MB, got {value!r}",
+                           field="memory")
+    if not mb > 0:
+        raise InvalidInput(f"memory must be positive, got {value!r}", field="memory")
+    return mb
+
+
+def parse_command(command: str | Iterable[str] | None, field_name: str = "command",
+                  ) -> list[str] | None:
+    """An argv: a list of strings as given, or a string split like a shell would (use
+    ``["sh", "-c", "..."]`` for pipes and redirections)."""
+    if command is None:
+        return None
+    if isinstance(command, str):
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise InvalidInput(f"cannot split {field_name} {command!r}: {exc}",
+                               field=field_name) from None
+    elif isinstance(command, list | tuple):
+        argv = list(command)
+    else:
+        raise InvalidInput(f"{field_name} must be a string or a list of strings (argv)",
+                           field=field_name)
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise InvalidInput(f"{field_name} must be a non-empty list of strings (argv)",
+                           field=field_name)
+    return argv
+
+
+def parse_input(item: str | Mapping[str, Any]) -> dict[str, Any]:
+    """An input to sync before the command runs: ``NAME=PATH_OR_URI`` or a dict with
+    ``name`` and any of ``uri``/``path``, ``version``, ``digest``."""
+    if isinstance(item, str):
+        name, sep, where = item.partition("=")
+        if not sep or not name.strip() or not where.strip():
+            raise InvalidInput(f"--input takes NAME=PATH_OR_URI, got {item!r}", field="inputs")
+        spec: dict[str, Any] = {"name": name.strip(), "uri": where.strip()}
+    elif isinstance(item, Mapping):
+        spec = dict(item)
+        if "uri" not in spec and ("path" in spec or "path_or_uri" in spec):
+            spec["uri"] = spec.pop("path", None) or spec.pop("path_or_uri", None)
+    else:
+        raise InvalidInput(f"an input is NAME=PATH_OR_URI or a dict, got {item!r}",
+                           field="inputs")
+    return clean_input(spec)
+
+
+def clean_input(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name, version, digest, uri}`` checked (the digest is SHA-256 hex when given)."""
+    unknown = set(spec) - {"name", "version", "digest", "uri"}
+    if unknown:
+        raise InvalidInput(f"an input has name, version, digest and uri; not "
+                           f"{', '.join(sorted(unknown))}", field="inputs")
+    name = clean_key(spec.get("name"), "input name")
+    digest = spec.get("digest")
+    if digest is not None and not (isinstance(digest, str)
+                                   and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise InvalidInput(f"input {name!r}: digest must be SHA-256 hex, got {digest!r}",
+                           field="inputs")
+    uri = spec.get("uri")
+    if uri is not None and (not isinstance(uri, str) or not uri):
+        raise InvalidInput(f"input {name!r}: uri must be a string", field="inputs")
+    if uri is None and digest is None:
+        raise InvalidInput(f"input {name!r} needs a uri (or path) or a digest", field="inputs")
+    version = spec.get("version")
+    return {"name": name, "version": None if version is None else str(version),
+            "digest": digest, "uri": uri}
+
+
+# -- the spec ---------------------------------------------------------------------------
+
+@dataclass
+class Spec:
+    """What to run and how: a command, its config, seeds or grid, the resource request,
+    inputs, an evaluation command, a timeout and automatic retries of crashes."""
+
+    command: list[str]
+    config: dict[str, Any] = field(default_factory=dict)
+    seeds: list[int] | None = None
+    grid: dict[str, list[Any]] | None = None
+    cpus: float | None = None
+    gpus: int | None = None
+    memory_mb: float | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    eval: list[str] | None = None
+    timeout_s: float | None = None
+    retries: int = 0
+    allow_failures: bool = False
+    queue: str = DEFAULT_QUEUE
+    tags: list[str] = field(default_factory=list)
+    #: Where the command runs when the run has no code snapshot (if that folder exists on
+    #: the worker's machine); ``None``: the work folder.
+    cwd: str | None = None
+    #: The ``code`` field of the runs (git state and ``snapshot`` digest, if any).
+    code: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.command = parse_command(self.command) or []
+        self.config = clean_mapping(self.config, "config")
+        if self.cpus is not None and (isinstance(self.cpus, bool)
+                                      or not isinstance(self.cpus, int | float)
+                                      or not self.cpus > 0):
+            raise InvalidInput(f"cpus must be positive, got {self.cpus!r}", field="cpus")
+        if self.gpus is not None and (isinstance(self.gpus, bool) or not isinstance(self.gpus, int)
+                                      or self.gpus < 0):
+            raise InvalidInput(f"gpus must be a non-negative int, got {self.gpus!r}",
+                               field="gpus")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) \
+                or not 0 <= self.retries <= 100:
+            raise InvalidInput(f"retries must be an int from 0 to 100, got {self.retries!r}",
+                               field="retries")
+        self.queue = clean_label(self.queue, "queue", max_len=64) or DEFAULT_QUEUE
+        self.tags = clean_tags(self.tags)
+        if self.cwd is not None and not isinstance(self.cwd, str):
+            raise InvalidInput("cwd must be a folder path", field="cwd")
+        self.code = clean_mapping(self.code, "code") or None
+        if not isinstance(self.inputs, list):
+            raise InvalidInput("inputs must be a list", field="inputs")
+        self.inputs = [clean_input(i) if isinstance(i, Mapping) else parse_input(i)
+                       for i in self.inputs]
+        names = [i["name"] for i in self.inputs]
+        if len(set(names)) != len(names):
+            raise InvalidInput("two inputs share a name", field="inputs")
+        if self.n_children() > MAX_CHILDREN:
+            raise InvalidInput(f"this submits {self.n_children()} children; at most "
+                               f"{MAX_CHILDREN}", field="grid")
+
+    @classmethod
+    def build(cls, command: str | Iterable[str], *, config: Mapping[str, Any] | None = None,
+              set: Iterable[str] | None = None, seeds: Any = None, grid: Any = None,
+              cpus: float | None = None, gpus: int | None = None, memory: Any = None,
+              inputs: Iterable[Any] | None = None, eval: str | Iterable[str] | None = None,
+              timeout: Any = None, retries: int = 0, allow_failures: bool = False,
+              queue: str | None = None, tags: Iterable[str] | None = None,
+              cwd: str | None = None, code: Mapping[str, Any] | None = None) -> Spec:
+        """A spec from the loose forms users type (strings, ranges, ``k=v`` words)."""
+        merged = deep_merge(clean_mapping(config, "config"), parse_assignments(set))
+        return cls(command=parse_command(command) or [], config=merged,
+                   seeds=parse_seeds(seeds), grid=parse_grid(grid), cpus=cpus, gpus=gpus,
+                   memory_mb=parse_memory(memory),
+                   inputs=[parse_input(i) for i in _items(inputs, "inputs")],
+                   eval=parse_command(eval, "eval"), timeout_s=parse_duration(timeout),
+                   retries=retries, allow_failures=allow_failures,
+                   queue=queue or DEFAULT_QUEUE, tags=clean_tags(tags), cwd=cwd,
+                   code=code)  # type: ignore[arg-type]  # checked in __post_init__
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready data (how flows store it)."""
+        return {"command": self.command, "config": self.config, "seeds": self.seeds,
+                "grid": self.grid, "cpus": self.cpus, "gpus": self.gpus,
+                "memory_mb": self.memory_mb, "inputs": self.inputs, "eval": self.eval,
+                "timeout_s": self.timeout_s, "retries": self.retries,
+                "allow_failures": self.allow_failures, "queue": self.queue, "tags": self.tags,
+                "cwd": self.cwd, "code": self.code}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Spec:
+        """A spec from ``to_dict``'s form, or a flow file's (which may say ``memory: 4G``,
+        ``timeout: 2h``, ``set: [k=v]``, ``seeds: 42-46``, ``grid: {lr: [..]}``)."""
+        known = {"command", "config", "set", "seeds", "grid", "cpus", "gpus", "memory",
+                 "memory_mb", "inputs", "eval", "timeout", "timeout_s", "retries",
+                 "allow_failures", "queue", "tags", "name", "description", "cwd", "code"}
+        if not isinstance(data, Mapping):
+            raise InvalidInput("a flow spec is a mapping of command, config, resources...",
+                               field="spec")
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidInput(f"unknown flow spec keys: {', '.join(sorted(unknown))} (known: "
+                               f"{', '.join(sorted(known))})", field="spec")
+        if not data.get("command"):
+            raise InvalidInput("a flow spec needs a command", field="command")
+        return cls.build(
+            data["command"], config=data.get("config"), set=data.get("set"),
+            seeds=data.get("seeds"), grid=data.get("grid"), cpus=data.get("cpus"),
+            gpus=data.get("gpus"), memory=data.get("memory_mb", data.get("memory")),
+            inputs=data.get("inputs"), eval=data.get("eval"),
+            timeout=data.get("timeout_s", data.get("timeout")),
+            retries=data.get("retries") or 0,
+            allow_failures=data.get("allow_failures") is True, queue=data.get("queue"),
+            tags=data.get("tags"), cwd=data.get("cwd"), code=data.get("code"))
+
+    def n_children(self) -> int:
+        """How many children a submission of this spec makes (0: a single run)."""
+        if self.seeds is None and self.grid is None:
+            return 0
+        points = math.prod(len(v) for v in self.grid.values()) if self.grid else 1
+        return points * (len(self.seeds) if self.seeds else 1)
+
+    def request(self) -> dict[str, Any]:
+        """The resource request, as ``resources.request`` records it."""
+        out: dict[str, Any] = {}
+        if self.cpus is not None:
+            out["cpus"] = self.cpus
+        if self.gpus is not None:
+            out["gpus"] = self.gpus
+        if self.memory_mb is not None:
+            out["memory_mb"] = self.memory_mb
+        return out
+
+
+# -- planning records -------------------------------------------------------------------
+
+def _label(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text.replace("/", "_").replace("\\", "_") or "_"
+
+
+def _points(spec: Spec) -> list[tuple[dict[str, Any], int | None, str]]:
+    """Each child's (grid values, seed, name suffix)."""
+    keys = list(spec.grid) if spec.grid else []
+    combos = list(itertools.product(*(spec.grid[k] for k in keys))) if spec.grid else [()]
+    seeds: list[int | None] = list(spec.seeds) if spec.seeds else [None]
+    out = []
+    for combo in combos:
+        values = dict(zip(keys, combo, strict=True))
+        point = ",".join(f"{k}={_label(v)}" for k, v in values.items())
+        for seed in seeds:
+            parts = [p for p in (point, None if seed is None else f"seed-{seed}") if p]
+            out.append((values, seed, "/".join(parts)))
+    return out
+
+
+def _execution(spec: Spec) -> dict[str, Any]:
+    return {"eval": spec.eval, "timeout_s": spec.timeout_s, "retries": spec.retries,
+            "cwd": spec.cwd}
+
+
+def plan(spec: Spec, *, name: str | None = None, parent: dict[str, Any] | None = None,
+         trigger: str | None = None, kind: str | None = None,
+         flow: tuple[str, int] | None = None, actor: str = "submit") -> dict[str, Any]:
+    """The top record of a submission of ``spec``: the run itself, or the group parent when
+    the spec has seeds or a grid (then ``plan_children`` gives its children, once it is
+    stored). ``parent`` is the stored record of an existing run to put the work under;
+    ``flow`` the (name, version) it comes from."""
+    request = spec.request()
+    rec = new_record(name, status="queued", parent=parent, kind=kind, config=spec.config,
+                     resources={"request": request} if request else None, trigger=trigger,
+                     tags=spec.tags, command=spec.command, actor=actor)
+    rec.update(inputs=spec.inputs, code=spec.code, queue=spec.queue,
+               execution=_execution(spec), flow=flow[0] if flow else None,
+               flow_version=flow[1] if flow else None)
+    n = spec.n_children()
+    if n:  # a group parent: never claimed; it ends when its children have
+        rec["queue"] = None
+        rec["execution"]["group"] = {"children": n, "allow_failures": spec.allow_failures}
+    return rec
+
+
+def plan_children(spec: Spec, group: dict[str, Any], *, actor: str = "submit",
+                  ) -> list[dict[str, Any]]:
+    """The children of the stored group parent ``group``: one per seed and grid point, kind
+    ``seed`` or ``sweep-point``, config with the point's values and ``seed``."""
+    if not spec.n_children():
+        return []
+    request = spec.request()
+    kind = "sweep-point" if spec.grid else "seed"
+    out = []
+    for values, seed, suffix in _points(spec):
+        config = deep_merge(spec.config, nest(values))
+        if seed is not None:
+            config["seed"] = seed
+        child = new_record(f"{group['name']}/{suffix}", status="queued", parent=group,
+                           kind=kind, config=config, seed=seed, trigger="child",
+                           resources={"request": request} if request else None,
+                           tags=spec.tags, command=spec.command, actor=actor)
+        child.update(inputs=spec.inputs, code=spec.code, queue=spec.queue,
+                     execution=_execution(spec))
+        out.append(child)
+    return out
+
+
+# -- fields of submitted runs, as they arrive over HTTP ---------------------------------
+
+#: The fields of a new run that only submitted work has.
+SUBMITTED_FIELDS = ("queue", "execution", "inputs", "code", "flow", "flow_version", "retry_of",
+                    "replay_of", "attempt")
+
+
+def clean_submitted(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The execution fields of a new run (``queue``, ``execution``, ``inputs``, ``code``,
+    ``flow``, ``flow_version``, ``retry_of``, ``replay_of``, ``attempt``), checked; absent
+    ones are left out."""
+    out: dict[str, Any] = {}
+    if fields.get("queue") is not None:
+        out["queue"] = clean_label(fields["queue"], "queue", max_len=64)
+    for name in ("execution", "code"):
+        if fields.get(name) is not None:
+            out[name] = clean_mapping(fields[name], name)
+    if fields.get("inputs") is not None:
+        items = fields["inputs"]
+        if not isinstance(items, list):
+            raise InvalidInput("inputs must be a list", field="inputs")
+        out["inputs"] = [clean_input(i) if isinstance(i, Mapping) else parse_input(i)
+                         for i in items]
+    if fields.get("flow") is not None:
+        out["flow"] = clean_label(fields["flow"], "flow", max_len=256)
+    for name in ("flow_version", "attempt"):
+        value = fields.get(name)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(f"{name} must be an int ≥ 1, got {value!r}", field=name)
+            out[name] = value
+    for name in ("retry_of", "replay_of"):
+        if fields.get(name) is not None:
+            out[name] = clean_label(fields[name], name, max_len=36)
+    return out

@@ -1,0 +1,92 @@
+"""The wire form of store data, shared by the HTTP client store and the server.
+
+Metric chunks travel as base64 of their packed little-endian arrays (exact, NaN-safe and far
+smaller than JSON numbers); everything else is plain JSON. No SQLAlchemy here.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from array import array
+from typing import Any
+
+from picidae.core.run import LogLine
+from picidae.errors import InvalidInput
+from picidae.store.base import Batch, SeriesChunk
+
+_SWAP = sys.byteorder == "big"
+
+
+def pack(values: array) -> str:
+    """An array as base64 of its little-endian bytes."""
+    if _SWAP:
+        values = array(values.typecode, values)
+        values.byteswap()
+    return base64.b64encode(values.tobytes()).decode("ascii")
+
+
+def unpack(typecode: str, text: str, field: str) -> array:
+    """The array ``pack`` wrote; ``InvalidInput`` naming ``field`` if it is not one."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+        out = array(typecode)
+        out.frombytes(raw)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"{field} is not a packed {typecode!r} array: {exc}",
+                           field=field) from None
+    if _SWAP:
+        out.byteswap()
+    return out
+
+
+def batch_to_wire(batch: Batch) -> dict[str, Any]:
+    """A ``Batch`` as JSON-ready data."""
+    return {
+        "batch_id": batch.batch_id,
+        "chunks": [{"key": c.key, "stage": c.stage, "steps": pack(c.steps),
+                    "values": pack(c.values), "times": pack(c.times)} for c in batch.chunks],
+        "logs": [[ln.time, ln.stream, ln.text] for ln in batch.logs],
+        "config": batch.config, "summary": batch.summary, "outputs": batch.outputs,
+        "fields": batch.fields, "heartbeat_at": batch.heartbeat_at,
+    }
+
+
+def batch_from_wire(data: dict[str, Any]) -> Batch:
+    """A ``Batch`` from its wire form, checking shapes (values are validated by the caller)."""
+    chunks = []
+    for i, c in enumerate(data.get("chunks") or []):
+        where = f"chunks[{i}]"
+        if not isinstance(c, dict) or not isinstance(c.get("key"), str):
+            raise InvalidInput(f"{where} needs a string key", field=where)
+        steps = unpack("q", c.get("steps", ""), f"{where}.steps")
+        values = unpack("d", c.get("values", ""), f"{where}.values")
+        times = unpack("d", c.get("times", ""), f"{where}.times")
+        if not len(steps) == len(values) == len(times):
+            raise InvalidInput(f"{where}: steps, values and times differ in length",
+                               field=where)
+        if any(s < 0 for s in steps):
+            raise InvalidInput(f"{where}: steps must be non-negative", field=f"{where}.steps")
+        stage = c.get("stage")
+        if stage is not None and not isinstance(stage, str):
+            raise InvalidInput(f"{where}.stage must be a string", field=f"{where}.stage")
+        chunks.append(SeriesChunk(c["key"], stage, steps, values, times))
+    logs = []
+    for i, row in enumerate(data.get("logs") or []):
+        if (not isinstance(row, list | tuple) or len(row) != 3
+                or not isinstance(row[0], int | float) or not isinstance(row[1], str)
+                or not isinstance(row[2], str)):
+            raise InvalidInput(f"logs[{i}] must be [time, stream, text]", field=f"logs[{i}]")
+        logs.append(LogLine(float(row[0]), row[1], row[2]))
+    batch = Batch(chunks=chunks, logs=logs)
+    for name in ("config", "summary", "outputs", "fields"):
+        value = data.get(name) or {}
+        if not isinstance(value, dict):
+            raise InvalidInput(f"{name} must be an object", field=name)
+        setattr(batch, name, value)
+    hb = data.get("heartbeat_at")
+    if hb is not None and not isinstance(hb, int | float):
+        raise InvalidInput("heartbeat_at must be a number", field="heartbeat_at")
+    batch.heartbeat_at = hb
+    batch.batch_id = data.get("batch_id") if isinstance(data.get("batch_id"), str) else None
+    return batch
