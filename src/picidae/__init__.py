@@ -13,6 +13,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from picidae.errors import (
+    ArtifactCorrupt,
+    ArtifactNotFound,
+    FlowNotFound,
     IllegalTransition,
     InvalidInput,
     MissingDependency,
@@ -37,9 +40,21 @@ _LAZY: dict[str, str] = {
     "Point": "picidae.core.run",
     "LogLine": "picidae.core.run",
     "State": "picidae.core.states",
+    "events": "picidae.sdk.events",
+    "submit": "picidae.executor.submit",
+    "replay": "picidae.executor.rerun",
+    "retry": "picidae.executor.rerun",
+    "cancel": "picidae.executor.cancel",
+    "compare": "picidae.sdk.analysis",
+    "history": "picidae.sdk.analysis",
+    "cleanup": "picidae.sdk.analysis",
+    "lineage": "picidae.sdk.analysis",
 }
 
 __all__ = [
+    "ArtifactCorrupt",
+    "ArtifactNotFound",
+    "FlowNotFound",
     "IllegalTransition",
     "InvalidInput",
     "LogLine",
@@ -55,11 +70,20 @@ __all__ = [
     "State",
     "StoreUnavailable",
     "__version__",
+    "cancel",
+    "cleanup",
+    "compare",
+    "events",
     "get_run",
+    "history",
     "init",
     "is_enabled",
+    "lineage",
+    "replay",
+    "retry",
     "runs",
     "set_enabled",
+    "submit",
 ]
 
 
@@ -79,7 +103,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from picidae.core.run import LogLine, Point
     from picidae.core.states import State
+    from picidae.executor.cancel import cancel
+    from picidae.executor.rerun import replay, retry
+    from picidae.executor.submit import submit
+    from picidae.sdk.analysis import cleanup, compare, history, lineage
     from picidae.sdk.api import get_run, init, is_enabled, runs, set_enabled
+    from picidae.sdk.events import events
     from picidae.sdk.noop import NoopRun
     from picidae.sdk.run import Run
     from picidae.sdk.view import RunView

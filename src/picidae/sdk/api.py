@@ -25,7 +25,7 @@ from picidae.core.validation import (
     deep_merge,
 )
 from picidae.errors import InvalidInput, RunFinished
-from picidae.sdk import capture
+from picidae.sdk import capture, start
 from picidae.sdk.noop import NoopRun
 from picidae.sdk.run import Run
 from picidae.sdk.view import RunView
@@ -70,12 +70,15 @@ def create_run(store: Any, name: str | None, *, alias: str | None = None, parent
                trigger: str | None = None, evaluation: Any = None, compute: Any = None,
                resources: Any = None, primary_metric: str | tuple[str, str] | None = None,
                capture_env: bool = True, snapshot_code: bool = False,
-               capture_console: bool = False) -> Run:
-    """Create a new run in ``store``, already ``running`` (``queued → running``)."""
-    if snapshot_code:
-        raise NotImplementedError("snapshot_code arrives with artifact storage (issue 4)")
-    if capture_console:
-        raise NotImplementedError("capture_console arrives with artifact storage (issue 4)")
+               capture_console: bool = False, extras: start.Extras | None = None,
+               **capture_options: Any) -> Run:
+    """Create a new run in ``store``, already ``running`` (``queued → running``).
+    ``extras`` (from ``start.prepare``) carries the capture, input and console options;
+    without it they are checked here (``capture_options``: ``inputs``, ``capture_git``,
+    ``tqdm_mode``... as ``init`` takes them, e.g. from ``Run.child``)."""
+    if extras is None:
+        extras = start.prepare(capture_env=capture_env, snapshot_code=snapshot_code,
+                               capture_console=capture_console, **capture_options)
     parent_id = _parent_id(parent)
     parent_rec = store.get_run(parent_id) if parent_id is not None else None
     record = new_record(
@@ -85,12 +88,16 @@ def create_run(store: Any, name: str | None, *, alias: str | None = None, parent
         command=capture.command() if capture_env else None,
         env=capture.environment() if capture_env else None,
     )
+    start.fill_record(record, extras)
     _install_hooks()
-    return Run(store, store.create_run(record))
+    run = Run(store, store.create_run(record))
+    start.begin(run, extras)
+    return run
 
 
 def attach_run(store: Any, run_id: str, *, config: Mapping[str, Any] | None = None,
-               tags: Iterable[str] | None = None, name: str | None = None) -> Run:
+               tags: Iterable[str] | None = None, name: str | None = None,
+               extras: start.Extras | None = None) -> Run:
     """Attach to an existing, unfinished run (queued for this process, or resumed)."""
     rec = store.get_run(run_id)
     status = State(rec["status"])
@@ -116,6 +123,8 @@ def attach_run(store: Any, run_id: str, *, config: Mapping[str, Any] | None = No
         run.name = clean_name(name)
         run._pending.fields["name"] = run.name
     _install_hooks()
+    if extras is not None:
+        start.attach(run, extras)
     return run
 
 
@@ -126,12 +135,26 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
          agent: str | None = None, benchmark: str | None = None, seed: int | None = None,
          trigger: str | None = None, evaluation: Any = None, compute: Any = None,
          resources: Any = None, primary_metric: str | tuple[str, str] | None = None,
+         inputs: Iterable[Any] | None = None, capture_git: bool | None = None,
+         capture_packages: bool | None = None, tqdm_mode: str | None = None,
+         snapshot_max_mb: float | None = None, snapshot_max_files: int | None = None,
          ) -> Run | NoopRun:
     """Start recording a run, or attach to the unfinished run ``id`` (or ``PICIDAE_RUN_ID``,
-    once per process). Returns a ``Run``; a ``NoopRun`` when recording is disabled."""
+    once per process). Returns a ``Run``; a ``NoopRun`` when recording is disabled.
+
+    Reproducibility (see docs/artifacts.md): ``capture_env`` records the command, environment
+    and installed packages; ``capture_git`` the git state and diff; ``snapshot_code`` archives
+    the workspace (limits ``snapshot_max_mb``/``snapshot_max_files``); ``capture_console``
+    records stdout and stderr (``tqdm_mode`` smart/all/none); ``inputs`` are recorded as by
+    ``run.use_input`` (paths, or dicts with ``name``, ``version``, ``path_or_uri``)."""
     global _env_run_used
     if not is_enabled():
         return NoopRun(config)
+    extras = start.prepare(capture_env=capture_env, capture_git=capture_git,
+                           capture_packages=capture_packages, snapshot_code=snapshot_code,
+                           capture_console=capture_console, tqdm_mode=tqdm_mode,
+                           inputs=inputs, snapshot_max_mb=snapshot_max_mb,
+                           snapshot_max_files=snapshot_max_files)
     target = open_store(store)
     if id is None and not _env_run_used:
         id = settings().run_id
@@ -140,12 +163,11 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
         if not isinstance(id, str):
             raise InvalidInput(f"id must be a run id string, got {type(id).__name__}",
                                field="id")
-        return attach_run(target, id, config=config, tags=tags, name=name)
+        return attach_run(target, id, config=config, tags=tags, name=name, extras=extras)
     return create_run(target, name, alias=alias, parent=parent, kind=kind, config=config,
                       tags=tags, agent=agent, benchmark=benchmark, seed=seed, trigger=trigger,
                       evaluation=evaluation, compute=compute, resources=resources,
-                      primary_metric=primary_metric, capture_env=capture_env,
-                      snapshot_code=snapshot_code, capture_console=capture_console)
+                      primary_metric=primary_metric, capture_env=capture_env, extras=extras)
 
 
 def get_run(run_id: str, store: Any = None) -> RunView:

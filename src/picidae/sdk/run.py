@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import traceback as tb
+import uuid
 from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
@@ -21,6 +22,7 @@ from picidae.core.lifecycle import parse_state
 from picidae.core.run import LogLine
 from picidae.core.states import TERMINAL, State
 from picidae.core.validation import (
+    MAX_STEP,
     MAX_TEXT_LINE,
     clean_fraction,
     clean_key,
@@ -31,14 +33,18 @@ from picidae.core.validation import (
     json_value,
     metric_value,
 )
-from picidae.errors import IllegalTransition, InvalidInput, PicidaeError, RunFinished
-from picidae.sdk.writer import MAX_FAILED_FLUSHES, pack_points, writer
+from picidae.errors import IllegalTransition, InvalidInput, RunFinished, StoreUnavailable
+from picidae.sdk import managed, uploads
+from picidae.sdk.background import Background
+from picidae.sdk.outbox import Outbox
+from picidae.sdk.writer import pack_points, writer
 from picidae.settings import settings
 from picidae.store.base import Batch
 
 log = logging.getLogger("picidae")
 
 _NUMBER = (int, float)
+_FLOAT_ONLY = frozenset((float,))
 
 
 class Run:
@@ -57,16 +63,21 @@ class Run:
         self._status = State(record["status"])
         self._step = 0
         self._known_keys: set[str] = set()
+        self._known_stages: set[str] = set()
         self._points: deque[tuple[int, float, str | None, dict[str, float]]] = deque()
         self._logs: deque[LogLine] = deque()
         self._pending = Batch()
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._backlog: list[tuple[Batch, int]] = []
+        self._outbox = Outbox(self.id, store, self.name)  # batches the store has not taken
         self._ended = False
         self._children = 0
         self._last_heartbeat = time.time()
         self._heartbeat_interval = settings().heartbeat_interval_s
+        self._background = Background(self, record)  # uploads, input digests, slow capture
+        self._console: Any = None  # a ConsoleCapture while capture_console is on
+        # Run by a worker: the worker ends the run and heartbeats (see sdk/managed.py).
+        self._managed: str | None = managed.end_file(self.id)
         writer().register(self)
 
     # -- identity -----------------------------------------------------------------------
@@ -107,19 +118,28 @@ class Run:
                 raise InvalidInput(f"log() takes a dict of metrics, got {type(data).__name__}",
                                    field="data")
             metrics = {**data, **metrics}
-        values: dict[str, float] = {}
         known = self._known_keys
-        for key, value in metrics.items():
-            if key not in known:
-                clean_key(key, "metric key")
-                known.add(key)
-            values[key] = float(value) if type(value) in _NUMBER else metric_value(key, value)
+        values: dict[str, float]
+        if known.issuperset(metrics) and _FLOAT_ONLY.issuperset(map(type, metrics.values())):
+            # The usual call: keys seen before, plain floats. Checked in C; ``metrics`` is a
+            # fresh dict (kwargs, or the merge above), so it is kept as it is.
+            values = metrics
+        else:
+            values = {}
+            for key, value in metrics.items():
+                if key not in known:
+                    clean_key(key, "metric key")
+                    known.add(key)
+                values[key] = (float(value) if type(value) in _NUMBER
+                               else metric_value(key, value))
         if step is None:
             step = self._step
-        elif type(step) is not int or step < 0:
+        elif type(step) is not int or not 0 <= step <= MAX_STEP:
             step = clean_step(step)
-        if stage is not None and type(stage) is not str:
-            stage = clean_label(stage, "stage")
+        if stage is not None and (type(stage) is not str or stage not in self._known_stages):
+            stage = clean_label(stage, "stage")  # once per stage: control chars, length
+            if stage is not None:
+                self._known_stages.add(stage)
         self._step = step + 1
         if values:
             self._points.append((step, time.time(), stage, values))
@@ -189,17 +209,32 @@ class Run:
 
     def log_image(self, key: str, image: Any, caption: str | None = None,
                   step: int | None = None) -> Run:
-        """Store an image tied to a step (arrives with artifacts)."""
-        raise NotImplementedError("log_image arrives with artifact storage (issue 4)")
+        """Store an image as a PNG tied to a step (the latest ``log`` step by default): a PIL
+        image, a NumPy array (HxW, HxWx3, HxWx4; uint8, or float in [0, 1]) or a file path.
+        The image is checked and copied now, encoded and stored in the background."""
+        self._check_open()
+        uploads.log_image(self, key, image, caption, step)
+        return self
 
-    def log_artifact(self, path: Any, name: str | None = None, type: str | None = None) -> Run:
-        """Upload a file or folder in the background (arrives with artifacts)."""
-        raise NotImplementedError("log_artifact arrives with artifact storage (issue 4)")
+    def log_artifact(self, path: Any, name: str | None = None, type: str | None = None, *,
+                     version: str | None = None, output: bool = False) -> Run:
+        """Store a file or folder (``name`` defaults to its base name; ``type`` is free text:
+        ``checkpoint``, ``predictions``, ``report``, ``dataset``...). Hashed and uploaded in
+        the background; ``finish`` waits for it; a failed upload is retried, then reported
+        in the run's log and ``warnings``. ``version=`` (or ``output=True``) also records it
+        as a named output. A missing path raises at once."""
+        self._check_open()
+        uploads.log_artifact(self, path, name, type, version=version, output=output)
+        return self
 
     def use_input(self, name: str, version: str | None = None,
-                  path_or_uri: str | None = None) -> Run:
-        """Record a dataset or upstream version used (arrives with artifacts)."""
-        raise NotImplementedError("use_input arrives with artifact storage (issue 4)")
+                  path_or_uri: str | None = None, *, digest: str | None = None) -> Run:
+        """Record a dataset or upstream version this run uses: ``{name, version, digest,
+        uri}``. A local file or folder's SHA-256 is computed in the background; a URI is
+        recorded as given (with ``digest`` when you know it)."""
+        self._check_open()
+        uploads.use_input(self, name, version, path_or_uri, digest)
+        return self
 
     # -- flushing -----------------------------------------------------------------------
 
@@ -216,30 +251,18 @@ class Run:
             batch, self._pending = self._pending, Batch()
         batch.chunks = pack_points(entries) if entries else []
         batch.logs = lines
+        batch.batch_id = uuid.uuid4().hex
         return batch
 
-    def _flush(self) -> None:
-        """Write everything buffered (called by the writer thread, ``finish`` and reads)."""
+    def _flush(self, *, scheduled: bool = False) -> None:
+        """Write everything buffered (the writer thread, ``finish`` and reads call it). What
+        the store does not take waits in the outbox (``sdk.outbox``); a ``scheduled`` flush
+        (the writer's timer) only tries the store when the outbox's backoff allows."""
         with self._flush_lock:
-            batch = self._take_batch()
-            if not batch.empty():
-                self._backlog.append((batch, 0))
-            while self._backlog:
-                pending, failures = self._backlog[0]
-                try:
-                    self._store.write(self.id, pending)
-                except PicidaeError as exc:
-                    failures += 1
-                    if failures >= MAX_FAILED_FLUSHES:
-                        log.error("picidae: dropping %d points and %d log lines of run %s after "
-                                  "%d failed writes: %s", pending.n_points(), len(pending.logs),
-                                  self.id, failures, exc)
-                        self._backlog.pop(0)
-                        continue
-                    self._backlog[0] = (pending, failures)
-                    log.warning("picidae: could not write run %s (will retry): %s", self.id, exc)
-                    return
-                self._backlog.pop(0)
+            outbox = self._outbox
+            outbox.put(self._take_batch())
+            if not outbox.empty() and (not scheduled or outbox.due(time.time())):
+                outbox.send()
 
     def flush(self) -> Run:
         """Write buffered points, lines and merges now (normally the writer does it)."""
@@ -247,7 +270,8 @@ class Run:
         return self
 
     def _maybe_heartbeat(self, now: float) -> None:
-        if not self._ended and now - self._last_heartbeat >= self._heartbeat_interval:
+        if not self._ended and self._managed is None \
+                and now - self._last_heartbeat >= self._heartbeat_interval:
             self._send_heartbeat(now)
 
     def _send_heartbeat(self, now: float) -> None:
@@ -294,12 +318,35 @@ class Run:
             if target is self._status:
                 return self
             self._check_open()
-        self._flush()
+        self._background.wait()  # uploads and capture land before the run ends
+        if self._console is not None:
+            self._console.stop()
+        reachable = self._outbox.drain(settings().finish_timeout_s, self._flush)
         try:
-            self._move(target, reason, failure)
+            if self._managed is not None:  # the worker ends it, knowing the exit code
+                managed.request_end(self._managed, target.value, reason, failure)
+                self._status = target
+            else:
+                self._move(target, reason, failure)
+            reachable = True
+        except StoreUnavailable:
+            # The store is away: the final transition waits in the spool with the batches.
+            self._outbox.keep_end(target.value, reason, failure, time.time())
+            self._status = target
+        except IllegalTransition as exc:
+            if exc.current not in {s.value for s in TERMINAL | {State.ARCHIVED}}:
+                raise
+            # Ended elsewhere meanwhile (the watchdog, a cancel): what happened stays on
+            # record; the program is told, not interrupted.
+            log.warning("picidae: run %s was already %s; %s() left it so", self.id,
+                        exc.current, target.value if target is not State.COMPLETED
+                        else "finish")
+            self._status = State(exc.current)
         finally:
             self._ended = True
-            self._flush()
+            self._flush(scheduled=not reachable)
+            with self._flush_lock:
+                self._outbox.report()  # what was not sent, and where it is kept
             writer().unregister(self)
         return self
 
@@ -353,8 +400,8 @@ class Run:
                  trace: TracebackType | None) -> None:
         if self._ended:
             return
-        if exc is None:
-            self.finish()
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (None, 0)):
+            self.finish()  # sys.exit(0) is a normal end, not a crash
         elif isinstance(exc, KeyboardInterrupt):
             self.cancel(reason="interrupted")
         else:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import math
-import statistics
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from picidae.core.run import FIELDS, LogLine
+from picidae.core.stats import children_stats
 from picidae.store.base import MetricSeries, RunQuery
+
+if TYPE_CHECKING:
+    from picidae.sdk.artifact_view import Artifact
 
 _TIMES = ("created_at", "started_at", "ended_at", "last_heartbeat_at")
 
@@ -89,9 +91,32 @@ class RunView:
         """The run's log lines: ``LogLine(time, stream, text)``."""
         return self._store.logs(self._record["id"], offset, limit)
 
-    def artifacts(self) -> list[dict[str, Any]]:
-        """The run's artifacts (artifact storage arrives with issue 4: none yet)."""
-        return []
+    def artifacts(self, type: str | None = None) -> list[Artifact]:
+        """The run's artifacts (of one ``type``, if given), oldest first: dicts with
+        ``name``, ``type``, ``kind``, ``size``, ``digest``, ``step``, ``created_at``... and
+        ``open()``/``download()`` that check the digest (``picidae.sdk.artifact_view``)."""
+        from picidae.sdk.artifact_view import Artifact
+
+        lister = getattr(self._store, "list_artifacts", None)
+        if lister is None:
+            return []
+        run_id = self._record["id"]
+        return [Artifact(self._store, run_id, rec) for rec in lister(run_id)
+                if type is None or rec.get("type") == type]
+
+    def artifact(self, name: str, step: int | None = None) -> Artifact:
+        """The latest artifact called ``name`` (at ``step``, for images logged at several
+        steps); ``ArtifactNotFound`` when there is none."""
+        from picidae.errors import ArtifactNotFound
+
+        found = [a for a in self.artifacts()
+                 if a["name"] == name and (step is None or a["step"] == step)]
+        if not found:
+            at = f" at step {step}" if step is not None else ""
+            names = sorted({a["name"] for a in self.artifacts()})
+            raise ArtifactNotFound(f"run {self._record['id']} has no artifact {name!r}{at}; it "
+                                   f"has: {', '.join(names) if names else 'none'}")
+        return found[-1]
 
     def children_stats(self, keys: list[str] | None = None) -> dict[str, dict[str, float]]:
         """``{key: {n, mean, std, min, max}}`` over the children's final metric values (and
@@ -99,25 +124,5 @@ class RunView:
         is the sample standard deviation (0 for one child); NaN values are left out."""
         kids = self._store.list_runs(RunQuery(parent=self._record["id"]))
         latest = self._store.latest_metrics([k["id"] for k in kids])
-        values: dict[str, list[float]] = {}
-        for kid in kids:
-            finals = dict(latest.get(kid["id"], {}))
-            for key, value in (kid.get("summary") or {}).items():
-                if key not in finals and isinstance(value, int | float) \
-                        and not isinstance(value, bool):
-                    finals[key] = float(value)
-            for key, value in finals.items():
-                if (keys is None or key in keys) and not math.isnan(value):
-                    values.setdefault(key, []).append(value)
-        return {key: stats(vals) for key, vals in sorted(values.items())}
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    """n, mean, sample std, min and max of a non-empty list."""
-    return {
-        "n": len(values),
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "min": min(values),
-        "max": max(values),
-    }
+        # One implementation with the server's /children_stats route: picidae.core.stats.
+        return children_stats(kids, latest, keys)
