@@ -1,0 +1,1 @@
+"""The Picidae server: the HTTP API (``/api/v1``), live events, the watchdog, the web UI."""

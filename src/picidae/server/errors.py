@@ -1,0 +1,77 @@
+"""Errors as JSON: ``{code, message, field}`` with the status from ``picidae.errors``; request
+validation failures name the field; nothing a user sends produces a 500. A run that exists in
+another workspace than the token's is a 403 (``forbidden``), not a 404."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from picidae.errors import PicidaeError, RunNotFound
+from picidae.server.jsonresp import JSONResponse
+
+log = logging.getLogger("picidae.server")
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The body of every error response."""
+    return {"code": code, "message": message, "field": field}
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _owner(request: Request, run_id: str) -> str | None:
+    """The workspace of a run the request's workspace could not see (``None``: no such run)."""
+    lookup = getattr(request.app.state.store, "run_workspace", None)
+    if lookup is None or not run_id:
+        return None
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        return await run_in_threadpool(lookup, run_id)  # type: ignore[no-any-return]
+    except PicidaeError:
+        return None
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(PicidaeError)
+    async def _picidae(request: Request, exc: PicidaeError) -> JSONResponse:
+        if isinstance(exc, RunNotFound):
+            owner = await _owner(request, exc.run_id)
+            if owner is not None and owner != getattr(request.state, "workspace", owner):
+                return JSONResponse(error_body(
+                    "forbidden", f"run {exc.run_id} belongs to another workspace than this "
+                    "token's", "id"), status_code=403)
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+        field = _field(first.get("loc", ()))
+        message = f"{field}: {first.get('msg', 'invalid')}"
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more)"
+        return JSONResponse(error_body("invalid_input", message, field), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
+                403: "forbidden", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse(error_body("internal", f"internal error: {type(exc).__name__}"),
+                            status_code=500)

@@ -1,0 +1,258 @@
+"""``/api/v1/runs``: create, list, read, transition, heartbeat, batch write, delete."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from picidae.core import lifecycle
+from picidae.core.record import new_record
+from picidae.core.states import State
+from picidae.core.submission import SUBMITTED_FIELDS, clean_submitted
+from picidae.errors import InvalidInput
+from picidae.server.deps import Access, reader, writer
+from picidae.server.jsonresp import JSONResponse
+from picidae.server.validate import check_batch
+from picidae.store.base import RunQuery
+from picidae.store.sql.query import parse_order_by
+from picidae.store.wire import batch_from_wire
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+MAX_PAGE = 1000
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TransitionIn(Strict):
+    """A move as recorded: from, to, at (epoch seconds), reason, actor."""
+
+    from_: str | None = Field(None, alias="from")
+    to: str
+    at: float
+    reason: str | None = Field(None, max_length=10_000)
+    actor: str | None = Field(None, max_length=128)
+
+
+class RunIn(Strict):
+    """A new run. ``status`` is ``queued`` (the default: work to be done) or ``running``."""
+
+    name: str | None = Field(None, max_length=512)
+    status: Literal["queued", "running"] = "queued"
+    alias: str | None = None
+    parent_id: str | None = Field(None, max_length=64)
+    kind: str | None = None
+    config: dict[str, Any] | None = None
+    tags: list[str] | None = Field(None, max_length=1000)
+    trigger: str | None = None
+    agent: str | None = None
+    benchmark: str | None = None
+    seed: int | None = Field(None, ge=-(1 << 63), le=(1 << 63) - 1)
+    evaluation: dict[str, Any] | str | None = None
+    compute: dict[str, Any] | str | None = None
+    resources: dict[str, Any] | str | None = None
+    primary_metric: dict[str, Any] | str | None = None
+    command: list[str] | None = None
+    env: dict[str, Any] | None = None
+    created_at: float | None = Field(None, description="Back-date the run (imports, demos).")
+    transitions: list[TransitionIn] | None = Field(
+        None, description="Moves already made (imports); checked against the lifecycle.")
+    # Submitted work (picidae submit, retry, replay, flows): see core/submission.py.
+    queue: str | None = Field(None, max_length=64, description="Queue a worker claims it from.")
+    execution: dict[str, Any] | None = None
+    inputs: list[dict[str, Any]] | None = None
+    code: dict[str, Any] | None = None
+    flow: str | None = Field(None, max_length=256)
+    flow_version: int | None = None
+    retry_of: str | None = Field(None, max_length=64)
+    replay_of: str | None = Field(None, max_length=64)
+    attempt: int | None = None
+
+
+class MoveIn(Strict):
+    """A request to move a run to another state."""
+
+    to: str = Field(..., description="The state to move to (synonyms accepted).")
+    reason: str | None = Field(None, max_length=10_000)
+    actor: str | None = Field(None, max_length=128)
+    failure: dict[str, Any] | None = None
+    at: float | None = None
+    expect: list[str] | None = Field(None, description="Move only from one of these states.")
+
+
+class HeartbeatIn(Strict):
+    """A heartbeat, optionally with the time it was taken."""
+
+    at: float | None = None
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        kind, value = text.split(":", 1)
+        offset = int(value)
+        if kind != "o" or not 0 <= offset < 1 << 63:
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"cursor {cursor!r} is not one this server gave out",
+                           field="cursor") from None
+    return offset
+
+
+def _check_moves(moves: list[TransitionIn], status: str) -> list[dict[str, Any]]:
+    current = State.QUEUED
+    out = []
+    for i, move in enumerate(moves):
+        target = lifecycle.parse_state(move.to)
+        decision = lifecycle.decide(current, target)
+        if not decision.accepted:
+            raise InvalidInput(f"transitions[{i}]: {current.value} → {target.value} is not a "
+                               "legal move", field=f"transitions[{i}]")
+        out.append({"from": current.value, "to": target.value, "at": move.at,
+                    "reason": move.reason, "actor": move.actor})
+        current = target
+    if out and current.value != status:
+        raise InvalidInput(f"transitions end at {current.value!r} but status is {status!r}",
+                           field="transitions")
+    return out
+
+
+@router.post("", status_code=201)
+def create_run(body: RunIn, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
+    """Create a run (``queued`` unless ``status`` says ``running``) → 201 with the record."""
+    store = access.store
+    parent = store.get_run(body.parent_id) if body.parent_id else None
+    record = new_record(
+        body.name, status=body.status, parent=parent, alias=body.alias, kind=body.kind,
+        config=body.config, tags=body.tags, agent=body.agent, benchmark=body.benchmark,
+        seed=body.seed, trigger=body.trigger, evaluation=body.evaluation, compute=body.compute,
+        resources=body.resources, primary_metric=body.primary_metric, command=body.command,
+        env=body.env, actor=access.actor, reason="started" if body.status == "running" else None,
+        now=body.created_at,
+    )
+    record.update(clean_submitted(body.model_dump(include=set(SUBMITTED_FIELDS))))
+    if body.transitions is not None:
+        record["transitions"] = _check_moves(body.transitions, body.status)
+        if record["transitions"]:
+            first = record["transitions"][0]["at"]
+            record["started_at"] = record["last_heartbeat_at"] = first
+    return JSONResponse(store.create_run(record), status_code=201)
+
+
+@router.get("")
+def list_runs(
+    access: Annotated[Access, Depends(reader)],
+    status: Annotated[list[str] | None, Query(description="States (repeat or comma-separate).")]
+    = None,
+    name: Annotated[str | None, Query(description="Exact name or glob (cv/*).")] = None,
+    parent: Annotated[str | None, Query(description="Children of this run id.")] = None,
+    kind: str | None = None,
+    root: Annotated[str | None, Query(description="Runs under this root run id.")] = None,
+    created_after: Annotated[float | None, Query(
+        description="Created at or after (epoch seconds).")] = None,
+    created_before: Annotated[float | None, Query(
+        description="Created before (epoch seconds).")] = None,
+    tag: Annotated[list[str] | None, Query(description="Runs carrying all these tags.")] = None,
+    where: Annotated[str | None, Query(description="A filter expression.")] = None,
+    order_by: Annotated[str | None, Query(description="e.g. 'metrics.acc desc'.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")]
+    = None,
+    offset: Annotated[int | None, Query(ge=0, le=(1 << 63) - 1,
+                                        description="Skip this many (instead of a "
+                                                          "cursor).")] = None,
+    with_total: Annotated[bool, Query(description="Add the number of matching runs.")]
+    = False,
+    include_archived: bool = False,
+    with_metrics: Annotated[bool, Query(description="Add each run's latest metrics.")] = True,
+) -> JSONResponse:
+    """A page of runs, newest first unless ``order_by`` says otherwise."""
+    statuses = None
+    if status:
+        statuses = [lifecycle.parse_state(s).value for part in status for s in part.split(",")
+                    if s.strip()]
+    offset = offset if offset is not None and not cursor else _offset(cursor)
+    query = RunQuery(status=statuses or None, name=name, parent=parent, kind=kind, root=root,
+                     created_after=created_after, created_before=created_before,
+                     tags=tag or None, where=where, order_by=parse_order_by(order_by),
+                     limit=limit + 1, offset=offset, include_archived=include_archived)
+    found = access.store.list_runs(query)
+    more = len(found) > limit
+    found = found[:limit]
+    if with_metrics and found:
+        latest = access.store.latest_metrics([r["id"] for r in found])
+        for rec in found:
+            rec["metrics"] = latest.get(rec["id"], {})
+    page: dict[str, Any] = {"runs": found,
+                            "next_cursor": _cursor(offset + limit) if more else None}
+    if with_total:
+        query.limit, query.offset = None, 0
+        page["total"] = access.store.count_runs(query)
+    return JSONResponse(page)
+
+
+@router.get("/{run_id}")
+def get_run(run_id: str, access: Annotated[Access, Depends(reader)]) -> JSONResponse:
+    """One run with its transitions; 404 for an unknown id."""
+    return JSONResponse(access.store.get_run(run_id))
+
+
+@router.delete("/{run_id}")
+def delete_run(run_id: str, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
+    """Delete a run with its transitions, metrics and logs (not its children)."""
+    access.store.get_run(run_id)
+    return JSONResponse({"deleted": access.store.delete_runs([run_id])})
+
+
+@router.post("/{run_id}/transitions")
+def transition(run_id: str, body: MoveIn,
+               access: Annotated[Access, Depends(writer)]) -> JSONResponse:
+    """Move a run; 409 with the legal targets when the lifecycle forbids it."""
+    rec = access.store.transition(run_id, body.to, reason=body.reason,
+                                  actor=body.actor or access.actor, at=body.at,
+                                  failure=body.failure,
+                                  expect=set(body.expect) if body.expect else None)
+    return JSONResponse(rec)
+
+
+@router.post("/{run_id}/heartbeat")
+def heartbeat(run_id: str, access: Annotated[Access, Depends(writer)],
+              body: HeartbeatIn | None = None) -> JSONResponse:
+    """Record a heartbeat; a lost run returns to where it was. Returns the status."""
+    status = access.store.heartbeat(run_id, body.at if body else None)
+    return JSONResponse({"id": run_id, "status": status})
+
+
+@router.post("/{run_id}/batch")
+async def write_batch(
+    run_id: str, request: Request, access: Annotated[Access, Depends(writer)],
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> JSONResponse:
+    """The SDK's batch write: packed metric chunks, log lines and merges, applied atomically.
+    A repeated ``Idempotency-Key`` is acknowledged without being applied twice."""
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        data = await request.json()
+    except ValueError:
+        raise InvalidInput("the body is not JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object", field="body")
+    batch = batch_from_wire(data)
+    batch.batch_id = idempotency_key or batch.batch_id
+    check_batch(batch)
+    await run_in_threadpool(access.store.write, run_id, batch)
+    return JSONResponse({"id": run_id, "points": batch.n_points(), "lines": len(batch.logs)})

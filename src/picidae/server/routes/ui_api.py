@@ -1,0 +1,236 @@
+"""Read-only routes the web UI builds on: children aggregates, row extras, status facets,
+comparison, history and chart windows.
+
+``GET /api/v1/runs/{id}/children_stats`` is public (the SDK's ``RunView.children_stats``
+over HTTP); the ``/api/v1/ui/...`` routes are shaped for the pages and may change with them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from picidae.core import stats
+from picidae.core.downsample import minmax_indices
+from picidae.core.states import State
+from picidae.errors import InvalidInput
+from picidae.server.deps import Access, reader
+from picidae.server.jsonresp import JSONResponse
+from picidae.store.base import RunQuery
+
+router = APIRouter(prefix="/api/v1", tags=["ui"])
+
+MAX_IDS = 200
+DAY = 86400.0
+
+
+def _ids(value: str, *, at_least: int = 1) -> list[str]:
+    ids = list(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    if len(ids) < at_least:
+        raise InvalidInput(f"ids needs at least {at_least} run id(s), comma-separated",
+                           field="ids")
+    if len(ids) > MAX_IDS:
+        raise InvalidInput(f"ids takes at most {MAX_IDS} run ids, got {len(ids)}", field="ids")
+    return ids
+
+
+@router.get("/runs/{run_id}/children_stats")
+def children_stats(
+    run_id: str, access: Annotated[Access, Depends(reader)],
+    keys: Annotated[list[str] | None, Query(description="Only these keys (repeat).")] = None,
+) -> JSONResponse:
+    """Mean ± std (with n, min, max) of the children's final values per key, as
+    ``RunView.children_stats`` computes it, with the number of children per status."""
+    store = access.store
+    store.get_run(run_id)
+    kids = store.list_runs(RunQuery(parent=run_id, order_by=[("created_at", False)]))
+    latest = store.latest_metrics([k["id"] for k in kids]) if kids else {}
+    statuses: dict[str, int] = {}
+    for kid in kids:
+        statuses[kid["status"]] = statuses.get(kid["status"], 0) + 1
+    return JSONResponse({"id": run_id, "children": len(kids), "statuses": statuses,
+                         "stats": stats.children_stats(kids, latest, keys)})
+
+
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_GROUP = 100  # ids per "parent_id in (...)" count: well inside the where language's limits
+
+
+def _count_children(store: Any, ids: list[str], include_archived: bool) -> dict[str, int]:
+    """Children per id with few queries: one count for a whole group of ids, split in halves
+    only where some have children — a page of 50 leaf runs costs one count, not 50 (a count
+    by parent may scan the runs on SQLite, ~20 ms each at 100,000 runs)."""
+    counts: dict[str, int] = {}
+
+    def one(run_id: str) -> int:
+        return int(store.count_runs(RunQuery(parent=run_id, include_archived=include_archived)))
+
+    def split(group: list[str]) -> None:
+        if len(group) <= 2:
+            counts.update((run_id, one(run_id)) for run_id in group)
+            return
+        values = ", ".join(f'"{run_id}"' for run_id in group)
+        n = int(store.count_runs(RunQuery(where=f"parent_id in ({values})",
+                                          include_archived=include_archived)))
+        if n == 0:
+            counts.update(dict.fromkeys(group, 0))
+            return
+        half = len(group) // 2
+        split(group[:half])
+        split(group[half:])
+
+    plain = [run_id for run_id in ids if _PLAIN_ID.match(run_id)]
+    for start in range(0, len(plain), _GROUP):
+        split(plain[start:start + _GROUP])
+    for run_id in ids:
+        if run_id not in counts:  # an id the where language would need escaped: count alone
+            counts[run_id] = one(run_id)
+    return {run_id: counts[run_id] for run_id in ids}
+
+
+@router.get("/ui/child-counts")
+def child_counts(access: Annotated[Access, Depends(reader)],
+                 ids: Annotated[str, Query(description="Run ids, comma-separated.")],
+                 include_archived: bool = False) -> JSONResponse:
+    """How many children each of ``ids`` has: ``{"counts": {id: n}}``."""
+    return JSONResponse({"counts": _count_children(access.store, _ids(ids), include_archived)})
+
+
+@router.get("/ui/facets")
+def facets(
+    access: Annotated[Access, Depends(reader)],
+    name: str | None = None, parent: str | None = None, kind: str | None = None,
+    tag: Annotated[list[str] | None, Query()] = None, where: str | None = None,
+    include_archived: bool = False,
+) -> JSONResponse:
+    """Runs per status matching a listing's filters (all but ``status``):
+    ``{"statuses": {status: n}, "total": n}``; states with no runs are left out."""
+    counts = {}
+    for state in State:
+        if state is State.ARCHIVED and not include_archived:
+            continue
+        query = RunQuery(status=[state.value], name=name, parent=parent, kind=kind,
+                         tags=tag or None, where=where)
+        n = access.store.count_runs(query)
+        if n:
+            counts[state.value] = n
+    return JSONResponse({"statuses": counts, "total": sum(counts.values())})
+
+
+@router.get("/ui/compare")
+def compare(access: Annotated[Access, Depends(reader)],
+            ids: Annotated[str, Query(description="Run ids, comma-separated.")]) -> JSONResponse:
+    """The runs side by side: ``runs`` (records with latest ``metrics``) and ``rows``, one per
+    run field, config key, summary key and final metric, with ``differs``."""
+    store = access.store
+    records = [store.get_run(run_id) for run_id in _ids(ids)]
+    latest = store.latest_metrics([r["id"] for r in records])
+    for rec in records:
+        rec["metrics"] = latest.get(rec["id"], {})
+        rec.pop("transitions", None)
+    return JSONResponse({"runs": records, "rows": stats.compare_rows(records, latest)})
+
+
+#: Durations and cost are computed over at most this many of the latest ended runs.
+HISTORY_SAMPLE = 5000
+
+
+@router.get("/ui/history")
+def history(
+    access: Annotated[Access, Depends(reader)],
+    days: Annotated[float, Query(gt=0, le=3660, description="How far back.")] = 14,
+    bucket: Annotated[Literal["auto", "hour", "day", "week"], Query()] = "auto",
+    until: Annotated[float | None, Query(description="End (epoch seconds; default now).")]
+    = None,
+) -> JSONResponse:
+    """Runs created in the last ``days``: how many per status, in total and per bucket (exact
+    counts), the failure rate (failed among ended runs), duration percentiles and cost (over
+    the latest ``HISTORY_SAMPLE`` ended runs; ``duration.of`` says how many ended) and the
+    latest failures."""
+    store = access.store
+    end = time.time() if until is None else until
+    if bucket == "auto":
+        bucket = "hour" if days <= 2 else ("day" if days <= 90 else "week")
+    size = {"hour": 3600.0, "day": DAY, "week": 7 * DAY}[bucket]
+    start = end - days * DAY
+    start -= start % size  # whole buckets, aligned to UTC
+    n_buckets = max(1, math.ceil((end - start) / size))
+
+    def count(states: list[str], lo: float, hi: float) -> int:
+        return int(store.count_runs(RunQuery(status=states, created_after=lo, created_before=hi,
+                                             include_archived=True)))
+
+    totals = {s.value: n for s in State if (n := count([s.value], start, end))}
+    buckets = []
+    for i in range(n_buckets):
+        lo, hi = start + i * size, min(end, start + (i + 1) * size)
+        counts = {s: n for s in totals if (n := count([s], lo, hi))}
+        buckets.append({"start": lo, "counts": counts, "failed": counts.get("failed", 0),
+                        "ended": sum(counts.get(s, 0) for s in stats.ENDED),
+                        "failure_rate": stats.failure_rate(counts)})
+    ended = sum(totals.get(s, 0) for s in stats.ENDED)
+    sample = store.list_runs(RunQuery(status=list(stats.ENDED), created_after=start,
+                                      created_before=end, limit=HISTORY_SAMPLE))
+    failures = store.list_runs(RunQuery(status=["failed"], created_after=start,
+                                        created_before=end, limit=10))
+    return JSONResponse({
+        "since": start, "until": end, "bucket": bucket, "bucket_s": size, "buckets": buckets,
+        "totals": totals, "total": sum(totals.values()), "ended": ended,
+        "failed": totals.get("failed", 0), "failure_rate": stats.failure_rate(totals),
+        "duration": {**stats.durations(sample), "of": ended},
+        "cost": {**stats.costs(sample), "of": ended},
+        "recent_failures": [{"id": r["id"], "name": r["name"], "created_at": r["created_at"],
+                             "ended_at": r.get("ended_at"),
+                             "reason": (r.get("failure") or {}).get("reason"),
+                             "message": (r.get("failure") or {}).get("message")}
+                            for r in failures],
+    })
+
+
+@router.get("/ui/series/{run_id}/{key:path}")
+def series_window(
+    run_id: str, key: str, access: Annotated[Access, Depends(reader)],
+    max_points: Annotated[int, Query(ge=2, le=100_000)] = 1000,
+    x: Annotated[Literal["step", "time"], Query(description="What lo and hi bound.")]
+    = "step",
+    lo: float | None = None, hi: float | None = None,
+) -> JSONResponse:
+    """One series as columns for a chart — ``steps``, ``values``, ``times`` and ``stages``
+    (runs of ``[first index, stage]``) — cut to the ``[lo, hi]`` window of ``x`` and
+    downsampled to ``max_points`` keeping peaks (as ``/metrics/{key}?max_points``), so
+    zooming into a long series shows its detail."""
+    store = access.store
+    store.get_run(run_id)
+    series = store.metrics(run_id, key)
+    total = len(series)
+    steps, values, times, stages = series.steps, series.values, series.times, series.stages
+    first, last = 0, total
+    if lo is not None or hi is not None:
+        if x == "step":
+            first = bisect.bisect_left(steps, lo) if lo is not None else 0
+            last = bisect.bisect_right(steps, hi) if hi is not None else total
+        else:
+            low = -float("inf") if lo is None else lo
+            high = float("inf") if hi is None else hi
+            inside = [i for i, t in enumerate(times) if low <= t <= high]
+            first, last = (inside[0], inside[-1] + 1) if inside else (0, 0)
+        first = max(0, first - 1)  # one point either side, so lines reach the edges
+        last = min(total, last + 1)
+    window = values[first:last]
+    keep = [first + i for i in minmax_indices(window, max_points)]
+    runs: list[list[Any]] = []
+    for pos, i in enumerate(keep):
+        if not runs or runs[-1][1] != stages[i]:
+            runs.append([pos, stages[i]])
+    return JSONResponse({
+        "id": run_id, "key": key, "total": total, "window": last - first,
+        "downsampled": len(keep) < last - first,
+        "steps": [steps[i] for i in keep], "values": [values[i] for i in keep],
+        "times": [times[i] for i in keep], "stages": runs,
+    })
+

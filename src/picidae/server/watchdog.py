@@ -1,0 +1,46 @@
+"""The heartbeat watchdog: applies the timeout and recovery window on a timer.
+
+Ticks every second (or the timeout's tenth, if smaller), so second-sized knobs used in tests
+take effect within a second or two. Each move is a conditional update, so several replicas
+ticking at once never make a double or conflicting transition.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from picidae.settings import settings
+
+log = logging.getLogger("picidae.server")
+
+
+class Watchdog:
+    """A daemon thread calling ``store.apply_liveness()`` on a timer."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="picidae-watchdog", daemon=True)
+
+    def start(self) -> None:
+        """Start ticking."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop ticking (waits for the current tick)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                cfg = settings()
+                interval = min(1.0, cfg.heartbeat_timeout_s / 10, cfg.lost_window_s / 10)
+                self.store.apply_liveness()
+            except Exception as exc:  # a bad tick must not stop the watchdog
+                log.warning("watchdog tick failed: %s", exc)
+                interval = 1.0
+            self._stop.wait(max(0.05, interval))

@@ -1,0 +1,403 @@
+// Metric charts on uPlot: step / wall-time / relative-time axis, linear or log scale, stage
+// bands, drag-to-zoom that refetches the window at full detail, EMA smoothing, several series
+// per chart, CSV and PNG export. Points come from the server already downsampled (min/max
+// buckets keep every peak), so a 1,000,000-point series costs the browser ~1,000 points.
+
+import {api, clear, cssVar, debounce, download, fmtNum, h, query, toast} from "./common.js";
+
+const DARK_PALETTE = ["#60a5fa", "#fb923c", "#4ade80", "#f472b6", "#a78bfa", "#22d3ee",
+  "#fbbf24", "#a3e635", "#fb7185", "#818cf8"];
+export const PALETTE = ["#2563eb", "#e8590c", "#2f9e44", "#c2255c", "#7048e8", "#0c8599",
+  "#e67700", "#5c940d", "#a61e4d", "#364fc7"];
+let firstDrawn = false;
+const STAGE_FILL = ["rgba(37,99,235,0.07)", "rgba(232,89,12,0.08)", "rgba(47,158,68,0.08)",
+  "rgba(112,72,232,0.08)", "rgba(12,133,153,0.08)", "rgba(194,37,92,0.07)"];
+
+/** The i-th series colour for the current theme (brighter on dark). */
+export function seriesColor(i) {
+  const palette = document.documentElement.dataset.theme === "dark" ? DARK_PALETTE : PALETTE;
+  return palette[i % palette.length];
+}
+
+/** Fetch one series (columns) for a chart, optionally only the [lo, hi] window of `x`. */
+export async function fetchSeries(runId, key, {maxPoints = 1000, x = "step", lo, hi} = {}) {
+  const path = `/api/v1/ui/series/${encodeURIComponent(runId)}/${key.split("/").map(encodeURIComponent).join("/")}`;
+  return api(path + query({max_points: maxPoints, x, lo, hi}));
+}
+
+function b64ToBytes(text) {
+  const raw = atob(text);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes.buffer;
+}
+
+/** Every point of a series, exactly (packed arrays), for export. */
+export async function fetchFullSeries(runId, key) {
+  const path = `/api/v1/runs/${encodeURIComponent(runId)}/metrics/${key.split("/").map(encodeURIComponent).join("/")}`;
+  const body = await api(path + "?format=packed");
+  return {
+    steps: new BigInt64Array(b64ToBytes(body.steps)),
+    values: new Float64Array(b64ToBytes(body.values)),
+    times: new Float64Array(b64ToBytes(body.times)),
+    stages: body.stages,
+  };
+}
+
+function ema(values, weight) {
+  // Debiased exponential moving average (as TensorBoard): early points are not pulled to 0.
+  const out = new Array(values.length);
+  let last = 0;
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || !Number.isFinite(v)) { out[i] = null; continue; }
+    last = last * weight + (1 - weight) * v;
+    n += 1;
+    out[i] = last / (1 - Math.pow(weight, n));
+  }
+  return out;
+}
+
+function fmtRelative(s) {
+  if (s === null || s === undefined) return "";
+  const sign = s < 0 ? "−" : "";
+  s = Math.abs(s);
+  if (s < 60) return `${sign}${Math.round(s)}s`;
+  if (s < 3600) return `${sign}${Math.floor(s / 60)}m${s % 60 >= 1 ? ` ${Math.round(s % 60)}s` : ""}`;
+  const hr = Math.floor(s / 3600);
+  const m = Math.round((s % 3600) / 60);
+  return `${sign}${hr}h${m ? ` ${m}m` : ""}`;
+}
+
+/**
+ * A set of charts sharing options. `specs` are charts: {title, series: [{runId, key, label,
+ * t0}]}; options: x ("step" | "time" | "relative"), log, smoothing (0–0.99), bands.
+ */
+export class ChartSet {
+  constructor(container, options = {}) {
+    this.container = container;
+    this.options = {x: "step", log: false, smoothing: 0, bands: true, ...options};
+    this.charts = [];
+    this.syncKey = `picidae-${Math.random().toString(36).slice(2)}`;
+    this.resize = new ResizeObserver(debounce(() => this.charts.forEach((c) => c.fit()), 100));
+    window.addEventListener("picidae:theme", () => this.charts.forEach((c) => c.rebuild()));
+  }
+
+  set(specs) {
+    for (const chart of this.charts) chart.destroy();
+    clear(this.container);
+    this.charts = specs.map((spec) => new Chart(this, spec));
+    for (const chart of this.charts) {
+      this.container.append(chart.card);
+      this.resize.observe(chart.card);
+    }
+    return Promise.all(this.charts.map((c) => c.load()));
+  }
+
+  setOption(name, value) {
+    this.options[name] = value;
+    if (name === "x") return Promise.all(this.charts.map((c) => c.load()));
+    this.charts.forEach((c) => c.rebuild());
+    return Promise.resolve();
+  }
+
+  /** Refetch every chart (new points of a live run), keeping each one's zoom. */
+  refresh() {
+    return Promise.all(this.charts.map((c) => c.load({keepZoom: true})));
+  }
+}
+
+class Chart {
+  constructor(set, spec) {
+    this.set = set;
+    this.spec = spec;
+    this.data = null;   // per series: {steps, values, times, stages}
+    this.window = null; // [lo, hi] in axis units when zoomed
+    this.plot = null;
+    this.programmatic = false;
+    this.note = h("span", {class: "chart-note"});
+    this.plotEl = h("div", {class: "plot", role: "img", "aria-label": `Chart of ${spec.title}`});
+    const buttons = [
+      h("button", {class: "small", type: "button", title: "Show the whole series",
+        onclick: () => this.resetZoom()}, "Reset zoom"),
+      h("button", {class: "small", type: "button", title: "Download every point as CSV",
+        onclick: () => this.exportCsv()}, "CSV"),
+      h("button", {class: "small", type: "button", title: "Download the chart as PNG",
+        onclick: () => this.exportPng()}, "PNG"),
+    ];
+    this.card = h("figure", {class: "chart-card", dataset: {key: spec.title}},
+      h("div", {class: "chart-head"}, h("span", {class: "chart-title"}, spec.title), this.note,
+        buttons), this.plotEl);
+    this.refine = debounce(() => this.loadWindow(), 150);
+  }
+
+  axisUnit() {
+    return this.set.options.x;
+  }
+
+  async fetchAll(window) {
+    const x = this.axisUnit();
+    const maxPoints = Math.max(200, Math.min(4000, Math.round((this.plotEl.clientWidth || 800) * 1.5)));
+    return Promise.all(this.spec.series.map((s) => {
+      let lo;
+      let hi;
+      if (window) {
+        [lo, hi] = window;
+        if (x === "relative") { lo += s.t0 || 0; hi += s.t0 || 0; }
+      }
+      return fetchSeries(s.runId, s.key, {maxPoints, x: x === "step" ? "step" : "time", lo, hi});
+    }));
+  }
+
+  async load({keepZoom = false} = {}) {
+    if (!keepZoom) this.window = null;
+    try {
+      this.data = await this.fetchAll(this.window);
+    } catch (err) {
+      clear(this.plotEl, h("p", {class: "muted"}, `Could not load: ${err.message}`));
+      return;
+    }
+    this.rebuild();
+  }
+
+  async loadWindow() {
+    try {
+      this.data = await this.fetchAll(this.window);
+    } catch (err) {
+      return;
+    }
+    this.draw(false);
+  }
+
+  resetZoom() {
+    this.window = null;
+    this.load();
+  }
+
+  xOf(series, d) {
+    const x = this.axisUnit();
+    if (x === "step") return d.steps;
+    const t0 = x === "relative" ? (series.t0 ?? d.times[0] ?? 0) : 0;
+    return d.times.map((t) => t - t0);
+  }
+
+  /** uPlot's data: [x, y1, (smoothed y1), y2, ...], joined on x for several series. */
+  table() {
+    const {log, smoothing} = this.set.options;
+    const tables = [];
+    const labels = [];
+    this.spec.series.forEach((s, i) => {
+      const d = this.data[i];
+      const xs = this.xOf(s, d);
+      let ys = d.values.map((v) => (v === null || (log && v <= 0) ? null : v));
+      const color = seriesColor(s.colorIndex ?? i);
+      if (smoothing > 0) {
+        tables.push([xs, ys]);
+        labels.push({label: `${s.label} (raw)`, color, raw: true});
+        ys = ema(ys, smoothing);
+      }
+      tables.push([xs, ys]);
+      labels.push({label: s.label, color, raw: false});
+    });
+    const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    return {data, labels};
+  }
+
+  bands() {
+    // Stage runs of the first series, as [x0, x1, stage] in axis units.
+    if (!this.set.options.bands || !this.data || !this.data[0]) return [];
+    const d = this.data[0];
+    const xs = this.xOf(this.spec.series[0], d);
+    const runs = d.stages || [];
+    if (!runs.some(([, stage]) => stage)) return [];
+    const out = [];
+    runs.forEach(([start, stage], i) => {
+      const end = i + 1 < runs.length ? runs[i + 1][0] : xs.length;
+      if (!stage || end <= start) return;
+      const x1 = end < xs.length ? xs[end] : xs[xs.length - 1];
+      out.push([xs[start], x1, stage]);
+    });
+    return out;
+  }
+
+  options(width) {
+    const {log} = this.set.options;
+    const unit = this.axisUnit();
+    const {labels} = this.tableCache;
+    const text = cssVar("--muted");
+    const grid = cssVar("--grid");
+    const axis = {stroke: text, grid: {stroke: grid, width: 1}, ticks: {stroke: grid, width: 1}};
+    const bands = this.bands();
+    const stageNames = [...new Set(bands.map((b) => b[2]))];
+    return {
+      width,
+      height: 220,
+      padding: [10, 20, 0, 4],
+      cursor: {sync: {key: `${this.set.syncKey}-${unit}`}, drag: {x: true, y: false},
+        bind: {dblclick: () => () => { this.resetZoom(); return null; }}},
+      scales: {x: {time: unit === "time"}, y: log ? {distr: 3} : {}},
+      legend: {live: true},
+      axes: [
+        {...axis, ...(unit === "relative" ? {values: (u, splits) => splits.map(fmtRelative)} : {})},
+        {...axis, size: 56, values: (u, splits) => splits.map((v) => fmtNum(v))},
+      ],
+      series: [
+        {label: unit === "step" ? "step" : "time",
+          value: unit === "relative" ? (u, v) => fmtRelative(v) : (unit === "step" ? (u, v) => fmtNum(v) : undefined)},
+        ...labels.map((l) => ({
+          label: l.label, stroke: l.raw ? `${l.color}44` : l.color, width: l.raw ? 1 : 1.5,
+          points: {size: 5, fill: l.color}, spanGaps: false, value: (u, v) => fmtNum(v),
+        })),
+      ],
+      hooks: {
+        drawClear: [(u) => {
+          if (!bands.length) return;
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+          ctx.textBaseline = "top";
+          for (const [x0, x1, stage] of bands) {
+            const left = u.valToPos(x0, "x", true);
+            const right = u.valToPos(x1, "x", true);
+            const l = Math.max(left, u.bbox.left);
+            const r = Math.min(right, u.bbox.left + u.bbox.width);
+            if (r <= l) continue;
+            ctx.fillStyle = STAGE_FILL[stageNames.indexOf(stage) % STAGE_FILL.length];
+            ctx.fillRect(l, u.bbox.top, r - l, u.bbox.height);
+            ctx.fillStyle = text;
+            if (r - l > 40 * devicePixelRatio) ctx.fillText(stage, l + 4 * devicePixelRatio, u.bbox.top + 3 * devicePixelRatio);
+          }
+          ctx.restore();
+        }],
+        setScale: [(u, key) => {
+          if (key !== "x" || this.programmatic) return;
+          const {min, max} = u.scales.x;
+          if (min === null || max === null) return;
+          this.window = [min, max];
+          this.refine();
+        }],
+      },
+    };
+  }
+
+  rebuild() {
+    if (!this.data) return;
+    if (this.plot) { this.plot.destroy(); this.plot = null; }
+    clear(this.plotEl);
+    this.draw(true);
+  }
+
+  draw(create) {
+    const total = this.data.reduce((n, d) => n + d.total, 0);
+    const shown = this.data.reduce((n, d) => n + d.values.length, 0);
+    this.note.textContent = total > shown ? `${fmtNum(shown)} of ${fmtNum(total)} points` : `${fmtNum(total)} points`;
+    this.note.title = total > shown ? "Downsampled on the server keeping every peak; zoom in for detail" : "";
+    if (!shown) {
+      clear(this.plotEl, h("p", {class: "muted"}, "No points yet."));
+      if (this.plot) { this.plot.destroy(); this.plot = null; }
+      return;
+    }
+    this.tableCache = this.table();
+    if (create || !this.plot) {
+      if (this.plot) this.plot.destroy();
+      clear(this.plotEl);
+      this.programmatic = true;
+      this.plot = new uPlot(this.options(this.width()), this.tableCache.data, this.plotEl);
+      if (this.window) this.plot.setScale("x", {min: this.window[0], max: this.window[1]});
+      this.programmatic = false;
+    } else {
+      this.programmatic = true;
+      this.plot.setData(this.tableCache.data, false);
+      if (this.window) this.plot.setScale("x", {min: this.window[0], max: this.window[1]});
+      this.programmatic = false;
+    }
+    this.card.dataset.drawn = "1";
+    if (!firstDrawn) {
+      // For benchmarks/ui.py: navigation start → first chart drawn.
+      firstDrawn = true;
+      performance.mark("picidae:first-chart");
+    }
+  }
+
+  width() {
+    return Math.max(280, Math.floor(this.plotEl.clientWidth || this.card.clientWidth - 16 || 600));
+  }
+
+  fit() {
+    if (this.plot) this.plot.setSize({width: this.width(), height: 220});
+  }
+
+  destroy() {
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
+  }
+
+  async exportCsv() {
+    const rows = [];
+    const many = this.spec.series.length > 1;
+    rows.push(many ? "run_id,key,step,value,time,stage" : "step,value,time,stage");
+    for (const s of this.spec.series) {
+      const d = await fetchFullSeries(s.runId, s.key);
+      const prefix = many ? `${s.runId},${csvCell(s.key)},` : "";
+      for (let i = 0; i < d.values.length; i++) {
+        rows.push(`${prefix}${d.steps[i]},${d.values[i]},${d.times[i]},${csvCell(d.stages[i] ?? "")}`);
+      }
+    }
+    const name = `${this.spec.fileName || this.spec.title}`.replace(/[^\w.-]+/g, "_");
+    download(`${name}.csv`, new Blob([rows.join("\n") + "\n"], {type: "text/csv"}));
+    toast(`Exported ${fmtNum(rows.length - 1)} points`);
+  }
+
+  exportPng() {
+    if (!this.plot) return;
+    const src = this.plot.ctx.canvas;
+    const ratio = devicePixelRatio || 1;
+    const head = 28 * ratio;
+    const out = document.createElement("canvas");
+    out.width = src.width;
+    out.height = src.height + head;
+    const ctx = out.getContext("2d");
+    ctx.fillStyle = cssVar("--panel") || "#fff";
+    ctx.fillRect(0, 0, out.width, out.height);
+    ctx.fillStyle = cssVar("--text") || "#000";
+    ctx.font = `600 ${13 * ratio}px system-ui, sans-serif`;
+    ctx.fillText(this.spec.title, 8 * ratio, 18 * ratio);
+    ctx.drawImage(src, 0, head);
+    out.toBlob((blob) => {
+      const name = `${this.spec.fileName || this.spec.title}`.replace(/[^\w.-]+/g, "_");
+      download(`${name}.png`, blob);
+    }, "image/png");
+  }
+}
+
+function csvCell(text) {
+  const s = String(text);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** The toolbar every chart set shares: axis, scale, smoothing, stage bands. */
+export function chartControls(set, extra = []) {
+  const axis = h("select", {"aria-label": "X axis", onchange: (e) => set.setOption("x", e.target.value)},
+    h("option", {value: "step"}, "Step"), h("option", {value: "time"}, "Wall time"),
+    h("option", {value: "relative"}, "Relative time"));
+  axis.value = set.options.x;
+  const scale = h("select", {"aria-label": "Y scale", onchange: (e) => set.setOption("log", e.target.value === "log")},
+    h("option", {value: "linear"}, "Linear"), h("option", {value: "log"}, "Log"));
+  scale.value = set.options.log ? "log" : "linear";
+  const smoothValue = h("span", {class: "mono"}, String(set.options.smoothing));
+  const smooth = h("input", {type: "range", min: "0", max: "0.99", step: "0.01",
+    value: String(set.options.smoothing), "aria-label": "Smoothing",
+    oninput: debounce((e) => {
+      smoothValue.textContent = e.target.value;
+      set.setOption("smoothing", Number(e.target.value));
+    }, 60)});
+  const bands = h("input", {type: "checkbox", onchange: (e) => set.setOption("bands", e.target.checked)});
+  bands.checked = set.options.bands;
+  return h("div", {class: "chart-controls"},
+    h("label", {}, "X axis", axis), h("label", {}, "Scale", scale),
+    h("label", {}, "Smoothing", smooth, smoothValue),
+    h("label", {class: "check"}, bands, "Stage bands"), ...extra,
+    h("span", {class: "faint", style: {marginLeft: "auto", fontSize: "12px"}},
+      "Drag to zoom"));
+}

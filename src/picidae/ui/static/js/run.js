@@ -1,0 +1,502 @@
+// One run: header, transition timeline, details, metric charts, children with their
+// aggregates, the log with live tail, artifacts, lineage. Live while the run is.
+
+import {ChartSet, PALETTE, chartControls} from "./charts.js";
+import {
+  TERMINAL, api, badge, boot, clear, emptyState, flatten, fmtAgo, fmtDuration, fmtMeanStd, fmtNum, fmtTime,
+  fmtValue, h, query, runLink, subscribe, throttle, timeEl, toast,
+} from "./common.js";
+
+const runId = boot.run_id;
+const main = document.getElementById("main");
+const POLL_MS = 2000;
+const MAX_LOG_LINES = 5000;
+const MAX_DEFAULT_CHARTS = 12;
+
+const state = {
+  run: null,
+  keys: [],
+  latestJson: "",
+  shownKeys: null,
+  combine: false,
+  logOffset: 0,
+  logCount: 0,
+  follow: true,
+  childIds: new Set(),
+  kids: [],
+  childStats: null,
+  timer: null,
+};
+
+// ---- Layout -------------------------------------------------------------------------------
+
+const head = h("section", {class: "run-head", "aria-label": "Run"});
+const chartsBox = h("div", {class: "charts"});
+const keysBox = h("div", {class: "keys", role: "group", "aria-label": "Metric keys shown"});
+const charts = new ChartSet(chartsBox);
+const combineBox = h("input", {type: "checkbox", onchange: (e) => {
+  state.combine = e.target.checked;
+  setCharts();
+}});
+const metricsPanel = h("section", {class: "panel", id: "metrics", "aria-label": "Metrics"},
+  h("div", {class: "panel-head"}, h("h2", {}, "Metrics"), h("span", {class: "muted", id: "metrics-count"})),
+  chartControls(charts, [h("label", {class: "check"}, combineBox, "One chart")]),
+  keysBox, chartsBox);
+const childrenPanel = h("section", {class: "panel", id: "children", hidden: true, "aria-label": "Children"});
+const logBox = h("div", {class: "log", id: "log", tabindex: "0", role: "log", "aria-label": "Run log",
+  "aria-live": "off"});
+const logCount = h("span", {class: "muted"});
+const followBox = h("input", {type: "checkbox", onchange: (e) => {
+  state.follow = e.target.checked;
+  if (state.follow) logBox.scrollTop = logBox.scrollHeight;
+}});
+followBox.checked = true;
+const logPanel = h("section", {class: "panel", id: "log-panel", "aria-label": "Log"},
+  h("div", {class: "panel-head"}, h("h2", {}, "Log"), logCount, h("span", {class: "spacer"}),
+    h("label", {class: "check"}, followBox, "Follow")), logBox);
+const artifactsPanel = h("section", {class: "panel", id: "artifacts", "aria-label": "Artifacts"},
+  h("div", {class: "panel-head"}, h("h2", {}, "Artifacts")), h("div", {class: "panel-body"}));
+const timelinePanel = h("section", {class: "panel", id: "timeline", "aria-label": "Timeline"},
+  h("div", {class: "panel-head"}, h("h2", {}, "Timeline")), h("div", {class: "panel-body"}));
+const detailsPanel = h("section", {class: "panel", id: "details", "aria-label": "Details"},
+  h("div", {class: "panel-head"}, h("h2", {}, "Details")), h("div", {class: "panel-body"}));
+
+function layout() {
+  clear(main, head, h("div", {class: "run-grid"},
+    h("div", {class: "stack"}, metricsPanel, childrenPanel, logPanel, artifactsPanel),
+    h("div", {class: "stack"}, timelinePanel, detailsPanel)));
+}
+
+// ---- Header -------------------------------------------------------------------------------
+
+async function lineageLink(label, id) {
+  if (!id) return null;
+  const a = h("a", {href: `/runs/${encodeURIComponent(id)}`}, id.slice(0, 8));
+  api(`/api/v1/runs/${encodeURIComponent(id)}`).then((r) => { a.textContent = r.name; }, () => {});
+  return h("span", {}, `${label} `, a);
+}
+
+function primaryText(pm) {
+  if (!pm || !pm.name) return null;
+  if (pm.best !== null && pm.best !== undefined) {
+    return `${pm.name} ${fmtNum(pm.best)}${pm.step !== null && pm.step !== undefined ? ` @ step ${pm.step}` : ""} (${pm.mode || "max"})`;
+  }
+  const s = state.childStats && state.childStats[pm.name];
+  if (s) return `${pm.name} ${fmtMeanStd(s)} across ${s.n} children`;
+  return `${pm.name} — (${pm.mode || "max"})`;
+}
+
+async function renderHead(run) {
+  document.title = `${run.name} · Picidae`;
+  const pm = run.primary_metric;
+  const meta = [
+    ["Created", h("span", {title: fmtTime(run.created_at)}, fmtAgo(run.created_at))],
+    ["Started", run.started_at ? fmtTime(run.started_at) : "—"],
+    ["Duration", fmtDuration(run.duration_s)],
+    ["Trigger", run.trigger],
+    ["Agent", run.agent],
+    ["Benchmark", run.benchmark],
+    ["Evaluation", typeof run.evaluation === "string" ? run.evaluation : null],
+    ["Seed", run.seed],
+    ["Attempt", run.attempt > 1 ? run.attempt : null],
+    ["Primary", primaryText(pm)],
+  ].filter(([, v]) => v !== null && v !== undefined && v !== "");
+  const lineage = (await Promise.all([
+    lineageLink("child of", run.parent_id),
+    run.root_id && run.root_id !== run.parent_id && run.root_id !== run.id ? lineageLink("root", run.root_id) : null,
+    lineageLink("retry of", run.retry_of),
+    lineageLink("replay of", run.replay_of),
+  ])).filter(Boolean);
+  const progress = run.progress && typeof run.progress.fraction === "number" && !TERMINAL.has(run.status)
+    ? h("div", {}, h("span", {class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+      "aria-valuenow": String(Math.round(run.progress.fraction * 100))},
+    h("span", {style: {width: `${Math.round(run.progress.fraction * 100)}%`}})),
+    h("span", {class: "muted"}, ` ${Math.round(run.progress.fraction * 100)}% ${run.progress.message || ""}`))
+    : null;
+  const failure = run.failure ? h("div", {class: "failure", role: "note"},
+    h("strong", {}, `Failed (${run.failure.reason || "error"})`), run.failure.message ? `: ${run.failure.message}` : "",
+    run.failure.exit_code !== undefined && run.failure.exit_code !== null ? ` — exit code ${run.failure.exit_code}` : "",
+    run.failure.traceback ? h("details", {}, h("summary", {}, "Traceback"), h("pre", {class: "mono"}, run.failure.traceback)) : null)
+    : null;
+  clear(head,
+    h("div", {class: "crumbs"}, h("a", {href: "/"}, "Runs"), lineage.length ? " · " : "",
+      lineage.flatMap((el, i) => (i ? [" · ", el] : [el]))),
+    h("div", {class: "title"}, badge(run.status), h("h1", {}, run.name),
+      run.alias ? h("span", {class: "muted"}, run.alias) : null,
+      run.kind ? h("span", {class: "tag"}, run.kind) : null,
+      h("code", {class: "faint", title: "Run id"}, run.id),
+      h("button", {type: "button", class: "small", onclick: () => copy(run.id)}, "Copy id"),
+      h("a", {class: "button small", href: `/api/v1/runs/${encodeURIComponent(run.id)}`}, "JSON")),
+    h("div", {class: "meta"}, meta.map(([k, v]) => h("span", {}, `${k} `, h("b", {}, v)))),
+    progress, failure);
+}
+
+function copy(text) {
+  navigator.clipboard?.writeText(text).then(() => toast("Copied"), () => toast(text));
+}
+
+// ---- Timeline and details -------------------------------------------------------------------
+
+function renderTimeline(run) {
+  const items = [h("li", {}, h("span", {class: "pin", style: {"--c": "var(--faint)"}}),
+    h("div", {class: "move"}, "created"),
+    h("div", {class: "when"}, fmtTime(run.created_at)),
+    h("div", {class: "why muted"}, `trigger: ${run.trigger || "user"}`))];
+  for (const t of run.transitions || []) {
+    const delta = t.at - run.created_at;
+    items.push(h("li", {dataset: {to: t.to}},
+      h("span", {class: "pin", style: {"--c": `var(--s-${t.to})`}}),
+      h("div", {class: "move"}, t.from ? `${t.from} → ` : "", badge(t.to)),
+      h("div", {class: "when"}, h("time", {datetime: new Date(t.at * 1000).toISOString()}, fmtTime(t.at)),
+        delta > 0 ? ` · +${fmtDuration(delta)}` : ""),
+      t.reason ? h("div", {class: "why"}, t.reason) : null,
+      h("div", {class: "why muted"}, `by ${t.actor || "unknown"}`)));
+  }
+  clear(timelinePanel.lastChild, h("ol", {class: "timeline"}, items));
+}
+
+function kv(obj) {
+  const flat = flatten(obj);
+  const keys = Object.keys(flat);
+  if (!keys.length) return h("p", {class: "faint"}, "none");
+  return h("dl", {class: "kv"}, keys.map((k) => [h("dt", {}, k), h("dd", {}, fmtValue(flat[k]))]));
+}
+
+function section(title, body, open = true, count = null) {
+  return h("details", {class: "section", open, dataset: {section: title.toLowerCase()}},
+    h("summary", {}, title, count !== null ? h("span", {class: "faint"}, ` ${count}`) : null), body);
+}
+
+function shellQuote(argv) {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${String(a).replace(/'/g, "'\\''")}'`)).join(" ");
+}
+
+function renderDetails(run) {
+  const parts = [];
+  parts.push(section("Summary", kv(run.summary), true, Object.keys(flatten(run.summary)).length));
+  parts.push(section("Config", kv(run.config), true, Object.keys(flatten(run.config)).length));
+  parts.push(section("Tags", (run.tags || []).length ? h("div", {}, run.tags.map((t) =>
+    h("a", {class: "tag", href: `/?where=${encodeURIComponent(`tags contains "${t}"`)}`}, t)))
+    : h("p", {class: "faint"}, "none")));
+  if (run.command) {
+    parts.push(section("Command", h("pre", {class: "block"},
+      Array.isArray(run.command) ? shellQuote(run.command) : String(run.command))));
+  }
+  if (run.code) parts.push(section("Code", kv(run.code)));
+  parts.push(section("Inputs", (run.inputs || []).length ? h("ul", {}, run.inputs.map((i) =>
+    h("li", {}, h("b", {}, i.name), i.version ? ` ${i.version}` : "",
+      i.digest ? h("code", {class: "faint", title: i.digest}, ` ${String(i.digest).slice(0, 12)}`) : null,
+      i.uri ? h("div", {class: "faint mono"}, i.uri) : null)))
+    : h("p", {class: "faint"}, "none"), (run.inputs || []).length > 0));
+  parts.push(section("Outputs", kv(run.outputs), Object.keys(run.outputs || {}).length > 0));
+  if (run.resources) parts.push(section("Resources", typeof run.resources === "object" ? kv(run.resources) : String(run.resources)));
+  if (run.cost !== null && run.cost !== undefined) parts.push(section("Cost", typeof run.cost === "object" ? kv(run.cost) : fmtValue(run.cost)));
+  if (run.compute) parts.push(section("Compute", typeof run.compute === "object" ? kv(run.compute) : String(run.compute)));
+  if (run.evaluation && typeof run.evaluation === "object") parts.push(section("Evaluation", kv(run.evaluation)));
+  if (run.env) parts.push(section("Environment", kv(run.env), false, Object.keys(flatten(run.env)).length));
+  if (run.image) parts.push(section("Image", h("code", {}, String(run.image))));
+  if ((run.warnings || []).length) parts.push(section("Warnings", h("ul", {}, run.warnings.map((w) => h("li", {}, fmtValue(w))))));
+  clear(detailsPanel.lastChild, parts);
+}
+
+// ---- Metrics --------------------------------------------------------------------------------
+
+function renderKeys() {
+  clear(keysBox, state.keys.map((key) => {
+    const box = h("input", {type: "checkbox", value: key, onchange: () => {
+      state.shownKeys = [...keysBox.querySelectorAll("input:checked")].map((i) => i.value);
+      setCharts();
+    }});
+    box.checked = state.shownKeys.includes(key);
+    return h("label", {class: "check"}, box, key);
+  }));
+  keysBox.hidden = state.keys.length < 2;
+}
+
+function relativeName(kid) {
+  const prefix = `${state.run.name}/`;
+  return kid.name.startsWith(prefix) ? kid.name.slice(prefix.length) : kid.name;
+}
+
+function childrenCharts() {
+  // A parent without metrics of its own: its children's series overlaid, one chart per key.
+  const kids = state.kids.slice(0, PALETTE.length);
+  const keys = [...new Set(kids.flatMap((k) => Object.keys(k.metrics || {})))].sort()
+    .slice(0, MAX_DEFAULT_CHARTS);
+  metricsPanel.querySelector("h2").textContent = "Children's metrics";
+  document.getElementById("metrics-count").textContent =
+    `${kids.length < state.kids.length ? `first ${kids.length} of ` : ""}${state.kids.length} children overlaid`;
+  keysBox.hidden = true;
+  combineBox.closest("label").hidden = true;
+  return charts.set(keys.map((key) => ({
+    title: key, fileName: `${state.run.name}-children-${key}`,
+    series: kids.map((kid, i) => ({kid, i})).filter(({kid}) => key in (kid.metrics || {}))
+      .map(({kid, i}) => ({runId: kid.id, key, label: relativeName(kid), colorIndex: i,
+        t0: kid.started_at || kid.created_at})),
+  })));
+}
+
+function setCharts() {
+  const run = state.run;
+  const keys = state.keys.filter((k) => state.shownKeys.includes(k));
+  document.getElementById("metrics-count").textContent = state.keys.length
+    ? `${state.keys.length} ${state.keys.length === 1 ? "key" : "keys"}` : "";
+  if (!state.keys.length && state.kids.some((k) => Object.keys(k.metrics || {}).length)) {
+    return childrenCharts();
+  }
+  if (!state.keys.length) {
+    chartsBox.replaceChildren(emptyState("No metrics yet", TERMINAL.has(run.status)
+      ? "This run logged no metrics." : "Points appear here as the run logs them:",
+    TERMINAL.has(run.status) ? null : 'run.log(loss=0.42, stage="train")'));
+    return Promise.resolve();
+  }
+  const series = (key) => ({runId: run.id, key, label: key, t0: run.started_at || run.created_at});
+  const specs = state.combine && keys.length > 1
+    ? [{title: keys.join(", "), fileName: `${run.name}-metrics`, series: keys.map(series)}]
+    : keys.map((key) => ({title: key, fileName: `${run.name}-${key}`, series: [series(key)]}));
+  const done = charts.set(specs);
+  if (specs.length === 1) charts.charts[0].card.classList.add("wide");
+  return done;
+}
+
+function fetchKeys() {
+  return api(`/api/v1/runs/${encodeURIComponent(runId)}/metrics`);
+}
+
+async function loadMetrics(initial, prefetched = null) {
+  const body = prefetched || await fetchKeys();
+  const json = JSON.stringify(body);
+  if (!initial && json === state.latestJson) return;
+  state.latestJson = json;
+  const newKeys = JSON.stringify(body.keys) !== JSON.stringify(state.keys);
+  const previous = state.keys;
+  state.keys = body.keys;
+  if (state.shownKeys === null) state.shownKeys = body.keys.slice(0, MAX_DEFAULT_CHARTS);
+  else if (newKeys) {
+    // Keys that appear while watching are shown too.
+    state.shownKeys = [...state.shownKeys, ...body.keys.filter((k) => !previous.includes(k))];
+  }
+  if (initial || newKeys) {
+    renderKeys();
+    await setCharts();
+  } else {
+    await charts.refresh();
+  }
+}
+
+// ---- Children -------------------------------------------------------------------------------
+
+async function loadChildren() {
+  const [kids, agg] = await Promise.all([
+    api(`/api/v1/runs${query({parent: runId, order_by: "created_at asc", limit: 500})}`),
+    api(`/api/v1/runs/${encodeURIComponent(runId)}/children_stats`),
+  ]);
+  if (!kids.runs.length) {
+    childrenPanel.hidden = true;
+    return;
+  }
+  state.childIds = new Set(kids.runs.map((k) => k.id));
+  state.kids = kids.runs;
+  const hadStats = state.childStats !== null;
+  state.childStats = agg.stats;
+  if (!hadStats) await renderHead(state.run);
+  childrenPanel.hidden = false;
+  const pm = state.run.primary_metric && state.run.primary_metric.name;
+  const keys = Object.keys(agg.stats).sort((a, b) => (b === pm) - (a === pm)).slice(0, 4);
+  const statuses = Object.entries(agg.statuses).map(([s, n]) => `${n} ${s}`).join(", ");
+  clear(childrenPanel,
+    h("div", {class: "panel-head"}, h("h2", {}, "Children"),
+      h("span", {class: "muted"}, `${agg.children} (${statuses})`), h("span", {class: "spacer"}),
+      kids.runs.length > 1 ? h("a", {class: "button small",
+        href: `/compare?ids=${kids.runs.slice(0, 50).map((k) => encodeURIComponent(k.id)).join(",")}`}, "Compare children") : null),
+    h("div", {class: "table-wrap"}, h("table", {class: "runs"},
+      h("thead", {}, h("tr", {}, ["Status", "Name", "Kind", "Seed", "Duration"].map((c) => h("th", {scope: "col"}, c)),
+        keys.map((k) => h("th", {scope: "col", class: "num"}, k)))),
+      h("tbody", {}, kids.runs.map((kid) => h("tr", {dataset: {id: kid.id}},
+        h("td", {}, badge(kid.status)), h("td", {class: "nowrap"}, runLink(kid, relativeName(kid))), h("td", {}, kid.kind || ""),
+        h("td", {}, kid.seed ?? ""), h("td", {class: "nowrap"}, fmtDuration(kid.duration_s)),
+        keys.map((k) => h("td", {class: "num"}, fmtNum((kid.metrics || {})[k] ?? (kid.summary || {})[k])))))),
+      keys.length ? h("tfoot", {}, h("tr", {class: "stats-row"},
+        h("td", {colspan: "5"}, `mean ± std (n = ${agg.children})`),
+        keys.map((k) => h("td", {class: "num nowrap", title: `min ${fmtNum(agg.stats[k].min)}, max ${fmtNum(agg.stats[k].max)}`},
+          h("b", {}, `${fmtMeanStd(agg.stats[k])}`))))) : null)));
+}
+
+// ---- Log ------------------------------------------------------------------------------------
+
+function logLine(line) {
+  const t = new Date(line.time * 1000);
+  const stamp = `${String(t.getHours()).padStart(2, "0")}:${String(t.getMinutes()).padStart(2, "0")}:${String(t.getSeconds()).padStart(2, "0")}`;
+  return h("div", {class: `line ${line.stream}`}, h("span", {class: "t", title: fmtTime(line.time)}, stamp),
+    h("span", {class: "text"}, line.text));
+}
+
+async function loadLog() {
+  let added = 0;
+  for (;;) {
+    const body = await api(`/api/v1/runs/${encodeURIComponent(runId)}/logs${query({offset: state.logOffset, limit: 5000})}`);
+    if (!body.lines.length) break;
+    if (state.logCount === 0 && !logBox.querySelector(".line")) logBox.replaceChildren();
+    const frag = document.createDocumentFragment();
+    body.lines.forEach((line) => frag.append(logLine(line)));
+    logBox.append(frag);
+    state.logOffset = body.next_offset;
+    state.logCount += body.lines.length;
+    added += body.lines.length;
+    if (body.lines.length < 5000) break;
+  }
+  while (logBox.childElementCount > MAX_LOG_LINES) logBox.firstElementChild.remove();
+  if (state.logCount === 0) {
+    clear(logBox, h("p", {class: "faint", style: {padding: "0 12px"}}, TERMINAL.has(state.run.status)
+      ? "No log lines." : "No log lines yet: run.log_text(...) or capture_console=True writes here."));
+  }
+  logCount.textContent = `${fmtNum(state.logCount)} ${state.logCount === 1 ? "line" : "lines"}` +
+    (state.logCount > MAX_LOG_LINES ? ` (showing the last ${fmtNum(MAX_LOG_LINES)})` : "");
+  if (added && state.follow) logBox.scrollTop = logBox.scrollHeight;
+}
+
+logBox.addEventListener("scroll", () => {
+  const atEnd = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
+  if (!atEnd && state.follow && document.activeElement === logBox) {
+    state.follow = false;
+    followBox.checked = false;
+  }
+});
+
+// ---- Artifacts ------------------------------------------------------------------------------
+
+function fmtBytes(n) {
+  if (n === null || n === undefined) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+function artifactUrl(art) {
+  const template = boot.features.artifact_file;
+  if (!template) return null;
+  // The route names its parameter: an id ({artifact_id}) or a name ({name:path}).
+  return template.replace(/\{[^}]+\}/, encodeURIComponent(runId))
+    .replace(/\{([^}:]+)[^}]*\}/, (m, param) => (/id$/.test(param) && art.id !== undefined
+      ? encodeURIComponent(art.id) : art.name.split("/").map(encodeURIComponent).join("/")));
+}
+
+async function loadArtifacts() {
+  const body = artifactsPanel.lastChild;
+  const hint = 'run.log_artifact("model.pt")   # or run.log_image("samples", image, step=step)';
+  if (!boot.features.artifacts) {
+    clear(body, emptyState("No artifacts", "Files and images a run logs appear here:", hint));
+    return;
+  }
+  let list;
+  try {
+    const res = await api(boot.features.artifacts.replace(/\{[^}]+\}/, encodeURIComponent(runId)));
+    list = Array.isArray(res) ? res : (res.artifacts || []);
+  } catch (err) {
+    clear(body, h("p", {class: "muted"}, `Could not load artifacts: ${err.message}`));
+    return;
+  }
+  if (!list.length) {
+    clear(body, emptyState("No artifacts", "Files and images a run logs appear here:", hint));
+    return;
+  }
+  const images = list.filter((a) => a.kind === "image" && artifactUrl(a));
+  const bySteps = new Map();
+  for (const img of images) {
+    const step = img.step ?? "—";
+    if (!bySteps.has(step)) bySteps.set(step, []);
+    bySteps.get(step).push(img);
+  }
+  clear(body,
+    images.length ? h("div", {}, h("h3", {}, "Images"), [...bySteps.entries()].map(([step, imgs]) =>
+      h("div", {}, h("div", {class: "muted"}, `step ${step}`), h("div", {class: "gallery"}, imgs.map((img) =>
+        h("figure", {}, h("a", {href: artifactUrl(img)}, h("img", {src: artifactUrl(img), alt: img.caption || img.name, loading: "lazy"})),
+          h("figcaption", {}, img.caption || img.name))))))) : null,
+    h("table", {class: "grid"}, h("thead", {}, h("tr", {}, ["Name", "Type", "Size", "Step", "Digest", "Logged"].map((c) => h("th", {scope: "col"}, c)))),
+      h("tbody", {}, list.map((a) => h("tr", {},
+        h("td", {}, artifactUrl(a) && a.kind !== "folder" ? h("a", {href: artifactUrl(a), download: a.name.split("/").pop()}, a.name) : a.name),
+        h("td", {}, [...new Set([a.type, a.kind].filter(Boolean))].join(" · ")), h("td", {class: "num"}, fmtBytes(a.size)),
+        h("td", {class: "num"}, a.step ?? ""), h("td", {}, a.digest ? h("code", {title: a.digest}, a.digest.slice(0, 12)) : ""),
+        h("td", {}, a.created_at ? timeEl(a.created_at) : ""))))));
+}
+
+// ---- Loading and live -----------------------------------------------------------------------
+
+async function loadRun() {
+  const run = await api(`/api/v1/runs/${encodeURIComponent(runId)}`);
+  const before = state.run;
+  state.run = run;
+  if (!before || JSON.stringify(before) !== JSON.stringify(run)) {
+    await renderHead(run);
+    renderTimeline(run);
+    renderDetails(run);
+  }
+  return {before, run};
+}
+
+function live() {
+  // A queued run is watched through events (its start is a transition); once it runs, its
+  // points and log lines (which are not events) are polled.
+  return !TERMINAL.has(state.run.status) && state.run.status !== "queued";
+}
+
+async function tick() {
+  state.timer = null;
+  try {
+    const {before, run} = await loadRun();
+    await Promise.all([loadMetrics(false), loadLog()]);
+    if (before && before.status !== run.status && TERMINAL.has(run.status)) await loadChildren();
+  } catch (err) {
+    // A failed poll (server restarting) is retried at the next tick.
+  }
+  schedule();
+}
+
+function schedule() {
+  if (!state.timer && state.run && live()) state.timer = setTimeout(tick, POLL_MS);
+}
+
+const refreshRun = throttle(async () => {
+  try {
+    const {before, run} = await loadRun();
+    if (before && before.status !== run.status) {
+      await Promise.all([loadMetrics(false), loadLog()]);
+      schedule();
+    }
+  } catch (err) { /* next event or tick */ }
+}, 300);
+const refreshChildren = throttle(() => loadChildren().catch(() => {}), 1000);
+
+async function start() {
+  try {
+    await loadRun();
+  } catch (err) {
+    clear(main, err.status === 404
+      ? emptyState("No such run", `There is no run with id ${runId} in this store. It may have been deleted.`)
+      : emptyState("Could not load this run", err.message));
+    main.firstChild.append(h("p", {}, h("a", {href: "/"}, "← All runs")));
+    main.dataset.loaded = "1";
+    return;
+  }
+  layout();
+  const [, keys] = await Promise.all([loadChildren(), fetchKeys(), loadLog(), loadArtifacts()]);
+  if (state.kids.length) {
+    // A parent's children come first: they are what it is about.
+    metricsPanel.before(childrenPanel);
+  }
+  await loadMetrics(true, keys);
+  main.dataset.loaded = "1";
+  subscribe((event) => {
+    if (event.run_id === runId) {
+      if (event.type === "run.artifact") loadArtifacts();
+      else if (event.type === "run.deleted") location.reload();
+      else refreshRun();
+    } else if (event.parent_id === runId || state.childIds.has(event.run_id)) {
+      refreshChildren();
+    }
+  });
+  schedule();
+}
+
+start();
