@@ -12,7 +12,8 @@ try:  # Typer ≥ 0.20 vendors click; older releases depend on it
 except ImportError:  # pragma: no cover
     from click import exceptions as click  # type: ignore[no-redef]
 
-from picidae.cli import demo, logs, runs
+from picidae.cli import admin, analysis, artifacts, demo, flows, logs, runs, server, sync, tokens
+from picidae.cli import exec as execute
 from picidae.errors import PicidaeError
 
 app = typer.Typer(
@@ -23,16 +24,37 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(admin.db, name="db")
 app.command("logs")(logs.logs)
 app.command("archive")(runs.archive)
 app.command("demo")(demo.demo)
+app.command("server")(server.server)
+app.command("ui")(server.ui)
+app.command("sync")(sync.sync)
+app.add_typer(tokens.app, name="token")
+app.command("submit")(execute.submit)
+app.command("worker")(execute.worker)
+app.command("cancel")(execute.cancel)
+app.command("retry")(execute.retry)
+app.command("replay")(execute.replay)
+app.add_typer(flows.app, name="flow")
+app.command("compare")(analysis.compare)
+app.command("history")(analysis.history)
+app.command("export")(analysis.export)
+app.command("import")(analysis.import_)
+app.command("gc")(analysis.gc)
+app.command("lineage")(analysis.lineage)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; exit code 0 on success, 1 on an error, 2 on a usage mistake."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="picidae", standalone_mode=False)
+        code = command.main(args=argv, prog_name="picidae", standalone_mode=False)
+        # Without standalone mode, a command's ``raise typer.Exit(n)`` comes back as n.
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except click.NoArgsIsHelpError:
         sys.exit(0)  # the help was printed already
     except click.UsageError as exc:

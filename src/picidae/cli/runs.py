@@ -74,7 +74,8 @@ def ls(
     for rv in found:
         pm = rv.primary_metric or {}
         primary = f"{pm['name']} {number(pm.get('best'))}" if pm.get("name") else "-"
-        table.add_row(rv.id, Text(rv.name), status_text(rv.status), rv.kind or "-",
+        stale = " [yellow]stale[/]" if rv.stale else ""
+        table.add_row(rv.id, Text(rv.name), status_text(rv.status) + stale, rv.kind or "-",
                       ago(rv._record["created_at"]), duration(rv.duration_s), primary)
     console.print(table)
     if limit and len(found) == limit:
@@ -111,6 +112,8 @@ def show(
     head.add_column(style="bold")
     head.add_column()
     head.add_row("status", status_text(rv.status))
+    if rv.stale:
+        head.add_row("stale", Text(rv.stale["reason"], style="yellow"))
     for field in ("alias", "kind", "parent_id", "trigger", "agent", "benchmark", "seed",
                   "evaluation"):
         value = data.get(field)
@@ -156,6 +159,24 @@ def show(
             for key, value in flatten(values).items():
                 grid.add_row(Text(key), Text(number(value)))
             console.print(grid)
+    if data.get("inputs"):
+        used = Table("input", "version", "digest", "uri", box=None, title="inputs",
+                     title_justify="left", header_style="bold")
+        for item in data["inputs"]:
+            used.add_row(Text(item["name"]), Text(item.get("version") or "-"),
+                         (item.get("digest") or "-")[:12], Text(item.get("uri") or "-"))
+        console.print(used)
+    if data["artifacts"]:
+        from picidae.cli.artifacts import human_size
+
+        arts = Table("artifact", "type", "size", "step", "digest", box=None, title="artifacts",
+                     title_justify="left", header_style="bold")
+        for art in data["artifacts"]:
+            arts.add_row(Text(art["name"]), Text(art["type"] or "-"), human_size(art["size"]),
+                         "-" if art["step"] is None else str(art["step"]), art["digest"][:12])
+        console.print(arts)
+    for warning in data.get("warnings") or []:
+        console.print(Text(f"warning: {warning.get('message')}", style="yellow"))
     if data["metrics"]:
         grid = Table("metric", "last", box=None, title="metrics", title_justify="left",
                      header_style="bold")
@@ -175,6 +196,21 @@ def show(
             stats.add_row(Text(key), str(s["n"]), f"{number(s['mean'])} ± {number(s['std'])}",
                           number(s["min"]), number(s["max"]))
         console.print(stats)
+
+
+@app.command("rm")
+def rm(
+    run_ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Runs to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+    = False,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Delete runs for good, with their children, metrics, logs and the artifact blobs
+    nothing else uses (asks first, unless --yes)."""
+    from picidae.cli.analysis import remove_runs
+
+    remove_runs(run_ids, yes=yes, json=json, store=store)
 
 
 def archive(

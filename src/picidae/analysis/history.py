@@ -1,0 +1,94 @@
+"""``history``: how runs went — per status, failure rate, durations and cost — overall and
+grouped by name, UTC day or agent.
+
+Figures for a group of runs:
+
+- ``runs`` and ``statuses`` (``{status: n}``; archived runs count as ``archived``);
+- ``failed``, ``canceled`` and ``failure_rate``: failed runs among those that ended
+  (completed, failed, canceled) — a cancellation is not a failure, but it did end; ``None``
+  when none ended; ``failures`` splits the failed runs by ``failure.reason`` (crash, lost,
+  timeout, error);
+- ``duration``: ``n``, ``mean``, ``p50`` and ``p95`` seconds over runs that ended (p-th
+  percentiles linearly interpolated, as ``core.stats.percentile``);
+- ``cost``: the total, how many runs had one, and the currency when they agree.
+
+The figures come from ``core.stats``, as the web UI's history page computes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from picidae.core import stats
+from picidae.core.states import TERMINAL
+from picidae.errors import InvalidInput
+from picidae.store.base import RunQuery
+
+GROUPS = ("name", "day", "agent")
+_ENDED = {s.value for s in TERMINAL} | {"archived"}
+
+
+def group_key(record: Mapping[str, Any], by: str) -> str:
+    """The group a run falls in: its name, its UTC creation day (``YYYY-MM-DD``) or its
+    agent (``-`` for none)."""
+    if by == "name":
+        return str(record["name"])
+    if by == "day":
+        return datetime.fromtimestamp(record["created_at"], UTC).strftime("%Y-%m-%d")
+    return str(record.get("agent") or "-")
+
+
+def figures(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The figures of one group (see the module docstring)."""
+    items = list(records)
+    counts: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for rec in items:
+        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+        if rec["status"] == "failed":
+            reason = str((rec.get("failure") or {}).get("reason") or "error")
+            reasons[reason] = reasons.get(reason, 0) + 1
+    ended = [r for r in items if r["status"] in _ENDED and r.get("ended_at") is not None]
+    spread = stats.durations(ended)
+    return {
+        "runs": len(items),
+        "statuses": dict(sorted(counts.items())),
+        "failed": counts.get("failed", 0),
+        "canceled": counts.get("canceled", 0),
+        "failure_rate": stats.failure_rate(counts),
+        "failures": dict(sorted(reasons.items())),
+        "duration": {"n": spread["n"], "mean": spread["mean"], "p50": spread["p50"],
+                     "p95": spread["p95"]},
+        "cost": stats.costs(items),
+    }
+
+
+def summarize(records: list[dict[str, Any]], by: str | None) -> dict[str, Any]:
+    """History of ``records`` (see ``history``)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    if by is not None:
+        for rec in records:
+            groups.setdefault(group_key(rec, by), []).append(rec)
+    return {"by": by, "total": figures(records),
+            "groups": [{"group": key, **figures(items)} for key, items in sorted(groups.items())]}
+
+
+def history(store: Any, *, where: str | None = None, by: str | None = None,
+            created_after: float | None = None,
+            created_before: float | None = None) -> dict[str, Any]:
+    """The history of the runs matching ``where`` (archived ones included): ``{by, where,
+    total, groups}``, ``groups`` one per name, day or agent (sorted) when ``by`` says so.
+    Over HTTP the server computes it."""
+    if by is not None and by not in GROUPS:
+        raise InvalidInput(f"by must be one of {', '.join(GROUPS)}, got {by!r}", field="by")
+    remote = getattr(store, "history", None)
+    if remote is not None:
+        return remote(where=where, by=by, created_after=created_after,  # type: ignore
+                      created_before=created_before)
+    records = store.list_runs(RunQuery(where=where, include_archived=True,
+                                       created_after=created_after,
+                                       created_before=created_before,
+                                       order_by=[("created_at", False)]))
+    return {**summarize(records, by), "where": where}
