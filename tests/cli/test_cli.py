@@ -164,7 +164,14 @@ def test_logs_follow_tails_a_live_run_until_it_ends(tmp_path: Path,
     first = follower.stdout.readline().strip()
     assert first.startswith("line ")
     assert writer.poll() is None, "the follower should see lines while the run is live"
-    rest, err = follower.communicate(timeout=60)
+    # Read the rest through the same buffered stream readline() used (communicate() would
+    # read the raw pipe and drop lines already buffered).
+    rest = follower.stdout.read()
+    follower.wait(timeout=60)
+    assert follower.stderr is not None
+    err = follower.stderr.read()
+    follower.stdout.close()
+    follower.stderr.close()
     writer.communicate(timeout=60)
     assert follower.returncode == 0, err
     lines = [first, *rest.strip().splitlines()]
@@ -185,3 +192,23 @@ def test_logs_prints_lines_with_timestamps_and_json(tmp_path: Path,
                                         env=subprocess_env).stdout.splitlines()]
     assert [r["text"] for r in rows] == ["hello", "world"]
     assert time.time() - 60 < picidae.get_run(run.id, store=store).created_at.timestamp()
+
+
+def test_a_command_exiting_non_zero_reports_it(tmp_path: Path, subprocess_env: dict[str, str]):
+    """``picidae sync`` exits 1 when something could not be uploaded (a command's own
+    non-zero exit must reach the shell, not turn into 0)."""
+    from array import array
+
+    from picidae.sdk.spool import Spool
+    from picidae.store.base import Batch, SeriesChunk
+    from picidae.store.http import HttpStore
+
+    home = Path(subprocess_env["PICIDAE_HOME"])
+    unreachable = HttpStore("http://127.0.0.1:9")
+    batch = Batch(chunks=[SeriesChunk("x", None, array("q", [0]), array("d", [1.0]),
+                                      array("d", [time.time()]))], batch_id="b1")
+    Spool.open("01a20000-0000-7000-8000-000000000000", home / "spool").add_batch(
+        batch, unreachable)
+    unreachable.close()
+    done = cli("sync", "--store", "http://127.0.0.1:9", env=subprocess_env)
+    assert done.returncode == 1, (done.stdout, done.stderr)
