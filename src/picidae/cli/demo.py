@@ -40,4 +40,4 @@ def demo(
                   "  rl/ppo-cartpole          canceled by hand\n"
                   "  lm/gpt-small-pretrain    6,000 steps over warmup, train and anneal\n"
                   "  cv/vit-base-pretrain     queued, waiting for a worker\n\n"
-                  "Next: picidae runs ls    |    picidae runs show ID")
+                  "Next: picidae ui    |    picidae runs ls    |    picidae runs show ID")
