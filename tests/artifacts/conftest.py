@@ -17,6 +17,7 @@ import pytest
 
 from picidae.artifacts import registry as artifact_registry
 from picidae.sdk import capture
+from processes import free_port
 
 _VARS = ("PICIDAE_ARTIFACTS", "PICIDAE_TQDM_MODE", "PICIDAE_SNAPSHOT_MAX_MB",
          "PICIDAE_SNAPSHOT_MAX_FILES", "PICIDAE_CAPTURE_GIT", "PICIDAE_CAPTURE_PACKAGES",
@@ -77,12 +78,6 @@ def run_script(write_script: Callable[[str], Path], child_env: dict[str, str]) -
 # -- S3 -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto S3 server process on 127.0.0.1 for the session. Skipped where moto is not
@@ -92,7 +87,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("moto[server] and boto3 are needed under CI=true: "
                         "pip install -e '.[test]'")
         pytest.skip("moto[server] is not installed (pip install 'moto[server]')")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",

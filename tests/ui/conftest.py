@@ -8,16 +8,16 @@ they skip, saying what to install (``apt-get install chromium``; never ``playwri
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from processes import ServerProcess
 
 CHROMIUM = os.environ.get("PICIDAE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -45,12 +45,6 @@ def _require_browser() -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def child_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment for a child process: no inherited PICIDAE_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PICIDAE_")}
@@ -59,44 +53,19 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-class DemoServer:
+class DemoServer(ServerProcess):
     """A ``picidae server`` subprocess on loopback over a store filled by ``picidae demo``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.store = str(root / "store")
-        self.env = child_env(root / "home")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = root / "server.log"
+        super().__init__(str(root / "store"), child_env(root / "home"),
+                         log=root / "server.log")
 
     def start(self) -> DemoServer:
         subprocess.run([sys.executable, "-m", "picidae", "demo", "--store", self.store],
                        env=self.env, check=True, capture_output=True, timeout=120)
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "picidae", "server", "--store", self.store, "--port",
-                 str(self.port)], env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start in 30 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        super().start()
+        return self
 
     def api(self, path: str, **params: Any) -> Any:
         response = httpx.get(f"{self.url}{path}", params=params, timeout=30)
