@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -198,3 +201,39 @@ def fresh_pg_url(pg_server: PgServer) -> Iterator[Callable[[], str]]:
     registry.close_all()
     for url in made:
         pg_server.drop(url)
+
+
+@pytest.fixture
+def script_env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    """The environment ``run_script`` starts from (a folder's conftest may narrow it)."""
+    return subprocess_env
+
+
+@pytest.fixture
+def write_script(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a dedented Python snippet to a file and return its path."""
+    count = 0
+
+    def write(code: str) -> Path:
+        nonlocal count
+        count += 1
+        path = tmp_path / f"script_{count}.py"
+        path.write_text(textwrap.dedent(code))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_script(write_script: Callable[[str], Path],
+               script_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a snippet in a fresh interpreter; ``env`` adds variables, ``args`` are argv."""
+
+    def run(code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        path = write_script(code)
+        return subprocess.run([sys.executable, str(path), *args],
+                              env={**script_env, **(env or {})}, capture_output=True,
+                              text=True, timeout=timeout, cwd=cwd, check=False)
+
+    return run

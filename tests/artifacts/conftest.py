@@ -8,10 +8,8 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -41,38 +39,15 @@ def _clean_artifacts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def write_script(tmp_path: Path) -> Callable[[str], Path]:
-    """Write a dedented Python snippet to a file and return its path."""
-    count = 0
-
-    def write(code: str) -> Path:
-        nonlocal count
-        count += 1
-        path = tmp_path / f"script_{count}.py"
-        path.write_text(textwrap.dedent(code))
-        return path
-
-    return write
-
-
-@pytest.fixture
 def child_env(subprocess_env: dict[str, str]) -> dict[str, str]:
     """The environment for a child process, without inherited artifact settings."""
     return {k: v for k, v in subprocess_env.items() if k not in _VARS}
 
 
 @pytest.fixture
-def run_script(write_script: Callable[[str], Path], child_env: dict[str, str]) -> RunScript:
-    """Run a snippet in a fresh interpreter; ``env`` adds variables, ``args`` are argv."""
-
-    def run(code: str, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        path = write_script(code)
-        return subprocess.run([sys.executable, str(path), *args], env={**child_env,
-                              **(env or {})}, capture_output=True, text=True, timeout=timeout,
-                              cwd=cwd)
-
-    return run
+def script_env(child_env: dict[str, str]) -> dict[str, str]:
+    """``run_script`` children start without inherited artifact settings."""
+    return child_env
 
 
 # -- S3 -------------------------------------------------------------------------------------
