@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -98,18 +97,9 @@ def start_worker(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., 
 
 
 @pytest.fixture
-def script(tmp_path: Path) -> Callable[[str], str]:
-    """Write a dedented Python program; returns its path."""
-    count = 0
-
-    def write(code: str) -> str:
-        nonlocal count
-        count += 1
-        path = tmp_path / f"prog_{count}.py"
-        path.write_text(textwrap.dedent(code))
-        return str(path)
-
-    return write
+def script(write_script: Callable[[str], Path]) -> Callable[[str], str]:
+    """Write a dedented Python program; returns its path (as a string, for argv)."""
+    return lambda code: str(write_script(code))
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20, every: float = 0.05) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +40,3 @@ def server_factory(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[o
 def server(server_factory: object) -> ServerProcess:
     """One running server over an embedded store."""
     return server_factory()  # type: ignore[operator,no-any-return]
-
-
-def env_with(**values: str) -> dict[str, str]:
-    return {**os.environ, **values}
