@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from picidae.artifacts.registry import for_store, open_artifacts
+from picidae.core.durations import parse_duration
 from picidae.core.states import TERMINAL, UNFINISHED, State
-from picidae.core.submission import parse_duration
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.store.base import RunQuery
 
@@ -135,17 +135,6 @@ def remove(store: Any, run_ids: Iterable[str], *, dry_run: bool = False) -> dict
     return {**purge(store, doomed), "dry_run": False}
 
 
-def _seconds(value: Any, field: str) -> float | None:
-    if value is None:
-        return None
-    if hasattr(value, "total_seconds"):
-        value = value.total_seconds()
-    try:
-        return parse_duration(value)
-    except InvalidInput as exc:
-        raise InvalidInput(exc.message.replace("timeout", field), field=field) from None
-
-
 def gc(store: Any, *, older_than: Any = None, keep_last: int | None = None,
        status: Iterable[str] | None = None, where: str | None = None,
        dry_run: bool = False, now: float | None = None) -> dict[str, Any]:
@@ -153,7 +142,7 @@ def gc(store: Any, *, older_than: Any = None, keep_last: int | None = None,
     seconds or a timedelta), beyond the newest ``keep_last``, in a terminal or archived state
     (``status`` narrows it) and matching ``where``. Returns ``{deleted, roots, kept, blobs,
     dry_run}``: ``kept`` lists ``{id, reason}`` of candidates spared."""
-    age = _seconds(older_than, "older_than")
+    age = parse_duration(older_than, field="older_than")
     if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int)
                                   or keep_last < 0):
         raise InvalidInput(f"keep_last must be a non-negative int, got {keep_last!r}",

@@ -3,7 +3,7 @@
 ``picidae.core.where`` parses; this module turns its AST into one portable SQLAlchemy Core
 condition (SQLite and PostgreSQL). Each predicate compiles to a condition that is never NULL
 (a subquery test, or a comparison guarded by ``IS NOT NULL``), so ``NOT`` is plain negation,
-exactly as in the Python evaluator (the rules are in ``core/where.py``):
+exactly as in the Python evaluator (the rules are in ``core/where/__init__.py``):
 
 - run columns directly; ``duration_s`` as ``ended_at`` (or now) minus ``started_at``;
 - ``config.K`` / ``summary.K`` on ``run_fields`` (a number compares with ``num``, a string
