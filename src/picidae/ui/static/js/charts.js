@@ -115,7 +115,6 @@ class Chart {
     this.data = null;   // per series: {steps, values, times, stages}
     this.window = null; // [lo, hi] in axis units when zoomed
     this.plot = null;
-    this.programmatic = false;
     this.note = h("span", {class: "chart-note"});
     this.plotEl = h("div", {class: "plot", role: "img", "aria-label": `Chart of ${spec.title}`});
     const buttons = [
@@ -126,7 +125,10 @@ class Chart {
       h("button", {class: "small", type: "button", title: "Download the chart as PNG",
         onclick: () => this.exportPng()}, "PNG"),
     ];
-    this.card = h("figure", {class: "chart-card", dataset: {key: spec.title}},
+    // Stable hooks (docs/ui.md): data-chart, data-key (keys joined by ","), data-points (the
+    // points drawn, set on every redraw) and data-x-min/data-x-max (the x range drawn).
+    const keys = spec.keys || [...new Set(spec.series.map((s) => s.key))];
+    this.card = h("figure", {class: "chart-card", dataset: {chart: "", key: keys.join(","), points: "0"}},
       h("div", {class: "chart-head"}, h("span", {class: "chart-title"}, spec.title), this.note,
         buttons), this.plotEl);
     this.refine = debounce(() => this.loadWindow(), 150);
@@ -155,10 +157,13 @@ class Chart {
     try {
       this.data = await this.fetchAll(this.window);
     } catch (err) {
-      clear(this.plotEl, h("p", {class: "muted"}, `Could not load: ${err.message}`));
+      if (!keepZoom) clear(this.plotEl, h("p", {class: "muted"}, `Could not load: ${err.message}`));
       return;
     }
-    this.rebuild();
+    // New points of a live run: update the drawn data in place (a rebuild would flicker and
+    // drop the cursor); the bands are recomputed on every draw.
+    if (keepZoom && this.plot) this.draw(false);
+    else this.rebuild();
   }
 
   async loadWindow() {
@@ -172,6 +177,7 @@ class Chart {
 
   resetZoom() {
     this.window = null;
+    this.userZoom = false;
     this.load();
   }
 
@@ -187,38 +193,101 @@ class Chart {
     const {log, smoothing} = this.set.options;
     const tables = [];
     const labels = [];
+    const scales = this.scales();
     this.spec.series.forEach((s, i) => {
       const d = this.data[i];
       const xs = this.xOf(s, d);
       let ys = d.values.map((v) => (v === null || (log && v <= 0) ? null : v));
       const color = seriesColor(s.colorIndex ?? i);
+      const scale = scales.get(s.key) || "y";
       if (smoothing > 0) {
         tables.push([xs, ys]);
-        labels.push({label: `${s.label} (raw)`, color, raw: true});
+        labels.push({label: `${s.label} (raw)`, color, raw: true, scale});
         ys = ema(ys, smoothing);
       }
       tables.push([xs, ys]);
-      labels.push({label: s.label, color, raw: false});
+      labels.push({label: s.label, color, raw: false, scale});
     });
     const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
     return {data, labels};
   }
 
-  bands() {
-    // Stage runs of the first series, as [x0, x1, stage] in axis units.
-    if (!this.set.options.bands || !this.data || !this.data[0]) return [];
-    const d = this.data[0];
-    const xs = this.xOf(this.spec.series[0], d);
-    const runs = d.stages || [];
-    if (!runs.some(([, stage]) => stage)) return [];
-    const out = [];
-    runs.forEach(([start, stage], i) => {
-      const end = i + 1 < runs.length ? runs[i + 1][0] : xs.length;
-      if (!stage || end <= start) return;
-      const x1 = end < xs.length ? xs[end] : xs[xs.length - 1];
-      out.push([xs[start], x1, stage]);
+  /**
+   * key → y scale. Keys of one magnitude share a scale; a key ten times larger or smaller
+   * than the others gets its own (and its own axis), so "One chart" of loss and lr shows both.
+   */
+  scales() {
+    const out = new Map();
+    const keys = [...new Set(this.spec.series.map((s) => s.key))];
+    if (keys.length < 2) return out;
+    const size = new Map(keys.map((k) => [k, 0]));
+    this.spec.series.forEach((s, i) => {
+      for (const v of this.data[i].values) {
+        if (v !== null && Number.isFinite(v)) size.set(s.key, Math.max(size.get(s.key), Math.abs(v)));
+      }
     });
+    const groups = [];  // [{lo, hi, name}]
+    for (const key of keys) {
+      const m = size.get(key) || 1e-300;
+      let g = groups.find((x) => Math.max(x.hi, m) / Math.min(x.lo, m) <= 10);
+      if (!g) {
+        g = {lo: m, hi: m, name: groups.length ? `y${groups.length + 1}` : "y"};
+        groups.push(g);
+      }
+      g.lo = Math.min(g.lo, m);
+      g.hi = Math.max(g.hi, m);
+      out.set(key, g.name);
+    }
     return out;
+  }
+
+  bands() {
+    // Stage runs of every series, as [x0, x1, stage] in axis units; one stage's overlapping
+    // runs (several keys or runs logged through it) are merged.
+    if (!this.set.options.bands || !this.data) return [];
+    const raw = [];
+    this.spec.series.forEach((s, i) => {
+      const d = this.data[i];
+      if (!d || !d.values.length) return;
+      const xs = this.xOf(s, d);
+      const runs = d.stages || [];
+      runs.forEach(([start, stage], j) => {
+        const end = j + 1 < runs.length ? runs[j + 1][0] : xs.length;
+        if (!stage || end <= start) return;
+        const x1 = end < xs.length ? xs[end] : xs[xs.length - 1];
+        raw.push([xs[start], x1, stage]);
+      });
+    });
+    raw.sort((a, b) => (a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : a[0] - b[0]));
+    const out = [];
+    for (const band of raw) {
+      const last = out[out.length - 1];
+      if (last && last[2] === band[2] && band[0] <= last[1]) last[1] = Math.max(last[1], band[1]);
+      else out.push([...band]);
+    }
+    return out.sort((a, b) => a[0] - b[0]);
+  }
+
+  drawBands(u, text) {
+    const bands = this.bands();
+    if (!bands.length) return;
+    const stageNames = [...new Set(bands.map((b) => b[2]))];
+    const ctx = u.ctx;
+    const px = devicePixelRatio || 1;
+    ctx.save();
+    ctx.font = `${11 * px}px system-ui, sans-serif`;
+    ctx.textBaseline = "top";
+    ctx.textAlign = "left";  // uPlot leaves the y axis' alignment ("right") on the context
+    for (const [x0, x1, stage] of bands) {
+      const l = Math.max(u.valToPos(x0, "x", true), u.bbox.left);
+      const r = Math.min(u.valToPos(x1, "x", true), u.bbox.left + u.bbox.width);
+      if (r <= l) continue;
+      ctx.fillStyle = STAGE_FILL[stageNames.indexOf(stage) % STAGE_FILL.length];
+      ctx.fillRect(l, u.bbox.top, r - l, u.bbox.height);
+      ctx.fillStyle = text;
+      if (r - l > 40 * px) ctx.fillText(stage, l + 4 * px, u.bbox.top + 3 * px);
+    }
+    ctx.restore();
   }
 
   options(width) {
@@ -228,50 +297,54 @@ class Chart {
     const text = cssVar("--muted");
     const grid = cssVar("--grid");
     const axis = {stroke: text, grid: {stroke: grid, width: 1}, ticks: {stroke: grid, width: 1}};
-    const bands = this.bands();
-    const stageNames = [...new Set(bands.map((b) => b[2]))];
+    const scaleNames = [...new Set(labels.map((l) => l.scale))];
+    const many = scaleNames.length > 1;
+    const scales = {x: {time: unit === "time"}};
+    for (const name of scaleNames) scales[name] = log ? {distr: 3} : {};
+    const yAxes = scaleNames.map((name, i) => {
+      const first = labels.find((l) => l.scale === name && !l.raw);
+      return {...axis, scale: name, size: 56, side: i % 2 ? 1 : 3,
+        grid: i ? {show: false} : axis.grid,
+        ...(many ? {stroke: first.color,
+          label: labels.filter((l) => l.scale === name && !l.raw).map((l) => l.label).join(", "),
+          labelSize: 16, labelFont: "11px system-ui, sans-serif"} : {}),
+        values: (u, splits) => splits.map((v) => fmtNum(v))};
+    });
     return {
       width,
       height: 220,
-      padding: [10, 20, 0, 4],
+      padding: [10, many ? 4 : 20, 0, 4],
       cursor: {sync: {key: `${this.set.syncKey}-${unit}`}, drag: {x: true, y: false},
-        bind: {dblclick: () => () => { this.resetZoom(); return null; }}},
-      scales: {x: {time: unit === "time"}, y: log ? {distr: 3} : {}},
+        bind: {
+          dblclick: () => () => { this.resetZoom(); return null; },
+          // A zoom is the user's drag, never uPlot fitting its scales to new data: only
+          // then does the chart keep a window (else a live chart would stay at its first
+          // steps) and refetch it at full detail.
+          mouseup: (u, target, handler) => (e) => {
+            if (u.select.width > 0) this.userZoom = true;
+            return handler(e);
+          },
+        }},
+      scales,
       legend: {live: true},
       axes: [
         {...axis, ...(unit === "relative" ? {values: (u, splits) => splits.map(fmtRelative)} : {})},
-        {...axis, size: 56, values: (u, splits) => splits.map((v) => fmtNum(v))},
+        ...yAxes,
       ],
       series: [
         {label: unit === "step" ? "step" : "time",
           value: unit === "relative" ? (u, v) => fmtRelative(v) : (unit === "step" ? (u, v) => fmtNum(v) : undefined)},
         ...labels.map((l) => ({
-          label: l.label, stroke: l.raw ? `${l.color}44` : l.color, width: l.raw ? 1 : 1.5,
+          label: l.label, scale: l.scale, stroke: l.raw ? `${l.color}44` : l.color, width: l.raw ? 1 : 1.5,
           points: {size: 5, fill: l.color}, spanGaps: false, value: (u, v) => fmtNum(v),
         })),
       ],
       hooks: {
-        drawClear: [(u) => {
-          if (!bands.length) return;
-          const ctx = u.ctx;
-          ctx.save();
-          ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
-          ctx.textBaseline = "top";
-          for (const [x0, x1, stage] of bands) {
-            const left = u.valToPos(x0, "x", true);
-            const right = u.valToPos(x1, "x", true);
-            const l = Math.max(left, u.bbox.left);
-            const r = Math.min(right, u.bbox.left + u.bbox.width);
-            if (r <= l) continue;
-            ctx.fillStyle = STAGE_FILL[stageNames.indexOf(stage) % STAGE_FILL.length];
-            ctx.fillRect(l, u.bbox.top, r - l, u.bbox.height);
-            ctx.fillStyle = text;
-            if (r - l > 40 * devicePixelRatio) ctx.fillText(stage, l + 4 * devicePixelRatio, u.bbox.top + 3 * devicePixelRatio);
-          }
-          ctx.restore();
-        }],
+        drawClear: [(u) => this.drawBands(u, text)],
+        draw: [(u) => this.drawn(u)],
         setScale: [(u, key) => {
-          if (key !== "x" || this.programmatic) return;
+          if (key !== "x" || !this.userZoom) return;
+          this.userZoom = false;
           const {min, max} = u.scales.x;
           if (min === null || max === null) return;
           this.window = [min, max];
@@ -279,6 +352,22 @@ class Chart {
         }],
       },
     };
+  }
+
+  /** After every redraw: the hooks say what is drawn now. */
+  drawn(u) {
+    const xs = u.data[0] || [];
+    const {min, max} = u.scales.x;
+    let points = 0;
+    for (let i = 0; i < xs.length; i++) {
+      if (xs[i] === null || (min !== null && (xs[i] < min || xs[i] > max))) continue;
+      for (let s = 1; s < u.data.length; s++) if (u.data[s][i] !== null && u.data[s][i] !== undefined) points++;
+    }
+    const ds = this.card.dataset;
+    ds.points = String(points);
+    ds.xMin = String(min);
+    ds.xMax = String(max);
+    ds.drawn = "1";
   }
 
   rebuild() {
@@ -296,23 +385,21 @@ class Chart {
     if (!shown) {
       clear(this.plotEl, h("p", {class: "muted"}, "No points yet."));
       if (this.plot) { this.plot.destroy(); this.plot = null; }
+      this.card.dataset.points = "0";
       return;
     }
+    const scalesBefore = this.tableCache && JSON.stringify(this.tableCache.labels.map((l) => l.scale));
     this.tableCache = this.table();
-    if (create || !this.plot) {
+    const sameScales = scalesBefore === JSON.stringify(this.tableCache.labels.map((l) => l.scale));
+    if (create || !this.plot || !sameScales) {
       if (this.plot) this.plot.destroy();
       clear(this.plotEl);
-      this.programmatic = true;
       this.plot = new uPlot(this.options(this.width()), this.tableCache.data, this.plotEl);
       if (this.window) this.plot.setScale("x", {min: this.window[0], max: this.window[1]});
-      this.programmatic = false;
     } else {
-      this.programmatic = true;
-      this.plot.setData(this.tableCache.data, false);
+      this.plot.setData(this.tableCache.data, !this.window);
       if (this.window) this.plot.setScale("x", {min: this.window[0], max: this.window[1]});
-      this.programmatic = false;
     }
-    this.card.dataset.drawn = "1";
     if (!firstDrawn) {
       // For benchmarks/ui.py: navigation start → first chart drawn.
       firstDrawn = true;

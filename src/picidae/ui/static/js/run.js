@@ -9,7 +9,7 @@ import {
 
 const runId = boot.run_id;
 const main = document.getElementById("main");
-const POLL_MS = 2000;
+const POLL_MS = 1000;  // points are not events: a live run's are polled
 const MAX_LOG_LINES = 5000;
 const MAX_DEFAULT_CHARTS = 12;
 
