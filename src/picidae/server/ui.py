@@ -11,7 +11,6 @@ need no token themselves (the data requests carry it). Assets live in
 from __future__ import annotations
 
 import json
-import re
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -19,7 +18,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -52,30 +50,12 @@ def _template() -> Template:
     return Template((UI_DIR / "templates" / "page.html").read_text(encoding="utf-8"))
 
 
-_ARTIFACTS = re.compile(r"^/api/v1/runs/\{[^}]+\}/artifacts$")
-_ARTIFACT_FILE = re.compile(r"^/api/v1/runs/\{[^}]+\}/artifacts/.+")
-
-
-def _get_route(app: FastAPI, pattern: re.Pattern[str]) -> str | None:
-    """The path template of the app's first GET route matching ``pattern``, if any — how the
-    pages learn which optional APIs (artifacts) this server has."""
-    for route in app.routes:
-        if isinstance(route, Route) and "GET" in (route.methods or ()) \
-                and pattern.match(route.path):
-            return route.path
-    return None
-
-
-def _features(app: FastAPI) -> dict[str, Any]:
-    listed = _get_route(app, _ARTIFACTS)
-    return {"artifacts": listed,
-            "artifact_file": _get_route(app, _ARTIFACT_FILE) if listed else None}
-
-
 def render(app: FastAPI, page: str, **boot: Any) -> HTMLResponse:
     """The HTML shell of ``page`` with its boot data (read by the page's script)."""
     title, script, imports = PAGES[page]
-    data = {"page": page, "version": picidae.__version__, "features": _features(app), **boot}
+    # Every server has the artifacts API (routes/artifacts.py), so the pages call it directly:
+    # no probing of app.routes, whose shape changes between FastAPI versions.
+    data = {"page": page, "version": picidae.__version__, **boot}
     # Inside <script>, "</" would end the element: JSON escapes it harmlessly.
     text = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")
     # Preloading the imported modules fetches them alongside the page's own, not after it.

@@ -54,7 +54,8 @@ followBox.checked = true;
 const logPanel = h("section", {class: "panel", id: "log-panel", "aria-label": "Log"},
   h("div", {class: "panel-head"}, h("h2", {}, "Log"), logCount, h("span", {class: "spacer"}),
     h("label", {class: "check"}, followBox, "Follow")), logBox);
-const artifactsPanel = h("section", {class: "panel", id: "artifacts", "aria-label": "Artifacts"},
+const artifactsPanel = h("section", {class: "panel", id: "artifacts", "aria-label": "Artifacts",
+  dataset: {artifacts: ""}},
   h("div", {class: "panel-head"}, h("h2", {}, "Artifacts")), h("div", {class: "panel-body"}));
 const timelinePanel = h("section", {class: "panel", id: "timeline", "aria-label": "Timeline"},
   h("div", {class: "panel-head"}, h("h2", {}, "Timeline")), h("div", {class: "panel-body"}));
@@ -171,6 +172,15 @@ function shellQuote(argv) {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${String(a).replace(/'/g, "'\\''")}'`)).join(" ");
 }
 
+function imageText(image) {
+  // The container image: {runtime, name, digest} (or a plain string from older records).
+  if (typeof image !== "object") return h("code", {}, String(image));
+  const label = image.name || image.digest || image.runtime || "unknown";
+  return h("div", {}, h("code", {title: image.digest || ""}, label),
+    image.digest && image.name ? h("div", {class: "faint mono"}, image.digest) : null,
+    image.runtime ? h("div", {class: "faint"}, `runtime: ${image.runtime}`) : null);
+}
+
 function renderDetails(run) {
   const parts = [];
   parts.push(section("Summary", kv(run.summary), true, Object.keys(flatten(run.summary)).length));
@@ -194,7 +204,7 @@ function renderDetails(run) {
   if (run.compute) parts.push(section("Compute", typeof run.compute === "object" ? kv(run.compute) : String(run.compute)));
   if (run.evaluation && typeof run.evaluation === "object") parts.push(section("Evaluation", kv(run.evaluation)));
   if (run.env) parts.push(section("Environment", kv(run.env), false, Object.keys(flatten(run.env)).length));
-  if (run.image) parts.push(section("Image", h("code", {}, String(run.image))));
+  if (run.image) parts.push(section("Image", imageText(run.image)));
   if ((run.warnings || []).length) parts.push(section("Warnings", h("ul", {}, run.warnings.map((w) => h("li", {}, fmtValue(w))))));
   clear(detailsPanel.lastChild, parts);
 }
@@ -374,24 +384,16 @@ function fmtBytes(n) {
 }
 
 function artifactUrl(art) {
-  const template = boot.features.artifact_file;
-  if (!template) return null;
-  // The route names its parameter: an id ({artifact_id}) or a name ({name:path}).
-  return template.replace(/\{[^}]+\}/, encodeURIComponent(runId))
-    .replace(/\{([^}:]+)[^}]*\}/, (m, param) => (/id$/.test(param) && art.id !== undefined
-      ? encodeURIComponent(art.id) : art.name.split("/").map(encodeURIComponent).join("/")));
+  if (art.kind === "folder" || art.id === undefined || art.id === null) return null;
+  return `/api/v1/runs/${encodeURIComponent(runId)}/artifacts/${encodeURIComponent(art.id)}`;
 }
 
 async function loadArtifacts() {
   const body = artifactsPanel.lastChild;
   const hint = 'run.log_artifact("model.pt")   # or run.log_image("samples", image, step=step)';
-  if (!boot.features.artifacts) {
-    clear(body, emptyState("No artifacts", "Files and images a run logs appear here:", hint));
-    return;
-  }
   let list;
   try {
-    const res = await api(boot.features.artifacts.replace(/\{[^}]+\}/, encodeURIComponent(runId)));
+    const res = await api(`/api/v1/runs/${encodeURIComponent(runId)}/artifacts`);
     list = Array.isArray(res) ? res : (res.artifacts || []);
   } catch (err) {
     clear(body, h("p", {class: "muted"}, `Could not load artifacts: ${err.message}`));
@@ -411,10 +413,11 @@ async function loadArtifacts() {
   clear(body,
     images.length ? h("div", {}, h("h3", {}, "Images"), [...bySteps.entries()].map(([step, imgs]) =>
       h("div", {}, h("div", {class: "muted"}, `step ${step}`), h("div", {class: "gallery"}, imgs.map((img) =>
-        h("figure", {}, h("a", {href: artifactUrl(img)}, h("img", {src: artifactUrl(img), alt: img.caption || img.name, loading: "lazy"})),
+        h("figure", {}, h("a", {href: artifactUrl(img)}, h("img", {src: artifactUrl(img), alt: img.caption || img.name,
+          loading: "lazy", dataset: {image: "", name: img.name, step: img.step ?? ""}})),
           h("figcaption", {}, img.caption || img.name))))))) : null,
     h("table", {class: "grid"}, h("thead", {}, h("tr", {}, ["Name", "Type", "Size", "Step", "Digest", "Logged"].map((c) => h("th", {scope: "col"}, c)))),
-      h("tbody", {}, list.map((a) => h("tr", {},
+      h("tbody", {}, list.map((a) => h("tr", {dataset: {artifact: "", name: a.name}},
         h("td", {}, artifactUrl(a) && a.kind !== "folder" ? h("a", {href: artifactUrl(a), download: a.name.split("/").pop()}, a.name) : a.name),
         h("td", {}, [...new Set([a.type, a.kind].filter(Boolean))].join(" · ")), h("td", {class: "num"}, fmtBytes(a.size)),
         h("td", {class: "num"}, a.step ?? ""), h("td", {}, a.digest ? h("code", {title: a.digest}, a.digest.slice(0, 12)) : ""),
