@@ -77,5 +77,8 @@ def get(
                 out.write(chunk)
             out.flush()
         return
-    written = art.download(Path(output) if output else None)
+    try:
+        written = art.download(Path(output) if output else None)
+    except OSError as exc:  # name the path the user gave, not a temporary file beside it
+        raise OSError(exc.errno, exc.strerror, output or exc.filename) from exc
     print(f"{written}  ({human_size(art['size'])}, sha256 {art['digest']})")

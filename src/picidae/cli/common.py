@@ -1,4 +1,5 @@
-"""What every command shares: the ``--store`` and ``--json`` options and output helpers."""
+"""What every command shares: the ``--store`` and ``--json`` options, output helpers, and
+``error_text``, the one place an error becomes the lines the CLI prints."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from picidae.errors import PicidaeError
 from picidae.sdk.view import iso
 
 StoreOpt = Annotated[
@@ -77,3 +79,25 @@ def number(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "-" if value is None else str(value)
+
+
+#: At most this many lines of one error message reach the terminal.
+MAX_ERROR_LINES = 12
+
+
+def error_text(exc: PicidaeError | OSError) -> str:
+    """What the CLI prints for an error (after ``picidae: ``), never a traceback.
+
+    A Picidae error prints its whole message: a where-expression's caret line and its "Did you
+    mean ...?" hint reach the terminal as they do in the SDK. An ``OSError`` (a path that
+    cannot be written or read, a full disk, a refused connection) prints the path and the
+    reason on one line."""
+    if isinstance(exc, PicidaeError):
+        lines = (exc.message or type(exc).__name__).rstrip().splitlines() or [type(exc).__name__]
+        if len(lines) > MAX_ERROR_LINES:
+            lines = [*lines[:MAX_ERROR_LINES], "…"]
+        return "\n".join(lines)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    text = f"{' -> '.join(paths)}: {reason}" if paths else reason
+    return " ".join(text.split("\n"))

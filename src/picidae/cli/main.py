@@ -1,9 +1,11 @@
-"""The ``picidae`` entry point. Errors print one line on stderr and exit non-zero; a user's
-mistake never shows a traceback."""
+"""The ``picidae`` entry point. Errors print on stderr (one line, or a where-expression with
+its caret and hint; see ``common.error_text``) and exit non-zero; a user's mistake or an
+unwritable path never shows a traceback."""
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -14,6 +16,7 @@ except ImportError:  # pragma: no cover
 
 from picidae.cli import admin, analysis, artifacts, demo, flows, logs, runs, server, sync, tokens
 from picidae.cli import exec as execute
+from picidae.cli.common import error_text
 from picidae.errors import PicidaeError
 
 app = typer.Typer(
@@ -23,6 +26,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from picidae import __version__
+
+        print(f"picidae {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Record and run ML runs. Every listing takes --json; every command takes --store."""
+
+
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(admin.db, name="db")
@@ -69,15 +89,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except PicidaeError as exc:
-        first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
-        print(f"picidae: {first}", file=sys.stderr)
-        sys.exit(1)
     except click.ClickException as exc:
         print(f"picidae: {exc.format_message()}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except (PicidaeError, OSError) as exc:
+        print(f"picidae: {error_text(exc)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
