@@ -1,0 +1,55 @@
+"""The integrations import their framework only when used, and name the extra to install
+when it is missing. Each check runs in a fresh interpreter, where ``sys.modules`` is clean."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+FRAMEWORKS = ["torch", "lightning", "pytorch_lightning", "transformers", "keras", "xgboost",
+              "lightgbm", "optuna", "tensorflow", "jax"]
+MODULES = {"lightning": "PicidaeLogger", "transformers": "PicidaeCallback",
+           "keras": "PicidaeCallback", "xgboost": "PicidaeCallback",
+           "lightgbm": "PicidaeCallback", "optuna": "PicidaeCallback"}
+
+
+def test_import_picidae_and_its_integration_modules_load_no_framework(run_script: Any) -> None:
+    proc = run_script(f"""
+        import json, sys
+        import picidae, picidae.integrations
+        for name in {sorted(MODULES)!r}:
+            __import__("picidae.integrations." + name)
+        print(json.dumps(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules)))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_a_missing_framework_raises_missing_dependency_naming_the_extra(
+        run_script: Any) -> None:
+    # A framework that is absent: None in sys.modules makes its import fail, as it would.
+    proc = run_script(f"""
+        import importlib, json, sys
+        for name in {FRAMEWORKS!r}:
+            sys.modules[name] = None
+        import picidae
+        out = {{}}
+        for module, obj in {MODULES!r}.items():
+            mod = importlib.import_module("picidae.integrations." + module)
+            try:
+                getattr(mod, obj)()
+            except picidae.MissingDependency as exc:
+                out[module] = [str(exc), isinstance(exc, ImportError)]
+        try:
+            from picidae.integrations.keras import PicidaeCallback
+        except ImportError as exc:
+            out["from-import"] = [str(exc), isinstance(exc, picidae.MissingDependency)]
+        print(json.dumps(out))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for module in MODULES:
+        message, is_import_error = out[module]
+        assert f"pip install 'picidae[{module}]'" in message and is_import_error
+    assert out["from-import"] == ["this feature needs 'keras': pip install 'picidae[keras]'",
+                                  True]
