@@ -2,20 +2,27 @@
 
 Many processes may write one embedded store at once: WAL lets readers proceed during a write,
 ``BEGIN IMMEDIATE`` takes the write lock up front (so the busy timeout applies instead of a
-deadlock on lock upgrade), and a file lock serialises the first-time migration.
+deadlock on lock upgrade), and a file lock serialises a migration (taken only when the schema
+is behind, so opening a current store writes nothing).
+
+A store whose folder or database file this process cannot write (a read-only mount, an
+archive, another user's runs) opens **read-only**: listing and showing work, liveness is not
+applied on read, and every write fails with ``StoreUnavailable`` saying the store is read-only.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from picidae.errors import StoreUnavailable
-from picidae.store.sql.migrate import upgrade_if_needed
+from picidae.store.sql.migrate import HEAD, current_revision, upgrade_if_needed
 from picidae.store.sql.store import SqlStore, latest_set
 from picidae.store.sql.tables import metric_latest
 
@@ -29,12 +36,20 @@ class SqliteStore(SqlStore):
 
     def __init__(self, folder: Path, *, db_file: Path | None = None) -> None:
         self.folder = folder
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot create the store folder {folder}: {exc}") from exc
         self.db_path = db_file or folder / "picidae.db"
-        engine = create_engine(f"sqlite:///{self.db_path}", pool_size=8, max_overflow=8)
+        if not folder.is_dir():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot create the store folder {folder}: {exc}"
+                                       ) from exc
+        self.read_only = not _writable(folder, self.db_path)
+        if self.read_only and not self.db_path.is_file():
+            raise StoreUnavailable(f"the store folder {folder} is read-only and holds no store "
+                                   f"yet ({self.db_path.name} is missing)")
+        engine = create_engine(_engine_url(self.db_path, self.read_only), pool_size=8,
+                               max_overflow=8)
+        read_only = self.read_only
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -42,7 +57,8 @@ class SqliteStore(SqlStore):
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            if not read_only:
+                cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA foreign_keys = ON")
             # LIKE is case-sensitive on PostgreSQL; make it so here too.
@@ -52,14 +68,37 @@ class SqliteStore(SqlStore):
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
             if conn.get_execution_options().get("picidae_write"):
+                if read_only:
+                    raise StoreUnavailable(
+                        f"the store at {folder} is read-only (this process cannot write "
+                        f"{self.db_path}): it can be listed and shown, not written",
+                        field="store")
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.exec_driver_sql("BEGIN")
 
-        super().__init__(engine, str(folder))
-        lock_path = folder / ".migrate.lock"
+        # Liveness on read writes (running → lost); a read-only store is shown as it is.
+        super().__init__(engine, str(folder), liveness_on_read=not read_only)
         try:
-            with open(lock_path, "a") as lock:
+            self._migrate()
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def _migrate(self) -> None:
+        """Bring the schema to ``HEAD``: one read when it is current (no lock, no write);
+        otherwise under the folder's file lock, in a write transaction."""
+        with self._tx() as conn:
+            rev = current_revision(conn)
+        if rev == HEAD:
+            return
+        if self.read_only:
+            raise StoreUnavailable(
+                f"the store at {self.folder} is read-only and its schema is at "
+                f"{rev or 'nothing'}, but this Picidae needs {HEAD}: open it once where it "
+                "is writable (or run 'picidae db upgrade' there)", field="store")
+        try:
+            with open(self.folder / ".migrate.lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
                     with self._tx(write=True) as conn:
@@ -67,10 +106,29 @@ class SqliteStore(SqlStore):
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         except OSError as exc:
-            raise StoreUnavailable(f"cannot open the store at {folder}: {exc}") from exc
+            raise StoreUnavailable(f"cannot open the store at {self.folder}: {exc}") from exc
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_UPSERT_LATEST, rows)
+
+
+def _writable(folder: Path, db_path: Path) -> bool:
+    """Whether this process may write the store: SQLite needs the folder (for its WAL and
+    shared-memory files) and the database file."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    return not db_path.exists() or os.access(db_path, os.R_OK | os.W_OK)
+
+
+def _engine_url(db_path: Path, read_only: bool) -> str:
+    """The SQLAlchemy URL of the database; read-only stores open with SQLite's ``mode=ro``,
+    and ``immutable=1`` when no write-ahead log is beside the file (a WAL database cannot
+    otherwise be opened where its ``-shm`` file cannot be created)."""
+    if not read_only:
+        return f"sqlite:///{db_path}"
+    wal = db_path.with_name(db_path.name + "-wal")
+    flags = "mode=ro" if wal.exists() and wal.stat().st_size else "mode=ro&immutable=1"
+    return f"sqlite:///file:{quote(str(db_path.absolute()))}?{flags}&uri=true"
 
 
 # Built once: constructing this upsert costs far more than running it (every flush runs it).
