@@ -90,3 +90,33 @@ def test_cli_compare_prints_the_differences_as_a_table_and_as_json(
     assert [r["key"] for r in data["sections"]["config"]] == ["lr"]
     main(["compare", a, b, "--store", url, "--all"])
     assert "batch" in capsys.readouterr().out
+
+
+def test_better_is_marked_on_the_primary_metric_and_summary_never_on_system(
+        any_store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = []
+    for name, acc, cpu, lr, test_loss in (("a", 0.9, 80.0, 0.1, 0.3), ("b", 0.8, 20.0, 0.01,
+                                                                       0.2)):
+        with picidae.init(name, store=any_store_url, capture_env=False,
+                          primary_metric=("acc", "max")) as run:
+            run.log({"acc": acc, "system/cpu_percent": cpu, "system/memory_mb": cpu * 10,
+                     "lr": lr})
+            run.summary({"test_loss": test_loss, "test_acc": acc, "system/peak_mb": cpu,
+                         "note": name})
+        ids.append(run.id)
+    a, b = ids
+    result = picidae.compare(ids, store=any_store_url)
+    metrics = {r["key"]: r for r in result["sections"]["metrics"]}
+    summary = {r["key"]: r for r in result["sections"]["summary"]}
+    assert metrics["acc"]["better"] == a and result["winner"] == a
+    assert metrics["system/cpu_percent"]["better"] is None
+    assert metrics["system/memory_mb"]["better"] is None
+    assert metrics["lr"]["better"] is None  # not a result: no judgement
+    assert summary["test_loss"]["mode"] == "min" and summary["test_loss"]["better"] == b
+    assert summary["test_acc"]["mode"] == "max" and summary["test_acc"]["better"] == a
+    assert summary["system/peak_mb"].get("better") is None
+    assert "better" not in summary["note"]  # text: nothing to rank
+    main(["compare", a, b, "--store", any_store_url])
+    out = capsys.readouterr().out
+    starred = [line.split()[0] for line in out.splitlines() if "★" in line]
+    assert sorted(starred) == ["acc", "test_acc", "test_loss"]

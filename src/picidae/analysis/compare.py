@@ -3,9 +3,15 @@ code, environment and command — and, unless asked for everything, only that.
 
 Each section is a list of rows ``{key, values, differs}`` with ``values`` in the order the run
 ids were given (``None`` where a run has no such key). Metric rows also carry ``best`` (the
-best value of the run's series), ``mode`` (``max`` or ``min``) and ``better``: the id of the
-run with the best value. The mode is the primary metric's for the primary metric; for other
-metrics it is ``min`` when the key names a loss or an error (see ``MIN_HINTS``), else ``max``.
+best value of the run's series), ``mode`` (``max`` or ``min``) and ``better``. Summary rows
+with numbers carry ``mode`` and ``better`` too. The mode is the primary metric's for the
+primary metric; for other keys it is ``min`` when the key names a loss or an error (see
+``MIN_HINTS``), else ``max``.
+
+``better`` (the id of the run with the best value, ``None`` on a tie) is a judgement, so it is
+given only where the run's author said what "better" means or reported a result: on the
+primary metric's row and on summary values. Other metrics — a learning rate, a throughput,
+and never the ``system/*`` samples (CPU, memory, GPU) — get ``better: None``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,16 @@ def metric_mode(key: str, primary: Mapping[str, Any] | None) -> str:
         return str(primary["mode"])
     low = key.lower()
     return "min" if any(hint in low for hint in MIN_HINTS) else "max"
+
+
+def judged(key: str, primary: Mapping[str, Any] | None, *, section: str) -> bool:
+    """Whether a row of ``section`` names a ``better`` run: summary values and the primary
+    metric, never a ``system/*`` key (resource samples are not results)."""
+    if key.startswith("system/"):
+        return False
+    if section == "summary":
+        return True
+    return primary is not None and primary.get("name") == key
 
 
 def _rows(maps: list[dict[str, Any]], *, ordered: bool = True) -> list[dict[str, Any]]:
@@ -142,7 +158,7 @@ def compare(store: Any, run_ids: Sequence[str], *, everything: bool = False) -> 
     primary = next((r["primary_metric"] for r in records if r.get("primary_metric")), None)
     sections: dict[str, list[dict[str, Any]]] = {
         "config": _rows([flatten(r.get("config") or {}) for r in records]),
-        "summary": _rows([flatten(r.get("summary") or {}) for r in records]),
+        "summary": _summary_rows(ids, records, primary),
         "metrics": _metric_rows(store, ids, records, latest, primary),
         "inputs": _rows([_inputs(r) for r in records]),
         "code": _rows([_code(r) for r in records], ordered=False),
@@ -187,6 +203,18 @@ def _metric_rows(store: Any, ids: list[str], records: list[dict[str, Any]],
         differs = (any(v is None for v in finals) or not same(finals)
                    or not same([b if b is not None else math.nan for b in bests]))
         scores = [b if b is not None else f for b, f in zip(bests, finals, strict=True)]
+        better = _winner(ids, scores, mode) if judged(key, primary, section="metrics") else None
         rows.append({"key": key, "values": finals, "best": bests, "mode": mode,
-                     "better": _winner(ids, scores, mode), "differs": differs})
+                     "better": better, "differs": differs})
+    return rows
+
+
+def _summary_rows(ids: list[str], records: list[dict[str, Any]],
+                  primary: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    rows = _rows([flatten(r.get("summary") or {}) for r in records])
+    for row in rows:
+        numbers = [v for v in row["values"] if is_number(v)]
+        if numbers and judged(row["key"], primary, section="summary"):
+            row["mode"] = metric_mode(row["key"], primary)
+            row["better"] = _winner(ids, row["values"], row["mode"])
     return rows

@@ -81,10 +81,10 @@ def compare(
                     best = row["best"][i]
                     if best is not None and best != value:
                         text += f" (best {_cell(best)})"
-                    if row["better"] == runs[i]["id"]:
-                        text = f"[green]{text} ★[/]"
+                if row.get("better") == runs[i]["id"]:
+                    text = f"[green]{text} ★[/]"
                 cells.append(text)
-            key = f"{row['key']} ({row['mode']})" if section == "metrics" else row["key"]
+            key = f"{row['key']} ({row['mode']})" if row.get("mode") else row["key"]
             table.add_row(Text(key), *cells)
             shown += 1
         console.print(table)
