@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from workspaces import TOKENS
 
 from picidae.server.app import create_app
 from processes import ServerProcess
@@ -40,3 +41,17 @@ def server_factory(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[o
 def server(server_factory: object) -> ServerProcess:
     """One running server over an embedded store."""
     return server_factory()  # type: ignore[operator,no-any-return]
+
+
+@pytest.fixture
+def two_workspaces(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[ServerProcess]:
+    """A real server whose token file holds workspaces A and B (see ``TOKENS``)."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{TOKENS['a']} A write\n{TOKENS['a_read']} A read\n"
+                      f"{TOKENS['b']} B write\n{TOKENS['b_read']} B read\n")
+    srv = ServerProcess(str(tmp_path / "store"), subprocess_env, "--token-file", str(tokens))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

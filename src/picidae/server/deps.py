@@ -1,8 +1,13 @@
-"""Request dependencies: which store (workspace) a request acts on, and whether it may write.
+"""Request dependencies: which store (workspace) a request acts on, and whether it may write;
+and the one check that a run id a request names belongs to that workspace.
 
 Without tokens every request acts on the ``default`` workspace. With tokens (a token file or
 the database's), the ``Authorization: Bearer`` token picks the workspace and role (see
-``auth``).
+``auth``). A request's store is bound to its workspace, so a route that loads a run by id
+(``get_run``, ``write``, ``transition``…) cannot reach another workspace's run. Ids a route
+only *stores* or passes to a by-id read that is not scoped (``parent_id``, ``retry_of``,
+``replay_of``, ``root_id`` of a new or imported run; the ids of a bulk read) go through
+``refuse_foreign`` or ``own_ids`` here.
 """
 
 from __future__ import annotations
@@ -12,17 +17,61 @@ from typing import Any
 
 from fastapi import Request
 
+from picidae.errors import PicidaeError
 from picidae.server import auth
+
+
+class Forbidden(PicidaeError):
+    """A request names a run of another workspace than its token's (403)."""
+
+    code = "forbidden"
+    http_status = 403
 
 
 @dataclass
 class Access:
-    """What a request may touch: a store bound to its workspace, and who it is."""
+    """What a request may touch: a store bound to its workspace, and who it is. ``base`` is
+    the server's store whatever the workspace (only to tell a foreign id from an unknown
+    one)."""
 
     store: Any
     workspace: str
     role: str
     actor: str
+    base: Any = None
+    #: Whether tokens are on (workspaces may differ); without them one workspace is everyone's.
+    tokens: bool = False
+
+    def refuse_foreign(self, ids: dict[str, Any]) -> None:
+        """``Forbidden`` naming the field when a value of ``{field: run id}`` is the id of a
+        run in another workspace. Unknown ids pass: lineage may point at a run that is gone
+        (an imported bundle's parent that was not exported)."""
+        lookup = getattr(self.base if self.base is not None else self.store, "run_workspace",
+                         None)
+        if lookup is None:
+            return
+        for field, run_id in ids.items():
+            if not isinstance(run_id, str) or not run_id:
+                continue
+            owner = lookup(run_id)
+            if owner is not None and owner != self.workspace:
+                raise Forbidden(f"{field} {run_id} is a run of another workspace than this "
+                                "token's", field=field)
+
+    def own_ids(self, ids: list[str]) -> list[str]:
+        """The ids among ``ids`` that are runs of this request's workspace, in order."""
+        owner = getattr(self.store, "owned_run_ids", None)
+        if owner is not None:
+            mine = set(owner(ids))
+        else:
+            mine = set()
+            for run_id in dict.fromkeys(ids):
+                try:
+                    self.store.get_run(run_id)
+                except PicidaeError:
+                    continue
+                mine.add(run_id)
+        return [run_id for run_id in ids if run_id in mine]
 
 
 def _access(request: Request, need: str) -> Access:
@@ -32,7 +81,8 @@ def _access(request: Request, need: str) -> Access:
     store = state.store
     if grant.workspace != getattr(store, "workspace", "default"):
         store = store.for_workspace(grant.workspace)
-    return Access(store=store, workspace=grant.workspace, role=grant.role, actor=grant.actor)
+    return Access(store=store, workspace=grant.workspace, role=grant.role, actor=grant.actor,
+                  base=state.store, tokens=grant is not auth.OPEN)
 
 
 # Plain ``async def``: FastAPI would run a sync dependency in its thread pool, a hop that costs

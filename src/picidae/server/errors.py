@@ -5,6 +5,7 @@ another workspace than the token's is a 403 (``forbidden``), not a 404."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,8 +23,12 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     return {"code": code, "message": message, "field": field}
 
 
-def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+def _field(loc: Sequence[Any]) -> str:
+    """``body.files.0.path`` → ``files.0.path``: only the leading location is dropped (a
+    field may itself be called ``path``)."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 

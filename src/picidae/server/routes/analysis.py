@@ -13,6 +13,7 @@ from pydantic import Field
 from picidae.analysis import bundle, compare, history, retention
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
+from picidae.server.routes.artifacts import artifact_digests, require_blobs
 from picidae.server.routes.runs import Strict
 
 router = APIRouter(prefix="/api/v1", tags=["analysis"])
@@ -92,5 +93,12 @@ def purge(body: RunIdsIn, access: Annotated[Access, Depends(writer)]) -> JSONRes
 @router.post("/runs/import", status_code=201)
 def import_run(body: RunPayloadIn, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Store one run exactly as given — its id, transitions, metric points, logs and
-    artifact records — as ``picidae import`` does; 422 when the id exists already."""
+    artifact records — as ``picidae import`` does; 422 when the id exists already, 403 when
+    its lineage (``parent_id``, ``root_id``, ``retry_of``, ``replay_of``) names a run of
+    another workspace, 422 when an artifact's blob is not there for this workspace."""
+    record = body.record
+    access.refuse_foreign({f"record.{name}": record.get(name)
+                           for name in ("parent_id", "root_id", "retry_of", "replay_of")})
+    for i, art in enumerate(body.artifacts):
+        require_blobs(access, artifact_digests(art), field=f"artifacts[{i}].digest")
     return JSONResponse(bundle.load_run(access.store, body.model_dump()), status_code=201)

@@ -120,5 +120,7 @@ def metric_series(
 
 @router.post("/metrics/latest")
 def latest_metrics(body: LatestIn, access: Annotated[Access, Depends(reader)]) -> JSONResponse:
-    """Latest metric values for many runs at once: ``{run_id: {key: value}}``."""
-    return JSONResponse(access.store.latest_metrics(body.run_ids))
+    """Latest metric values for many runs at once: ``{run_id: {key: value}}``. An id that is
+    not a run of the token's workspace (unknown, or another workspace's) gets ``{}``."""
+    latest = access.store.latest_metrics(access.own_ids(body.run_ids))
+    return JSONResponse({run_id: latest.get(run_id, {}) for run_id in body.run_ids})

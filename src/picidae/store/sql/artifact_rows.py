@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, insert, select
 
 from picidae.artifacts.paths import clean_artifact_name, clean_member_path
 from picidae.errors import InvalidInput
-from picidae.store.sql.tables import artifacts
+from picidae.store.sql.tables import artifacts, runs
 
 KINDS = ("file", "folder", "image")
 
@@ -74,6 +74,10 @@ def clean_record(record: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(files, list):
             raise InvalidInput("a folder artifact needs its files: [{path, digest, size}]",
                                field="files")
+        for i, f in enumerate(files):
+            if not isinstance(f, dict):
+                raise InvalidInput(f"files[{i}] must be an object {{path, digest, size}}, got "
+                                   f"{type(f).__name__}", field=f"files[{i}]")
         out["files"] = [{"path": clean_member_path(f.get("path")),
                          "digest": _digest(f.get("digest"), "files.digest"),
                          "size": _size(f.get("size"), "files.size")} for f in files]
@@ -123,3 +127,10 @@ def read_artifacts(conn: Connection, run_id: str) -> list[dict[str, Any]]:
     # Uploads finish in any order; list them in the order they were logged.
     out.sort(key=lambda rec: (rec["created_at"], rec["id"]))
     return out
+
+
+def referenced(conn: Connection, workspace: str, digest: str) -> bool:
+    """Whether an artifact row of a run of ``workspace`` has this content digest."""
+    stmt = (select(artifacts.c.id).join(runs, runs.c.id == artifacts.c.run_id)
+            .where(artifacts.c.digest == digest, runs.c.workspace == workspace).limit(1))
+    return conn.execute(stmt).first() is not None

@@ -631,6 +631,17 @@ class SqlStore:
         with self._tx() as conn:
             return conn.execute(select(runs.c.workspace).where(runs.c.id == run_id)).scalar()
 
+    def owned_run_ids(self, run_ids: list[str]) -> list[str]:
+        """The ids among ``run_ids`` that are runs of this store's workspace."""
+        ids = sorted({r for r in run_ids if isinstance(r, str)})
+        found: list[str] = []
+        with self._tx() as conn:
+            for lo in range(0, len(ids), 500):
+                found += conn.execute(select(runs.c.id).where(
+                    runs.c.id.in_(ids[lo:lo + 500]), runs.c.workspace == self.workspace)
+                ).scalars()
+        return found
+
     def last_event_id(self) -> int:
         """The id of the newest event (0 when there is none)."""
         with self._tx() as conn:
@@ -694,6 +705,12 @@ class SqlStore:
         with self._tx() as conn:
             self._load_row(conn, run_id)
             return artifact_rows.read_artifacts(conn, run_id)
+
+    def references_blob(self, digest: str) -> bool:
+        """Whether an artifact of a run of this workspace (a file, image or folder member)
+        has this content digest."""
+        with self._tx() as conn:
+            return artifact_rows.referenced(conn, self.workspace, digest)
 
     def close(self) -> None:
         """See ``Store.close``."""
