@@ -126,19 +126,13 @@ def test_pages_are_served_with_their_boot_data(client):
     assert client.get("/static/vendor/uplot/LICENSE").text.startswith("The MIT License")
 
 
-def test_pages_learn_whether_the_server_lists_artifacts(store_dir):
-    app = create_app(str(store_dir), watchdog=False)
-    with TestClient(app) as c:
-        assert '"artifacts": null' in c.get("/runs/x").text
-
-        @app.get("/api/v1/runs/{run_id}/artifacts")
-        def artifacts(run_id: str) -> list[Any]:
-            return []
-
-        @app.get("/api/v1/runs/{run_id}/artifacts/{name:path}")
-        def artifact(run_id: str, name: str) -> bytes:
-            return b""
-
-        text = c.get("/runs/x").text
-        assert '"artifacts": "/api/v1/runs/{run_id}/artifacts"' in text
-        assert '"artifact_file": "/api/v1/runs/{run_id}/artifacts/{name:path}"' in text
+def test_children_stats_name_the_kinds_and_the_best_child(client):
+    sweep = run_named(client, "cv/resnet18-sweep")
+    body = client.get(f"/api/v1/runs/{sweep['id']}/children_stats").json()
+    points = client.get("/api/v1/runs", params={"parent": sweep["id"]}).json()["runs"]
+    top = max(points, key=lambda p: p["primary_metric"]["best"])
+    assert body["kinds"] == {"sweep-point": 4}
+    assert body["best"] == {"id": top["id"], "name": top["name"],
+                            "value": top["primary_metric"]["best"]}
+    autogo = run_named(client, "autogo-iteration-17")  # no primary metric: no best child
+    assert client.get(f"/api/v1/runs/{autogo['id']}/children_stats").json()["best"] is None

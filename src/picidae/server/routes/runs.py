@@ -13,6 +13,7 @@ from picidae.core.record import new_record
 from picidae.core.states import State
 from picidae.core.submission import SUBMITTED_FIELDS, clean_submitted
 from picidae.errors import InvalidInput
+from picidae.server import best
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.validate import check_batch
@@ -168,7 +169,9 @@ def list_runs(
         description="Created before (epoch seconds).")] = None,
     tag: Annotated[list[str] | None, Query(description="Runs carrying all these tags.")] = None,
     where: Annotated[str | None, Query(description="A filter expression.")] = None,
-    order_by: Annotated[str | None, Query(description="e.g. 'metrics.acc desc'.")] = None,
+    order_by: Annotated[str | None, Query(
+        description="e.g. 'metrics.acc desc'; 'best': each run by its own primary metric "
+                    "and mode, best first.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")]
     = None,
@@ -186,11 +189,16 @@ def list_runs(
         statuses = [lifecycle.parse_state(s).value for part in status for s in part.split(",")
                     if s.strip()]
     offset = offset if offset is not None and not cursor else _offset(cursor)
+    worst_first = best.parse(order_by)
     query = RunQuery(status=statuses or None, name=name, parent=parent, kind=kind, root=root,
                      created_after=created_after, created_before=created_before,
-                     tags=tag or None, where=where, order_by=parse_order_by(order_by),
+                     tags=tag or None, where=where,
+                     order_by=[] if worst_first is not None else parse_order_by(order_by),
                      limit=limit + 1, offset=offset, include_archived=include_archived)
-    found = access.store.list_runs(query)
+    if worst_first is not None:  # the best-run order, over every matching run
+        found = best.page(access.store, query, worst_first, offset, limit + 1)
+    else:
+        found = access.store.list_runs(query)
     more = len(found) > limit
     found = found[:limit]
     if with_metrics and found:

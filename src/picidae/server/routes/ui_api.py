@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from picidae.core import stats
+from picidae.core import ranking, stats
 from picidae.core.downsample import minmax_indices
 from picidae.core.states import State
 from picidae.errors import InvalidInput
@@ -45,16 +45,37 @@ def children_stats(
     keys: Annotated[list[str] | None, Query(description="Only these keys (repeat).")] = None,
 ) -> JSONResponse:
     """Mean ± std (with n, min, max) of the children's final values per key, as
-    ``RunView.children_stats`` computes it, with the number of children per status."""
+    ``RunView.children_stats`` computes it, with the number of children per status and per
+    kind (``""`` for none), and ``best``: the child best at the run's primary metric."""
     store = access.store
-    store.get_run(run_id)
+    parent = store.get_run(run_id)
     kids = store.list_runs(RunQuery(parent=run_id, order_by=[("created_at", False)]))
     latest = store.latest_metrics([k["id"] for k in kids]) if kids else {}
     statuses: dict[str, int] = {}
+    kinds: dict[str, int] = {}
     for kid in kids:
         statuses[kid["status"]] = statuses.get(kid["status"], 0) + 1
+        kinds[kid.get("kind") or ""] = kinds.get(kid.get("kind") or "", 0) + 1
     return JSONResponse({"id": run_id, "children": len(kids), "statuses": statuses,
-                         "stats": stats.children_stats(kids, latest, keys)})
+                         "kinds": kinds, "stats": stats.children_stats(kids, latest, keys),
+                         "best": _best_child(parent, kids, latest)})
+
+
+def _best_child(parent: dict[str, Any], kids: list[dict[str, Any]],
+                latest: dict[str, dict[str, float]]) -> dict[str, Any] | None:
+    """The child best at the parent's primary metric (by its mode; a child's own best when
+    that is its primary metric): ``{id, name, value}``."""
+    key = ranking.primary(parent)
+    if key is None:
+        return None
+    name, mode = key
+    found = None
+    for kid in kids:
+        value = ranking.child_value(kid, name, latest.get(kid["id"], {}))
+        if value is not None and (found is None or (value > found["value"] if mode == "max"
+                                                    else value < found["value"])):
+            found = {"id": kid["id"], "name": kid["name"], "value": value}
+    return found
 
 
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")

@@ -185,6 +185,24 @@ export function timeEl(t) {
     fmtAgo(t));
 }
 
+/**
+ * What a parent without a primary value of its own shows for it, from its children's
+ * aggregates (children_stats): seeds (replicates) their mean ± std, other children (sweep
+ * points, phases) the best value by the metric's mode. Null when no child has it.
+ */
+export function parentPrimary(pm, agg) {
+  const s = agg && agg.stats && pm && pm.name ? agg.stats[pm.name] : null;
+  if (!s) return null;
+  const kinds = Object.keys(agg.kinds || {});
+  if (kinds.length === 1 && kinds[0] === "seed" && s.n > 1) {
+    return {text: fmtMeanStd(s), title: `${pm.name}: mean ± std across ${s.n} seeds`, stats: s};
+  }
+  const best = agg.best ? agg.best.value : (pm.mode === "min" ? s.min : s.max);
+  return {text: fmtNum(best), value: best,
+    title: `${pm.name} (${pm.mode || "max"}): the best of ${s.n} ${s.n === 1 ? "child" : "children"}` +
+      (agg.best ? `, ${agg.best.name}` : "")};
+}
+
 export function primaryText(run) {
   const pm = run.primary_metric;
   if (!pm || !pm.name) return null;

@@ -115,11 +115,24 @@ function chartsPanel(runs) {
   return panel;
 }
 
+/**
+ * Short legend labels: the names without the path segments every compared run shares
+ * ("cv/resnet18-sweep/lr=0.001,bs=64" → "lr=0.001,bs=64"); the full name stays in the table.
+ */
+export function shortNames(names) {
+  const parts = names.map((n) => n.split("/"));
+  let common = 0;
+  while (parts.every((p) => p.length > common + 1 && p[common] === parts[0][common])) common++;
+  const short = parts.map((p) => p.slice(common).join("/"));
+  return new Set(short).size === short.length ? short : names;
+}
+
 function setCharts(runs) {
+  const labels = shortNames(runs.map((r) => r.name));
   const specs = state.shownKeys.map((key) => ({
     title: key, fileName: `compare-${key}`,
     series: runs.map((run, i) => ({run, i})).filter(({run}) => key in (run.metrics || {}))
-      .map(({run, i}) => ({runId: run.id, key, label: run.name, colorIndex: i, t0: run.started_at || run.created_at})),
+      .map(({run, i}) => ({runId: run.id, key, label: labels[i], colorIndex: i, t0: run.started_at || run.created_at})),
   }));
   return charts.set(specs);
 }

@@ -4,7 +4,7 @@
 import {ChartSet, PALETTE, chartControls} from "./charts.js";
 import {
   TERMINAL, api, badge, boot, clear, emptyState, flatten, fmtAgo, fmtDuration, fmtMeanStd, fmtNum, fmtTime,
-  fmtValue, h, query, runLink, subscribe, throttle, timeEl, toast,
+  fmtValue, h, parentPrimary, query, runLink, subscribe, throttle, timeEl, toast,
 } from "./common.js";
 
 const runId = boot.run_id;
@@ -24,7 +24,7 @@ const state = {
   follow: true,
   childIds: new Set(),
   kids: [],
-  childStats: null,
+  childAgg: null,
   timer: null,
 };
 
@@ -82,8 +82,8 @@ function primaryText(pm) {
   if (pm.best !== null && pm.best !== undefined) {
     return `${pm.name} ${fmtNum(pm.best)}${pm.step !== null && pm.step !== undefined ? ` @ step ${pm.step}` : ""} (${pm.mode || "max"})`;
   }
-  const s = state.childStats && state.childStats[pm.name];
-  if (s) return `${pm.name} ${fmtMeanStd(s)} across ${s.n} children`;
+  const kids = parentPrimary(pm, state.childAgg);
+  if (kids) return h("span", {title: kids.title}, `${pm.name} ${kids.text} (${kids.title.split(": ").pop()})`);
   return `${pm.name} — (${pm.mode || "max"})`;
 }
 
@@ -307,12 +307,13 @@ async function loadChildren() {
   }
   state.childIds = new Set(kids.runs.map((k) => k.id));
   state.kids = kids.runs;
-  const hadStats = state.childStats !== null;
-  state.childStats = agg.stats;
+  const hadStats = state.childAgg !== null;
+  state.childAgg = agg;
   if (!hadStats) await renderHead(state.run);
   childrenPanel.hidden = false;
   const pm = state.run.primary_metric && state.run.primary_metric.name;
-  const keys = Object.keys(agg.stats).sort((a, b) => (b === pm) - (a === pm)).slice(0, 4);
+  // Every key the children have (the table scrolls sideways), the primary metric first.
+  const keys = Object.keys(agg.stats).sort((a, b) => (b === pm) - (a === pm));
   const statuses = Object.entries(agg.statuses).map(([s, n]) => `${n} ${s}`).join(", ");
   clear(childrenPanel,
     h("div", {class: "panel-head"}, h("h2", {}, "Children"),
@@ -326,10 +327,13 @@ async function loadChildren() {
         h("td", {}, badge(kid.status)), h("td", {class: "nowrap"}, runLink(kid, relativeName(kid))), h("td", {}, kid.kind || ""),
         h("td", {}, kid.seed ?? ""), h("td", {class: "nowrap"}, fmtDuration(kid.duration_s)),
         keys.map((k) => h("td", {class: "num"}, fmtNum((kid.metrics || {})[k] ?? (kid.summary || {})[k])))))),
-      keys.length ? h("tfoot", {}, h("tr", {class: "stats-row"},
-        h("td", {colspan: "5"}, `mean ± std (n = ${agg.children})`),
-        keys.map((k) => h("td", {class: "num nowrap", title: `min ${fmtNum(agg.stats[k].min)}, max ${fmtNum(agg.stats[k].max)}`},
-          h("b", {}, `${fmtMeanStd(agg.stats[k])}`))))) : null)));
+      keys.some((k) => agg.stats[k].n > 1) ? h("tfoot", {}, h("tr", {class: "stats-row"},
+        h("td", {colspan: "5"}, `mean ± std (of ${agg.children} children)`),
+        // mean ± std only where two or more children have the key (phases each log their own)
+        keys.map((k) => (agg.stats[k].n > 1
+          ? h("td", {class: "num nowrap", title: `n=${agg.stats[k].n}, min ${fmtNum(agg.stats[k].min)}, max ${fmtNum(agg.stats[k].max)}`},
+            h("b", {}, `${fmtMeanStd(agg.stats[k])}`))
+          : h("td", {class: "num faint", title: "only one child has this key"}, "—"))))) : null)));
 }
 
 // ---- Log ------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 import {
   INIT_SNIPPET, api, badge, boot, clear, columnValue, emptyState, flatten, fmtDuration, fmtMeanStd, fmtNum,
-  fmtValue, h, query, runLink, STATES, subscribe, throttle, timeEl,
+  fmtValue, h, parentPrimary, query, runLink, STATES, subscribe, throttle, timeEl,
 } from "./common.js";
 
 const url = new URL(location.href);
@@ -26,11 +26,11 @@ const state = {
   runs: [],
   expanded: new Set(),
   selected: new Map(),
-  clientSort: null,
   flash: new Set(),
 };
 
-// Fixed columns: [id, header, order_by field ("" = sorts the loaded page)].
+// Fixed columns: [id, header, order_by field]. "best" is the server's best-run order: each
+// run by its own primary metric and mode, best first, over every run (not only this page).
 const FIXED = [
   ["status", "Status", "status"],
   ["name", "Name", "name"],
@@ -39,7 +39,7 @@ const FIXED = [
   ["agent", "Agent", "agent"],
   ["created", "Created", "created_at"],
   ["duration", "Duration", "duration_s"],
-  ["primary", "Primary metric (best)", ""],
+  ["primary", "Primary metric (best)", "best"],
 ];
 
 const main = document.getElementById("main");
@@ -246,11 +246,10 @@ async function attachChildCounts(runs) {
 async function attachParentStats(runs) {
   // A parent without its own best shows its children's mean ± std of its primary metric.
   await Promise.all(runs.filter((r) => r.children && r.primary_metric && r.primary_metric.name
-    && (r.primary_metric.best === null || r.primary_metric.best === undefined) && !r.stats)
+    && (r.primary_metric.best === null || r.primary_metric.best === undefined) && !r.agg)
     .map(async (run) => {
       try {
-        const body = await api(`/api/v1/runs/${encodeURIComponent(run.id)}/children_stats${query({keys: run.primary_metric.name})}`);
-        run.stats = {...body.stats, ...(run.stats || {})};
+        run.agg = await api(`/api/v1/runs/${encodeURIComponent(run.id)}/children_stats${query({keys: run.primary_metric.name})}`);
       } catch (err) {
         return;
       }
@@ -285,34 +284,41 @@ function sortState(field) {
 function headerCell([id, label, field]) {
   const custom = !FIXED.some((f) => f[0] === id);
   let dir;
-  if (id === "primary") dir = state.clientSort;
-  else if (!state.order && id === "created" && !state.clientSort) dir = "desc";
-  else dir = state.clientSort ? null : sortState(field);
-  const ariaSort = dir ? (dir === "desc" ? "descending" : "ascending") : null;
-  const button = h("button", {type: "button", class: "sort",
-    title: id === "primary" ? "Sort the runs on this page by their primary metric" : `Sort by ${field}`,
-    onclick: () => {
-      const next = dir === "asc" ? "desc" : (dir === "desc" ? "asc" : (id === "name" || id === "status" || id === "alias" || id === "kind" || id === "agent" ? "asc" : "desc"));
-      if (id === "primary") {
-        state.clientSort = next;
-        render();
-        return;
-      }
-      state.clientSort = null;
+  if (id === "primary") {
+    dir = {"best": "best", "best desc": "best", "best asc": "worst"}[state.order.trim()] || null;
+  }
+  else if (!state.order && id === "created") dir = "desc";
+  else dir = sortState(field);
+  const ariaSort = dir ? (dir === "desc" || dir === "best" ? "descending" : "ascending") : null;
+  const sort = () => {
+    if (id === "primary") {
+      // best first, then worst first
+      state.order = dir === "best" ? "best asc" : "best";
+    } else {
+      const next = dir === "asc" ? "desc" : (dir === "desc" ? "asc"
+        : (["name", "status", "alias", "kind", "agent"].includes(id) ? "asc" : "desc"));
       state.order = `${field} ${next}`;
-      restart(false);
-    }}, label, dir ? h("span", {class: "arrow", "aria-hidden": "true"}, dir === "desc" ? " ▼" : " ▲") : null);
-  return h("th", {scope: "col", "aria-sort": ariaSort, class: ["duration", "primary"].includes(id) || custom ? "num" : null},
-    button, custom ? h("button", {type: "button", class: "col-remove", title: `Remove column ${label}`,
-      "aria-label": `Remove column ${label}`, onclick: () => removeColumn(id)}, "✕") : null);
+    }
+    restart(false);
+  };
+  const arrow = dir ? h("span", {class: "arrow", "aria-hidden": "true"},
+    dir === "desc" || dir === "best" ? " ▼" : " ▲") : null;
+  const button = h("button", {type: "button", class: "sort",
+    title: id === "primary" ? (dir === "best" ? "Best first; click for worst first"
+      : "Sort every run by its primary metric, best first (each by its own mode)") : `Sort by ${field}`,
+    onclick: (e) => { e.stopPropagation(); sort(); }}, label, arrow);
+  // The whole header cell sorts, not only its text.
+  return h("th", {scope: "col", "aria-sort": ariaSort, class: ["sortable", ["duration", "primary"].includes(id) || custom ? "num" : ""].join(" ").trim(),
+    dataset: {col: id}, onclick: sort},
+  button, custom ? h("button", {type: "button", class: "col-remove", title: `Remove column ${label}`,
+    "aria-label": `Remove column ${label}`, onclick: (e) => { e.stopPropagation(); removeColumn(id); }}, "✕") : null);
 }
 
 function primaryCell(run) {
   const pm = run.primary_metric;
-  if (run.stats && pm && pm.name && run.stats[pm.name] && (pm.best === null || pm.best === undefined)) {
-    const s = run.stats[pm.name];
-    return h("span", {title: `${pm.name}: mean ± std across ${s.n} children`},
-      h("span", {class: "muted"}, `${pm.name} `), `${fmtMeanStd(s)}`);
+  const fromKids = run.agg && (pm?.best === null || pm?.best === undefined) ? parentPrimary(pm, run.agg) : null;
+  if (fromKids) {
+    return h("span", {title: fromKids.title}, h("span", {class: "muted"}, `${pm.name} `), fromKids.text);
   }
   if (!pm || !pm.name) return h("span", {class: "faint"}, "—");
   if (pm.best === null || pm.best === undefined) {
@@ -349,7 +355,7 @@ function row(run, depth) {
     primary: primaryCell(run),
   };
   const tr = h("tr", {class: [depth ? "child" : "", selected ? "selected" : "", state.flash.has(run.id) ? "flash" : ""].join(" ").trim() || null,
-    dataset: {id: run.id, name: run.name, depth: String(depth)}},
+    dataset: {id: run.id, runId: run.id, name: run.name, depth: String(depth)}},
   h("td", {}, box),
   columns().map(([id]) => {
     if (id in cells) {
@@ -359,24 +365,6 @@ function row(run, depth) {
     return h("td", {class: "num"}, fmtValue(columnValue(run, id)));
   }));
   return tr;
-}
-
-function sortedRuns() {
-  if (!state.clientSort) return state.runs;
-  const value = (r) => {
-    const pm = r.primary_metric;
-    if (!pm) return null;
-    if (pm.best !== null && pm.best !== undefined) return pm.best;
-    return r.stats && r.stats[pm.name] ? r.stats[pm.name].mean : null;
-  };
-  const sign = state.clientSort === "desc" ? -1 : 1;
-  return [...state.runs].sort((a, b) => {
-    const va = value(a);
-    const vb = value(b);
-    if (va === null) return vb === null ? 0 : 1;
-    if (vb === null) return -1;
-    return sign * (va - vb);
-  });
 }
 
 function render() {
@@ -407,7 +395,7 @@ function render() {
   all.checked = state.runs.every((r) => state.selected.has(r.id));
   clear(table,
     h("thead", {}, h("tr", {}, h("th", {scope: "col"}, all), columns().map(headerCell))),
-    h("tbody", {}, sortedRuns().map((run) => row(run, 0))));
+    h("tbody", {}, state.runs.map((run) => row(run, 0))));
   renderPager();
   updateCompare();
   state.flash.clear();
@@ -502,7 +490,8 @@ async function expand(id, refresh = false) {
   let agg;
   try {
     [kids, agg] = await Promise.all([
-      api(`/api/v1/runs${query({parent: id, order_by: "created_at asc", limit: 500, status: state.statuses.join(",")})}`),
+      api(`/api/v1/runs${query({parent: id, order_by: state.order.startsWith("best") ? state.order : "created_at asc",
+        limit: 500, status: state.statuses.join(",")})}`),
       api(`/api/v1/runs/${encodeURIComponent(id)}/children_stats`),
     ]);
   } catch (err) {
@@ -513,7 +502,7 @@ async function expand(id, refresh = false) {
   if (!state.expanded.has(id) || !rowOf(id)) return;
   await attachChildCounts(kids.runs);
   const parent = state.runs.find((r) => r.id === id) || {};
-  parent.stats = agg.stats;
+  parent.agg = agg;
   const pmCell = tr.querySelector('td[data-col="primary"]');
   if (pmCell) pmCell.replaceChildren(primaryCell(parent));
   const rows = kids.runs.map((kid) => row(kid, depth + 1));
@@ -523,7 +512,8 @@ async function expand(id, refresh = false) {
 
 function statsRow(id, parent, agg, depth, kids) {
   const pm = parent.primary_metric && parent.primary_metric.name;
-  const keys = Object.keys(agg.stats).sort((a, b) => (b === pm) - (a === pm));
+  // Mean ± std only where two or more children have the key: phases each log their own.
+  const keys = Object.keys(agg.stats).filter((k) => agg.stats[k].n > 1).sort((a, b) => (b === pm) - (a === pm));
   const statuses = Object.entries(agg.statuses).map(([s, n]) => `${n} ${s}`).join(", ");
   const more = kids.next_cursor ? ` (showing the first ${kids.runs.length})` : "";
   return h("tr", {class: "stats-row", dataset: {depth: String(depth), parent: id}},
@@ -533,7 +523,8 @@ function statsRow(id, parent, agg, depth, kids) {
         const s = agg.stats[key];
         return h("span", {class: "stat", title: `n=${s.n}, min ${fmtNum(s.min)}, max ${fmtNum(s.max)}`},
           `${key} `, h("b", {}, `${fmtMeanStd(s)}`), h("span", {class: "faint"}, ` n=${s.n}`));
-      }) : h("span", {class: "faint"}, "no metrics yet")));
+      }) : h("span", {class: "faint"}, Object.keys(agg.stats).length
+        ? "no metric shared by two or more children" : "no metrics yet")));
 }
 
 // ---- Live -------------------------------------------------------------------------------
