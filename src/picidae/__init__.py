@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "MetricSeries": "picidae.store.base",
     "Point": "picidae.core.run",
     "LogLine": "picidae.core.run",
+    "Logs": "picidae.core.run",
     "State": "picidae.core.states",
     "events": "picidae.sdk.events",
     "submit": "picidae.executor.submit",
@@ -58,6 +59,7 @@ __all__ = [
     "IllegalTransition",
     "InvalidInput",
     "LogLine",
+    "Logs",
     "MetricSeries",
     "MissingDependency",
     "NoopRun",
@@ -101,7 +103,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from picidae.core.run import LogLine, Point
+    from picidae.core.run import LogLine, Logs, Point
     from picidae.core.states import State
     from picidae.executor.cancel import cancel
     from picidae.executor.rerun import replay, retry

@@ -91,12 +91,17 @@ def test_folder_digest_is_the_digest_of_its_sha256sum_manifest(tmp_path: Path) -
 
 @pytest.mark.parametrize("name", [
     "../escape", "a/../../b", "a/..", "/etc/passwd", "C:\\Windows\\x", "c:/x", "~/x",
-    "bad\x00name", "new\nline", "tab\tname", "esc\x1b[31m", "", "   ", "a//b", "a/", "./a",
-    "a/./b", " lead/b",
+    "bad\x00name", "new\nline", "tab\tname", "esc\x1b[31m", "", "   ", "a//b", "a//", "./a",
+    "a/./b", " lead/b", "/",
 ])
 def test_unsafe_artifact_names_are_refused(name: str) -> None:
     with pytest.raises(picidae.InvalidInput):
         clean_artifact_name(name)
+
+
+def test_a_trailing_slash_names_the_folder() -> None:
+    assert clean_artifact_name("game_records/") == "game_records"
+    assert clean_artifact_name("eval\\predictions\\") == "eval/predictions"
 
 
 def test_safe_names_pass_and_backslashes_become_slashes() -> None:

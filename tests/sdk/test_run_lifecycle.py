@@ -185,7 +185,7 @@ def test_with_block_leaves_a_run_finished_inside_it_alone() -> None:
 def test_child_runs_record_lineage_and_default_names() -> None:
     parent = picidae.init("w2s/confidence-reweighting", config={"idea": "cr"})
     seeds = [parent.child(kind="seed", seed=s, config={"seed": s}) for s in (42, 43)]
-    phase = parent.child("autogo/collect-games", kind="phase")
+    phase = parent.child("collect-games", kind="phase")
     grandchild = phase.child(kind="retry")
     for kid, seed in zip(seeds, (42, 43), strict=True):
         rv = picidae.get_run(kid.id)
@@ -193,10 +193,10 @@ def test_child_runs_record_lineage_and_default_names() -> None:
         assert (rv.parent_id, rv.root_id, rv.kind, rv.trigger, rv.seed) == (
             parent.id, parent.id, "seed", "child", seed)
         assert rv.config == {"seed": seed}
-    assert picidae.get_run(phase.id).name == "autogo/collect-games"
+    assert picidae.get_run(phase.id).name == "w2s/confidence-reweighting/collect-games"
     gv = picidae.get_run(grandchild.id)
     assert gv.parent_id == phase.id and gv.root_id == parent.id
-    assert gv.name == "autogo/collect-games/retry-1"
+    assert gv.name == "w2s/confidence-reweighting/collect-games/retry-1"
     assert [c.id for c in picidae.get_run(parent.id).children()] == [s.id for s in seeds] + [
         phase.id]
 

@@ -19,13 +19,16 @@ server's artifact store.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from picidae.artifacts.registry import for_store, open_artifacts
 from picidae.core.durations import parse_duration
 from picidae.core.states import TERMINAL, UNFINISHED, State
+from picidae.core.times import epoch
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.store.base import RunQuery
 
@@ -33,6 +36,7 @@ from picidae.store.base import RunQuery
 COLLECTABLE = tuple(sorted({s.value for s in TERMINAL} | {State.ARCHIVED.value}))
 _LIVE = {s.value for s in UNFINISHED}
 _BATCH = 200
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _in(ids: list[str]) -> str:
@@ -135,19 +139,36 @@ def remove(store: Any, run_ids: Iterable[str], *, dry_run: bool = False) -> dict
     return {**purge(store, doomed), "dry_run": False}
 
 
+def _cutoff(value: Any, field: str, now: float) -> float | None:
+    """The creation time before which runs are old: ``value`` is an age (``"30d"``, seconds,
+    a timedelta) or a point in time (a datetime, or an ISO date such as ``2026-01-15``)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE.match(value.strip())):
+        return epoch(value, field)
+    try:
+        age = parse_duration(value, field=field)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc.message} (or a point in time: a datetime, or a date such as "
+                           "2026-01-15)", field=field) from None
+    return None if age is None else now - age
+
+
 def gc(store: Any, *, older_than: Any = None, keep_last: int | None = None,
        status: Iterable[str] | None = None, where: str | None = None,
        dry_run: bool = False, now: float | None = None) -> dict[str, Any]:
     """Delete top-level runs (with their trees) created more than ``older_than`` ago (``30d``,
-    seconds or a timedelta), beyond the newest ``keep_last``, in a terminal or archived state
-    (``status`` narrows it) and matching ``where``. Returns ``{deleted, roots, kept, blobs,
-    dry_run}``: ``kept`` lists ``{id, reason}`` of candidates spared."""
-    age = parse_duration(older_than, field="older_than")
+    seconds or a timedelta) or before it (a datetime or ISO date), beyond the newest
+    ``keep_last``, in a terminal or archived state (``status`` narrows it) and matching
+    ``where``. Returns ``{deleted, roots, kept, blobs, dry_run}``: ``kept`` lists ``{id,
+    reason}`` of candidates spared."""
+    now = time.time() if now is None else now
+    cutoff = _cutoff(older_than, "older_than", now)
     if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int)
                                   or keep_last < 0):
         raise InvalidInput(f"keep_last must be a non-negative int, got {keep_last!r}",
                            field="keep_last")
-    if age is None and keep_last is None:
+    if cutoff is None and keep_last is None:
         raise InvalidInput("say what to remove: older_than (e.g. 30d) and/or keep_last",
                            field="older_than")
     from picidae.core.lifecycle import parse_state
@@ -157,13 +178,12 @@ def gc(store: Any, *, older_than: Any = None, keep_last: int | None = None,
         if state not in COLLECTABLE:
             raise InvalidInput(f"gc only deletes ended runs ({', '.join(COLLECTABLE)}), not "
                                f"{state}", field="status")
-    now = time.time() if now is None else now
     expr = "parent_id is null" + (f" and ({where})" if where and where.strip() else "")
     top = store.list_runs(RunQuery(where=expr, status=states, include_archived=True,
                                    order_by=[("created_at", True)]))
     protected = {r["id"] for r in top[:keep_last]} if keep_last is not None else set()
     candidates = [r["id"] for r in top if r["id"] not in protected
-                  and (age is None or r["created_at"] < now - age)]
+                  and (cutoff is None or r["created_at"] < cutoff)]
     members = trees(store, candidates)
     kept: dict[str, str] = {}
     for root, recs in members.items():

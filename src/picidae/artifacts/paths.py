@@ -3,7 +3,8 @@
 An artifact's name becomes a path when it is downloaded (``picidae artifacts get``) and a
 folder artifact's member paths become paths under the destination, so a name must never
 climb out of where it is put: ``..`` segments, absolute paths, drive letters and control
-characters are refused with ``InvalidInput``. Backslashes become ``/`` (as in run names).
+characters are refused with ``InvalidInput``. Backslashes become ``/`` (as in run names), and
+one trailing ``/`` is dropped: ``"game_records/"`` names the folder ``game_records``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def clean_artifact_name(name: object, field: str = "name", *, max_len: int = MAX
     if value.startswith("/") or value.startswith("~") or _DRIVE.match(value):
         raise InvalidInput(f"artifact {field} {name!r} is an absolute path; use a relative "
                            "name such as 'checkpoints/model.pt'", field=field)
+    if value.endswith("/"):
+        value = value[:-1]  # "game_records/": a folder's name, written as a folder
     if len(value) > max_len:
         raise InvalidInput(f"artifact {field} is {len(value)} characters; at most {max_len}",
                            field=field)

@@ -234,7 +234,8 @@ def import_(
 
 def gc(
     older_than: Annotated[str | None, typer.Option("--older-than", help="Only runs created "
-                          "longer ago than this, e.g. 30d, 12h.")] = None,
+                          "longer ago than this, e.g. 30d, 12h, or before a date "
+                          "(2026-01-15).")] = None,
     keep_last: Annotated[int | None, typer.Option("--keep-last", min=0, help="Always keep "
                          "the newest N top-level runs.")] = None,
     status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only runs in "

@@ -7,7 +7,7 @@ JSON document. ``transitions`` are rows of their own.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsIndex, overload
 
 COLUMN_FIELDS: tuple[str, ...] = (
     "id", "workspace", "name", "alias", "parent_id", "root_id", "kind", "status", "trigger",
@@ -53,6 +53,36 @@ class LogLine(NamedTuple):
     time: float
     stream: str
     text: str
+
+
+class Logs(list[LogLine]):
+    """A run's log lines as ``RunView.logs()`` returns them: a list of ``LogLine`` whose
+    ``str()`` is the text (one line each) and where ``"text" in logs`` is true when any line
+    contains that text (a ``LogLine`` is looked for as a whole line, as in a list)."""
+
+    def __str__(self) -> str:
+        return "\n".join(line.text for line in self)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            return any(item in line.text for line in self)
+        return list.__contains__(self, item)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> LogLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Logs: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> LogLine | Logs:
+        if isinstance(index, slice):
+            return Logs(list.__getitem__(self, index))
+        return list.__getitem__(self, index)
+
+    @property
+    def text(self) -> str:
+        """The lines' text joined with newlines (``str(logs)``)."""
+        return str(self)
 
 
 def duration_s(record: dict[str, Any], now: float) -> float | None:

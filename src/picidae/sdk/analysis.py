@@ -12,6 +12,7 @@ from typing import Any
 from picidae.analysis import compare as _compare
 from picidae.analysis import history as _history
 from picidae.analysis import retention
+from picidae.core.times import epoch
 from picidae.sdk.writer import writer
 from picidae.store.registry import open_store
 
@@ -33,22 +34,24 @@ def compare(run_ids: Iterable[Any], *, store: Any = None, all: bool = False) -> 
 
 
 def history(where: str | None = None, by: str | None = None, *, store: Any = None,
-            created_after: float | None = None,
-            created_before: float | None = None) -> dict[str, Any]:
+            created_after: Any = None, created_before: Any = None) -> dict[str, Any]:
     """Totals per status, failure rate (failed among ended runs: cancellations are not
     failures), mean, p50 and p95 duration and total cost of the runs matching ``where``,
-    overall and per ``by`` (``"name"``, ``"day"`` or ``"agent"``)."""
-    return _history.history(_open(store), where=where, by=by, created_after=created_after,
-                            created_before=created_before)
+    overall and per ``by`` (``"name"``, ``"day"`` or ``"agent"``). ``created_after`` and
+    ``created_before`` take a datetime, an ISO string or epoch seconds."""
+    return _history.history(_open(store), where=where, by=by,
+                            created_after=epoch(created_after, "created_after"),
+                            created_before=epoch(created_before, "created_before"))
 
 
 def cleanup(older_than: Any = None, keep_last: int | None = None, dry_run: bool = False, *,
             status: Iterable[str] | None = None, where: str | None = None,
             store: Any = None) -> list[str]:
     """Delete ended top-level runs created more than ``older_than`` ago (``"30d"``, seconds
-    or a timedelta) beyond the newest ``keep_last``, with their children, metrics, logs and
-    the artifact blobs nothing else references; nothing a kept run points at. Returns the
-    ids removed (with ``dry_run``, those that would be)."""
+    or a timedelta) or before it (a ``datetime``, or an ISO date such as ``"2026-01-15"``;
+    naive means UTC, as ``datetime.utcnow()`` gives) beyond the newest ``keep_last``, with
+    their children, metrics, logs and the artifact blobs nothing else references; nothing a
+    kept run points at. Returns the ids removed (with ``dry_run``, those that would be)."""
     result = retention.gc(_open(store), older_than=older_than, keep_last=keep_last,
                           status=status, where=where, dry_run=dry_run)
     return list(result["deleted"])

@@ -12,12 +12,12 @@ import sys
 import threading
 import traceback as tb
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from picidae.core.record import new_record
 from picidae.core.states import TERMINAL, State
+from picidae.core.times import epoch
 from picidae.core.validation import (
     clean_mapping,
     clean_name,
@@ -149,7 +149,7 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
     ``run.use_input`` (paths, or dicts with ``name``, ``version``, ``path_or_uri``)."""
     global _env_run_used
     if not is_enabled():
-        return NoopRun(config)
+        return NoopRun(config, name, kind=kind)
     extras = start.prepare(capture_env=capture_env, capture_git=capture_git,
                            capture_packages=capture_packages, snapshot_code=snapshot_code,
                            capture_console=capture_console, tqdm_mode=tqdm_mode,
@@ -177,28 +177,6 @@ def get_run(run_id: str, store: Any = None) -> RunView:
     if active is not None and active.store is target:
         active.flush()
     return RunView(target, target.get_run(run_id))
-
-
-def _when(value: Any, field: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput(f"{field} must be a date or time (ISO 8601), got {value!r}",
-                               field=field) from None
-        if dt.tzinfo is None:
-            from datetime import UTC
-
-            dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
-    raise InvalidInput(f"{field} must be a datetime, an ISO string or epoch seconds",
-                       field=field)
 
 
 def runs(store: Any = None, *, status: str | Iterable[str] | None = None,
@@ -230,8 +208,8 @@ def runs(store: Any = None, *, status: str | Iterable[str] | None = None,
         raise InvalidInput(f"limit must be a non-negative int, got {limit!r}", field="limit")
     query = RunQuery(
         status=statuses, name=name, parent=_parent_id(parent), kind=kind,
-        tags=clean_tags(tags) or None, created_after=_when(created_after, "created_after"),
-        created_before=_when(created_before, "created_before"), where=where,
+        tags=clean_tags(tags) or None, created_after=epoch(created_after, "created_after"),
+        created_before=epoch(created_before, "created_before"), where=where,
         order_by=parse_order_by(order_by), limit=limit, include_archived=include_archived,
     )
     return [RunView(target, rec) for rec in target.list_runs(query)]

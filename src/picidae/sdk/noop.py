@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -10,15 +11,16 @@ class NoopRun:
     """Has every method of ``Run``; each does nothing and returns the run."""
 
     id = "disabled"
-    name = "default"
     status = "running"
     parent_id = None
     root_id = None
-    kind = None
     store = None
 
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: Mapping[str, Any] | None = None, name: str | None = None, *,
+                 kind: str | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
+        self.name: str = name if isinstance(name, str) and name else "default"
+        self.kind: str | None = kind
 
     def _self(self, *args: Any, **kwargs: Any) -> NoopRun:
         return self
@@ -27,9 +29,12 @@ class NoopRun:
     log_image = log_artifact = use_input = flush = heartbeat = transition = _self
     finish = fail = cancel = _self
 
-    def child(self, *args: Any, **kwargs: Any) -> NoopRun:
-        """A no-op child."""
-        return NoopRun(kwargs.get("config"))
+    def child(self, name: str | None = None, *, kind: str | None = None,
+              config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> NoopRun:
+        """A no-op child, named under this one as ``Run.child`` names it."""
+        from picidae.sdk.run import child_name
+
+        return NoopRun(config, child_name(self.name, name) if name else self.name, kind=kind)
 
     def __enter__(self) -> NoopRun:
         return self
@@ -39,4 +44,4 @@ class NoopRun:
         return None
 
     def __repr__(self) -> str:
-        return "NoopRun()"
+        return f"NoopRun(name={self.name!r})"

@@ -8,6 +8,7 @@ background writer flushes; state changes and heartbeats are synchronous, because
 
 from __future__ import annotations
 
+import argparse
 import logging
 import threading
 import time
@@ -15,7 +16,7 @@ import traceback as tb
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any
 
 from picidae.core.lifecycle import parse_state
@@ -45,6 +46,23 @@ log = logging.getLogger("picidae")
 
 _NUMBER = (int, float)
 _FLOAT_ONLY = frozenset((float,))
+
+
+def _as_mapping(args: Any) -> Any:
+    """``log_config``'s ``args``: a mapping as it is, a namespace (argparse's) as its vars."""
+    if args is None:
+        return {}
+    if isinstance(args, argparse.Namespace | SimpleNamespace):
+        return vars(args)
+    return args
+
+
+def child_name(parent: str, name: Any) -> Any:
+    """A child's name under its parent's path: ``collect-games`` under ``autogo-iteration-17``
+    is ``autogo-iteration-17/collect-games``; a name already under it is kept."""
+    if not isinstance(name, str) or name.startswith(parent + "/"):
+        return name
+    return f"{parent}/{name}"
 
 
 class Run:
@@ -150,10 +168,14 @@ class Run:
             current = getattr(self._pending, section)
             setattr(self._pending, section, deep_merge(current, data))
 
-    def log_config(self, config: Mapping[str, Any]) -> Run:
-        """Merge values into the run's config (nested dicts merge key by key)."""
+    def log_config(self, args: Any = None, extra: Mapping[str, Any] | None = None) -> Run:
+        """Merge values into the run's config (nested dicts merge key by key): ``args`` is a
+        dict or an ``argparse.Namespace``; ``extra`` (Runicorn's spelling) a dict merged
+        over it."""
         self._check_open()
-        data = clean_mapping(config, "config")
+        data = clean_mapping(_as_mapping(args), "config")
+        if extra is not None:
+            data = deep_merge(data, clean_mapping(extra, "extra"))
         self._config = deep_merge(self._config, data)
         self._merge("config", data)
         return self
@@ -378,15 +400,17 @@ class Run:
 
     def child(self, name: str | None = None, *, kind: str | None = None,
               config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> Run:
-        """Start a child run (a seed, phase, sweep point...) under this one."""
+        """Start a child run (a seed, phase, sweep point...) under this one, named under this
+        run's path: ``run.child("collect-games")`` is ``NAME/collect-games`` (without a name:
+        ``NAME/seed-N`` or ``NAME/KIND-N``)."""
         self._check_open()
         from picidae.sdk.api import create_run
 
         self._children += 1
         if name is None:
             seed = init_kwargs.get("seed")
-            label = f"seed-{seed}" if seed is not None else f"{kind or 'child'}-{self._children}"
-            name = f"{self.name}/{label}"
+            name = f"seed-{seed}" if seed is not None else f"{kind or 'child'}-{self._children}"
+        name = child_name(self.name, name)
         init_kwargs.setdefault("trigger", "child")
         return create_run(self._store, name, parent=self, kind=kind, config=config,
                           **init_kwargs)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from picidae.core.run import FIELDS, LogLine
+from picidae.core.run import FIELDS, Logs
 from picidae.core.stats import children_stats
+from picidae.core.times import iso, to_datetime
 from picidae.store.base import MetricSeries, RunQuery
 
 if TYPE_CHECKING:
@@ -14,16 +14,7 @@ if TYPE_CHECKING:
 
 _TIMES = ("created_at", "started_at", "ended_at", "last_heartbeat_at")
 
-
-def to_datetime(value: float | None) -> datetime | None:
-    """Epoch seconds as an aware UTC datetime."""
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def iso(value: float | None) -> str | None:
-    """Epoch seconds as an ISO 8601 UTC string."""
-    dt = to_datetime(value)
-    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+__all__ = ["RunView", "iso", "to_datetime"]
 
 
 class RunView:
@@ -87,9 +78,11 @@ class RunView:
         query = RunQuery(parent=self._record["id"], order_by=[("created_at", False)])
         return [RunView(self._store, rec) for rec in self._store.list_runs(query)]
 
-    def logs(self, offset: int = 0, limit: int | None = None) -> list[LogLine]:
-        """The run's log lines: ``LogLine(time, stream, text)``."""
-        return self._store.logs(self._record["id"], offset, limit)
+    def logs(self, offset: int = 0, limit: int | None = None) -> Logs:
+        """The run's log lines, ``LogLine(time, stream, text)`` (``time`` in epoch seconds),
+        from line ``offset``: a ``Logs`` list whose ``str()`` is the text and where
+        ``"some text" in rv.logs()`` is true when a line contains it."""
+        return Logs(self._store.logs(self._record["id"], offset, limit))
 
     def artifacts(self, type: str | None = None) -> list[Artifact]:
         """The run's artifacts (of one ``type``, if given), oldest first: dicts with
@@ -109,6 +102,8 @@ class RunView:
         steps); ``ArtifactNotFound`` when there is none."""
         from picidae.errors import ArtifactNotFound
 
+        if isinstance(name, str) and name.endswith("/"):
+            name = name[:-1]  # stored without it, as log_artifact names a folder
         found = [a for a in self.artifacts()
                  if a["name"] == name and (step is None or a["step"] == step)]
         if not found:
