@@ -12,11 +12,14 @@ Figures for a group of runs:
   percentiles linearly interpolated, as ``core.stats.percentile``);
 - ``cost``: the total, how many runs had one, and the currency when they agree.
 
-The figures come from ``core.stats``, as the web UI's history page computes them.
+The figures come from ``core.stats``, as the web UI's history page computes them. The page's
+chart counts runs per time bucket (``timeline_buckets`` says which), at most ``MAX_BUCKETS``
+of them, so one request can neither run for minutes nor keep a server from stopping.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +31,39 @@ from picidae.store.base import RunQuery
 
 GROUPS = ("name", "day", "agent")
 _ENDED = {s.value for s in TERMINAL} | {"archived"}
+
+#: Seconds per time bucket of the history chart.
+BUCKET_S = {"hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0}
+#: At most this many time buckets in one history (each costs a query or a few).
+MAX_BUCKETS = 2000
+
+
+def timeline_buckets(days: float, bucket: str, end: float) -> tuple[str, float, float, int]:
+    """The buckets of the last ``days`` before ``end`` (epoch seconds): ``(bucket, size_s,
+    start, n)``, ``start`` aligned to whole UTC buckets. ``bucket="auto"`` picks hours up to
+    2 days, days up to 90, else weeks. ``InvalidInput`` (naming days and bucket) when that
+    makes more than ``MAX_BUCKETS`` buckets."""
+    if not math.isfinite(end):
+        raise InvalidInput(f"until must be a finite time, got {end!r}", field="until")
+    if not (math.isfinite(days) and days > 0):
+        raise InvalidInput(f"days must be a positive number, got {days!r}", field="days")
+    if bucket == "auto":
+        bucket = "hour" if days <= 2 else ("day" if days <= 90 else "week")
+    if bucket not in BUCKET_S:
+        raise InvalidInput(f"bucket must be auto, hour, day or week, got {bucket!r}",
+                           field="bucket")
+    size = BUCKET_S[bucket]
+    start = end - days * 86400.0
+    start -= start % size  # whole buckets, aligned to UTC
+    n = max(1, math.ceil((end - start) / size))
+    if n > MAX_BUCKETS:
+        fits = {b: math.floor((MAX_BUCKETS - 1) * s / 86400.0) for b, s in BUCKET_S.items()}
+        coarser = next((b for b, most in fits.items() if days <= most), None)
+        hint = f"use bucket={coarser} (or auto), or" if coarser else "ask for"
+        raise InvalidInput(f"days={days:g} with bucket={bucket} makes {n} buckets; at most "
+                           f"{MAX_BUCKETS}: {hint} at most {fits[bucket]} days by {bucket}",
+                           field="days")
+    return bucket, size, start, n
 
 
 def group_key(record: Mapping[str, Any], by: str) -> str:

@@ -8,13 +8,13 @@ over HTTP); the ``/api/v1/ui/...`` routes are shaped for the pages and may chang
 from __future__ import annotations
 
 import bisect
-import math
 import re
 import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from picidae.analysis.history import timeline_buckets
 from picidae.core import ranking, stats
 from picidae.core.downsample import minmax_indices
 from picidae.core.states import State
@@ -26,7 +26,6 @@ from picidae.store.base import RunQuery
 router = APIRouter(prefix="/api/v1", tags=["ui"])
 
 MAX_IDS = 200
-DAY = 86400.0
 
 
 def _ids(value: str, *, at_least: int = 1) -> list[str]:
@@ -172,15 +171,11 @@ def history(
     """Runs created in the last ``days``: how many per status, in total and per bucket (exact
     counts), the failure rate (failed among ended runs), duration percentiles and cost (over
     the latest ``HISTORY_SAMPLE`` ended runs; ``duration.of`` says how many ended) and the
-    latest failures."""
+    latest failures. At most ``MAX_BUCKETS`` buckets: a longer range by a finer bucket is a
+    422 naming days and bucket."""
     store = access.store
     end = time.time() if until is None else until
-    if bucket == "auto":
-        bucket = "hour" if days <= 2 else ("day" if days <= 90 else "week")
-    size = {"hour": 3600.0, "day": DAY, "week": 7 * DAY}[bucket]
-    start = end - days * DAY
-    start -= start % size  # whole buckets, aligned to UTC
-    n_buckets = max(1, math.ceil((end - start) / size))
+    chosen, size, start, n_buckets = timeline_buckets(days, bucket, end)  # ≤ MAX_BUCKETS
 
     def count(states: list[str], lo: float, hi: float) -> int:
         return int(store.count_runs(RunQuery(status=states, created_after=lo, created_before=hi,
@@ -190,7 +185,9 @@ def history(
     buckets = []
     for i in range(n_buckets):
         lo, hi = start + i * size, min(end, start + (i + 1) * size)
-        counts = {s: n for s in totals if (n := count([s], lo, hi))}
+        # One query for an empty bucket; the per-status counts only where there are runs.
+        any_runs = bool(totals) and count(list(totals), lo, hi) > 0
+        counts = {s: n for s in totals if (n := count([s], lo, hi))} if any_runs else {}
         buckets.append({"start": lo, "counts": counts, "failed": counts.get("failed", 0),
                         "ended": sum(counts.get(s, 0) for s in stats.ENDED),
                         "failure_rate": stats.failure_rate(counts)})
@@ -200,7 +197,7 @@ def history(
     failures = store.list_runs(RunQuery(status=["failed"], created_after=start,
                                         created_before=end, limit=10))
     return JSONResponse({
-        "since": start, "until": end, "bucket": bucket, "bucket_s": size, "buckets": buckets,
+        "since": start, "until": end, "bucket": chosen, "bucket_s": size, "buckets": buckets,
         "totals": totals, "total": sum(totals.values()), "ended": ended,
         "failed": totals.get("failed", 0), "failure_rate": stats.failure_rate(totals),
         "duration": {**stats.durations(sample), "of": ended},
