@@ -22,21 +22,42 @@ function card(title, value, note) {
     note ? h("div", {class: "faint"}, note) : null);
 }
 
+const PLOT_H = 200;  // px of the runs-per-period chart's plot area
+
+/** A round axis top and step for counts up to `max`: 1, 2 or 5 × 10^k per step. */
+export function niceScale(max, ticks = 4) {
+  const raw = Math.max(1, max) / ticks;
+  const pow = 10 ** Math.floor(Math.log10(raw));
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw));
+  return {top: step * Math.ceil(Math.max(1, max) / step), step};
+}
+
 function bars(data) {
-  const max = Math.max(1, ...data.buckets.map((b) => Object.values(b.counts).reduce((a, n) => a + n, 0)));
+  const totals = data.buckets.map((b) => Object.values(b.counts).reduce((a, n) => a + n, 0));
+  const {top, step} = niceScale(Math.max(0, ...totals));
   const every = Math.ceil(data.buckets.length / 14);
+  const ticks = [];
+  for (let v = 0; v <= top; v += step) ticks.push(v);
+  const y = (v) => `${(v / top) * PLOT_H}px`;
   return h("div", {},
-    h("div", {class: "bars", role: "img", "aria-label": "Runs created per period, by status"},
-      data.buckets.map((b) => {
-        const total = Object.values(b.counts).reduce((a, n) => a + n, 0);
-        const parts = Object.entries(b.counts).map(([s, n]) => `${n} ${s}`).join(", ");
-        return h("div", {class: "bar", style: {height: `${(total / max) * 100}%`},
-          title: `${label(b.start, data.bucket)}: ${total} runs${parts ? ` (${parts})` : ""}`},
-        STATES.filter((s) => b.counts[s]).map((s) => h("span", {style: {
-          height: `${(b.counts[s] / total) * 100}%`, background: `var(--s-${s})`}})));
-      })),
-    h("div", {class: "bars-axis", "aria-hidden": "true"}, data.buckets.map((b, i) =>
-      h("span", {}, i % every === 0 ? label(b.start, data.bucket) : ""))),
+    h("div", {class: "bars-chart"},
+      h("div", {class: "bars-y", "aria-hidden": "true"}, ticks.map((v) =>
+        h("span", {style: {bottom: y(v)}}, fmtNum(v)))),
+      h("div", {class: "bars", role: "img", "aria-label": "Runs created per period, by status"},
+        ticks.map((v) => h("i", {class: "gridline", style: {bottom: y(v)}})),
+        data.buckets.map((b, i) => {
+          const total = totals[i];
+          const parts = Object.entries(b.counts).map(([s, n]) => `${n} ${s}`).join(", ");
+          return h("div", {class: "col", dataset: {total: String(total), start: String(b.start)},
+            title: `${label(b.start, data.bucket)}: ${total} runs${parts ? ` (${parts})` : ""}`},
+          total ? h("span", {class: "n"}, fmtNum(total)) : null,
+          h("div", {class: "bar", style: {height: y(total)}},
+            STATES.filter((s) => b.counts[s]).map((s) => h("span", {style: {
+              height: `${(b.counts[s] / total) * 100}%`, background: `var(--s-${s})`}}))));
+        })),
+      h("span", {}),
+      h("div", {class: "bars-axis", "aria-hidden": "true"}, data.buckets.map((b, i) =>
+        h("span", {}, i % every === 0 ? label(b.start, data.bucket) : "")))),
     h("div", {class: "legend"}, STATES.filter((s) => data.totals[s]).map((s) =>
       h("span", {}, h("i", {style: {background: `var(--s-${s})`}}), `${s} ${fmtNum(data.totals[s])}`))));
 }
@@ -50,11 +71,31 @@ function failureChart(el, data) {
   const axis = {stroke: text, grid: {stroke: grid, width: 1}, ticks: {stroke: grid, width: 1}};
   state.plot = new uPlot({
     width: Math.max(300, el.clientWidth || 600), height: 180,
-    scales: {x: {time: true}, y: {range: [0, 100]}},
-    axes: [axis, {...axis, values: (u, v) => v.map((x) => `${x}%`)}],
+    scales: {x: {time: true}, y: {range: [0, 110]}},
+    axes: [axis, {...axis, size: 52, label: "failed of ended", labelSize: 18,
+      labelFont: "11px system-ui, sans-serif", values: (u, v) => v.map((x) => `${x}%`)}],
     series: [{}, {label: "failure rate", stroke: cssVar("--s-failed"), width: 2,
       points: {show: true, size: 5}, spanGaps: true, value: (u, v) => (v === null ? "—" : `${v.toFixed(1)}%`)}],
+    hooks: {draw: [(u) => pointValues(u, text)]},
   }, [xs, rate], el);
+}
+
+/** Each period's failure rate written above its point (when there is room for them). */
+function pointValues(u, color) {
+  const [xs, ys] = u.data;
+  if (xs.length > 40) return;
+  const ctx = u.ctx;
+  const px = devicePixelRatio || 1;
+  ctx.save();
+  ctx.font = `${10 * px}px system-ui, sans-serif`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "bottom";
+  ctx.fillStyle = color;
+  for (let i = 0; i < xs.length; i++) {
+    if (ys[i] === null || ys[i] === undefined) continue;
+    ctx.fillText(`${Number(ys[i].toFixed(1))}%`, u.valToPos(xs[i], "x", true), u.valToPos(ys[i], "y", true) - 4 * px);
+  }
+  ctx.restore();
 }
 
 function render() {
