@@ -16,7 +16,7 @@ from typing import Any
 
 from picidae.core.ids import new_id
 from picidae.core.run import LogLine
-from picidae.store.base import Batch, RunQuery, SeriesChunk
+from picidae.store.base import Batch, RunQuery, SeriesChunk, Store
 
 DEMO_TAG = "demo"
 DAY = 86400.0
@@ -25,7 +25,7 @@ DAY = 86400.0
 class _Maker:
     """Builds back-dated runs in a store."""
 
-    def __init__(self, store: Any, rng: random.Random, start: float) -> None:
+    def __init__(self, store: Store, rng: random.Random, start: float) -> None:
         self.store = store
         self.rng = rng
         self.clock = start
@@ -255,7 +255,7 @@ def _long(m: _Maker, t: float) -> None:
     m.end(run, "completed", t + 30 + 6000 * 1.5 + 60)
 
 
-def fill(store: Any, *, seed: int = 17, now: float | None = None) -> list[str]:
+def fill(store: Store, *, seed: int = 17, now: float | None = None) -> list[str]:
     """Add the demo runs to ``store`` and return their ids."""
     now = time.time() if now is None else now
     m = _Maker(store, random.Random(seed), now)
@@ -269,6 +269,6 @@ def fill(store: Any, *, seed: int = 17, now: float | None = None) -> list[str]:
     return m.ids
 
 
-def has_demo(store: Any) -> bool:
+def has_demo(store: Store) -> bool:
     """Whether the store already holds demo runs."""
     return bool(store.list_runs(RunQuery(tags=[DEMO_TAG], limit=1)))

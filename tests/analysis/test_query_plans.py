@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from picidae.core.ids import new_id
+from picidae.core.order import parse_order_by
 from picidae.store.base import Batch, RunQuery, SeriesChunk
 from picidae.store.sql import query
 
@@ -70,7 +71,7 @@ def test_every_plan_returns_what_the_one_statement_form_returns(
     checked = 0
     for where, order in cases[:90]:
         limit, offset = rnd.choice([(5, 0), (5, 7), (20, 0), (3, 40), (50, 0)])
-        q = RunQuery(where=where, order_by=query.parse_order_by(order), limit=limit,
+        q = RunQuery(where=where, order_by=parse_order_by(order), limit=limit,
                      offset=offset, include_archived=rnd.random() < 0.3,
                      workspace=where_store.workspace)
         with where_store._tx() as conn:

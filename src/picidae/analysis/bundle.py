@@ -40,7 +40,8 @@ from picidae.core.validation import (
     json_value,
 )
 from picidae.errors import ArtifactNotFound, InvalidInput, PicidaeError, RunNotFound
-from picidae.store.base import Batch, RunQuery, SeriesChunk
+from picidae.store.base import Batch, RunQuery, SeriesChunk, Store
+from picidae.store.capabilities import ImportStore
 from picidae.store.wire import pack, unpack
 
 FORMAT = "picidae-bundle"
@@ -63,7 +64,7 @@ def _dumps(data: Any) -> str:
 
 # -- reading a run out of a store -------------------------------------------------------------
 
-def _chunks(store: Any, run_id: str) -> list[dict[str, Any]]:
+def _chunks(store: Store, run_id: str) -> list[dict[str, Any]]:
     """Every metric of the run as packed chunks, one per run of points with one stage."""
     out = []
     for key in store.metric_keys(run_id):
@@ -83,11 +84,8 @@ def _chunks(store: Any, run_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def _artifacts(store: Any, run_id: str) -> list[dict[str, Any]]:
-    lister = getattr(store, "list_artifacts", None)
-    if lister is None:
-        return []
-    return [{k: v for k, v in art.items() if k != "id"} for art in lister(run_id)]
+def _artifacts(store: Store, run_id: str) -> list[dict[str, Any]]:
+    return [{k: v for k, v in art.items() if k != "id"} for art in store.list_artifacts(run_id)]
 
 
 def blob_digests(artifact: Mapping[str, Any]) -> list[str]:
@@ -97,7 +95,7 @@ def blob_digests(artifact: Mapping[str, Any]) -> list[str]:
     return [artifact["digest"]]
 
 
-def run_payload(store: Any, run_id: str) -> dict[str, Any]:
+def run_payload(store: Store, run_id: str) -> dict[str, Any]:
     """Everything about one run, as a bundle stores it."""
     record = dict(store.get_run(run_id))
     for name in ("workspace", "duration_s", "stale", "metrics"):
@@ -107,7 +105,7 @@ def run_payload(store: Any, run_id: str) -> dict[str, Any]:
             "artifacts": _artifacts(store, run_id)}
 
 
-def with_descendants(store: Any, run_ids: Iterable[str]) -> list[str]:
+def with_descendants(store: Store, run_ids: Iterable[str]) -> list[str]:
     """``run_ids`` and every run below them (children, their children...), each once."""
     seen = dict.fromkeys(run_ids)
     frontier = list(seen)
@@ -140,7 +138,7 @@ def parents_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class _StoreBlobs:
     """The blobs of runs in a store: its artifact store, else where each was written."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.candidates: list[Any] = []
         try:
             self.candidates.append(for_store(store))
@@ -159,7 +157,7 @@ class _StoreBlobs:
                                "PICIDAE_ARTIFACTS to where it was stored")
 
 
-def export_bundle(store: Any, folder: str | Path, run_ids: Iterable[str] | None = None, *,
+def export_bundle(store: Store, folder: str | Path, run_ids: Iterable[str] | None = None, *,
                   where: str | None = None) -> dict[str, Any]:
     """Write the runs (``run_ids``, else those matching ``where``, else all; always with
     their descendants) and their artifacts' content to ``folder``. Returns ``{folder, runs,
@@ -294,13 +292,12 @@ def _series(item: Mapping[str, Any], i: int) -> SeriesChunk:
     return SeriesChunk(clean_key(item["key"], f"{where}.key"), stage, steps, values, times)
 
 
-def load_run(store: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
+def load_run(store: Store, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Put one run payload (as ``run_payload`` makes it) into ``store`` with its id, whole
     or not at all; artifact content must already be in the store's artifact store. Returns
     the stored record. ``InvalidInput`` when the id exists already."""
-    remote = getattr(store, "import_run", None)
-    if remote is not None:
-        return remote(payload)  # type: ignore[no-any-return]
+    if isinstance(store, ImportStore):
+        return store.import_run(dict(payload))
     record = clean_imported(payload.get("record") or {})
     chunks = [_series(item, i) for i, item in enumerate(payload.get("metrics") or [])]
     logs = []
@@ -320,10 +317,10 @@ def load_run(store: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
     except BaseException:
         store.delete_runs([run_id])
         raise
-    return store.get_run(run_id)  # type: ignore[no-any-return]
+    return store.get_run(run_id)
 
 
-def _exists(store: Any, run_id: str) -> bool:
+def _exists(store: Store, run_id: str) -> bool:
     try:
         store.get_run(run_id)
     except RunNotFound:
@@ -331,7 +328,7 @@ def _exists(store: Any, run_id: str) -> bool:
     return True
 
 
-def import_payloads(store: Any, payloads: Iterable[Mapping[str, Any]],
+def import_payloads(store: Store, payloads: Iterable[Mapping[str, Any]],
                     source: BlobSource | None) -> dict[str, Any]:
     """Import run payloads (parents first) into ``store``, copying their blobs from
     ``source`` into the store's artifact store; runs already there are skipped. Returns
@@ -386,7 +383,7 @@ def read_bundle(folder: str | Path) -> tuple[list[str], Iterator[dict[str, Any]]
     return ids, payloads()
 
 
-def import_bundle(store: Any, folder: str | Path) -> dict[str, Any]:
+def import_bundle(store: Store, folder: str | Path) -> dict[str, Any]:
     """Import a bundle written by ``export_bundle`` (see the module docstring)."""
     _, payloads = read_bundle(folder)
     return import_payloads(store, payloads, LocalArtifactStore(Path(folder).expanduser()))

@@ -23,6 +23,7 @@ from typing import Any
 from picidae.core.stats import is_number, same
 from picidae.core.validation import flatten
 from picidae.errors import InvalidInput
+from picidae.store.base import Store
 
 #: Metric keys containing one of these are better when lower.
 MIN_HINTS = ("loss", "err", "perplexity", "ppl", "mse", "mae", "rmse", "wer", "cer",
@@ -141,7 +142,7 @@ def _command(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"command": " ".join(str(a) for a in argv) if isinstance(argv, list) else argv}
 
 
-def compare(store: Any, run_ids: Sequence[str], *, everything: bool = False) -> dict[str, Any]:
+def compare(store: Store, run_ids: Sequence[str], *, everything: bool = False) -> dict[str, Any]:
     """The comparison of ``run_ids`` (at least two) in ``store`` (see the module docstring):
     ``{runs, primary_metric, winner, sections: {name: rows}, hidden: {name: n}}``. Rows where
     every run agrees are left out (and counted in ``hidden``) unless ``everything``."""
@@ -183,7 +184,7 @@ def compare(store: Any, run_ids: Sequence[str], *, everything: bool = False) -> 
     }
 
 
-def _metric_rows(store: Any, ids: list[str], records: list[dict[str, Any]],
+def _metric_rows(store: Store, ids: list[str], records: list[dict[str, Any]],
                  latest: Mapping[str, Mapping[str, float]],
                  primary: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     keys = sorted({k for run_id in ids for k in latest.get(run_id, {})})

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from picidae.core.validation import flatten
 from picidae.errors import InvalidInput, MissingDependency
-from picidae.store.base import RunQuery
+from picidae.store.base import RunQuery, Store
 
 FORMATS = ("json", "csv", "parquet")
 #: Run fields, in column order.
@@ -58,7 +58,7 @@ def row(record: dict[str, Any], latest: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def rows(store: Any, query: RunQuery) -> Iterator[dict[str, Any]]:
+def rows(store: Store, query: RunQuery) -> Iterator[dict[str, Any]]:
     """The flat rows of every run ``query`` matches (its ``limit`` respected), read a page at
     a time."""
     remaining = query.limit

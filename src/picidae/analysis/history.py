@@ -27,7 +27,8 @@ from typing import Any
 from picidae.core import stats
 from picidae.core.states import TERMINAL
 from picidae.errors import InvalidInput
-from picidae.store.base import RunQuery
+from picidae.store.base import RunQuery, Store
+from picidae.store.capabilities import HistoryStore
 
 GROUPS = ("name", "day", "agent")
 _ENDED = {s.value for s in TERMINAL} | {"archived"}
@@ -111,7 +112,7 @@ def summarize(records: list[dict[str, Any]], by: str | None) -> dict[str, Any]:
             "groups": [{"group": key, **figures(items)} for key, items in sorted(groups.items())]}
 
 
-def history(store: Any, *, where: str | None = None, by: str | None = None,
+def history(store: Store, *, where: str | None = None, by: str | None = None,
             created_after: float | None = None,
             created_before: float | None = None) -> dict[str, Any]:
     """The history of the runs matching ``where`` (archived ones included): ``{by, where,
@@ -119,10 +120,9 @@ def history(store: Any, *, where: str | None = None, by: str | None = None,
     Over HTTP the server computes it."""
     if by is not None and by not in GROUPS:
         raise InvalidInput(f"by must be one of {', '.join(GROUPS)}, got {by!r}", field="by")
-    remote = getattr(store, "history", None)
-    if remote is not None:
-        return remote(where=where, by=by, created_after=created_after,  # type: ignore
-                      created_before=created_before)
+    if isinstance(store, HistoryStore):
+        return store.history(where=where, by=by, created_after=created_after,
+                             created_before=created_before)
     records = store.list_runs(RunQuery(where=where, include_archived=True,
                                        created_after=created_after,
                                        created_before=created_before,

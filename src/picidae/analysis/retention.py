@@ -30,7 +30,8 @@ from picidae.core.durations import parse_duration
 from picidae.core.states import TERMINAL, UNFINISHED, State
 from picidae.core.times import epoch
 from picidae.errors import InvalidInput, PicidaeError
-from picidae.store.base import RunQuery
+from picidae.store.base import RunQuery, Store
+from picidae.store.capabilities import RemovalStore
 
 #: States ``gc`` may delete.
 COLLECTABLE = tuple(sorted({s.value for s in TERMINAL} | {State.ARCHIVED.value}))
@@ -43,11 +44,11 @@ def _in(ids: list[str]) -> str:
     return ", ".join(json.dumps(i) for i in ids)
 
 
-def _listing(store: Any, where: str) -> list[dict[str, Any]]:
-    return store.list_runs(RunQuery(where=where, include_archived=True))  # type: ignore
+def _listing(store: Store, where: str) -> list[dict[str, Any]]:
+    return store.list_runs(RunQuery(where=where, include_archived=True))
 
 
-def trees(store: Any, roots: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+def trees(store: Store, roots: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """Each of ``roots`` with every run below it: ``{root: [records]}``."""
     out: dict[str, list[dict[str, Any]]] = {}
     for root in roots:
@@ -74,12 +75,11 @@ def trees(store: Any, roots: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _referrers(store: Any, ids: list[str]) -> list[dict[str, Any]]:
-    finder = getattr(store, "referrers", None)
-    return finder(ids) if finder is not None and ids else []
+def _referrers(store: Store, ids: list[str]) -> list[dict[str, Any]]:
+    return store.referrers(ids) if ids else []
 
 
-def plan_removal(store: Any, run_ids: Iterable[str]) -> list[str]:
+def plan_removal(store: Store, run_ids: Iterable[str]) -> list[str]:
     """The runs ``remove`` deletes: ``run_ids`` and their descendants. ``InvalidInput`` when
     one is live or a run outside the set points at one (see the module docstring)."""
     ids = [store.get_run(run_id)["id"] for run_id in dict.fromkeys(run_ids)]
@@ -99,7 +99,7 @@ def plan_removal(store: Any, run_ids: Iterable[str]) -> list[str]:
     return list(doomed)
 
 
-def _delete_blobs(store: Any, blobs: list[dict[str, Any]]) -> list[str]:
+def _delete_blobs(store: Store, blobs: list[dict[str, Any]]) -> list[str]:
     """Remove unreferenced blobs from the artifact stores holding them."""
     removed = []
     stores: list[Any] = []
@@ -116,7 +116,7 @@ def _delete_blobs(store: Any, blobs: list[dict[str, Any]]) -> list[str]:
     return removed
 
 
-def purge(store: Any, run_ids: list[str]) -> dict[str, Any]:
+def purge(store: Store, run_ids: list[str]) -> dict[str, Any]:
     """Delete exactly ``run_ids`` (already planned) and the blobs that frees."""
     deleted: list[str] = []
     blobs: list[str] = []
@@ -127,12 +127,11 @@ def purge(store: Any, run_ids: list[str]) -> dict[str, Any]:
     return {"deleted": deleted, "blobs": blobs}
 
 
-def remove(store: Any, run_ids: Iterable[str], *, dry_run: bool = False) -> dict[str, Any]:
+def remove(store: Store, run_ids: Iterable[str], *, dry_run: bool = False) -> dict[str, Any]:
     """Delete runs with their descendants, metrics, logs and no longer referenced artifact
     blobs (see the module docstring). Returns ``{deleted, blobs, dry_run}``."""
-    remote = getattr(store, "remove_runs", None)
-    if remote is not None:
-        return remote(list(run_ids), dry_run=dry_run)  # type: ignore[no-any-return]
+    if isinstance(store, RemovalStore):
+        return store.remove_runs(list(run_ids), dry_run=dry_run)
     doomed = plan_removal(store, run_ids)
     if dry_run:
         return {"deleted": doomed, "blobs": [], "dry_run": True}
@@ -154,7 +153,7 @@ def _cutoff(value: Any, field: str, now: float) -> float | None:
     return None if age is None else now - age
 
 
-def gc(store: Any, *, older_than: Any = None, keep_last: int | None = None,
+def gc(store: Store, *, older_than: Any = None, keep_last: int | None = None,
        status: Iterable[str] | None = None, where: str | None = None,
        dry_run: bool = False, now: float | None = None) -> dict[str, Any]:
     """Delete top-level runs (with their trees) created more than ``older_than`` ago (``30d``,
@@ -208,7 +207,7 @@ def gc(store: Any, *, older_than: Any = None, keep_last: int | None = None,
                               "kept": [{"id": k, "reason": v} for k, v in kept.items()],
                               "dry_run": dry_run}
     if not dry_run and doomed:
-        remote = getattr(store, "remove_runs", None)
-        done = remote(roots) if remote is not None else purge(store, doomed)
+        done = (store.remove_runs(roots) if isinstance(store, RemovalStore)
+                else purge(store, doomed))
         result.update(deleted=done["deleted"], blobs=done["blobs"])
     return result

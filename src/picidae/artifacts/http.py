@@ -113,7 +113,7 @@ class HttpArtifactStore:
             spool.close()
             raise
         spool.seek(0)
-        return spool  # type: ignore[return-value]
+        return spool
 
     def get(self, digest: str, dest: Path) -> Path:
         """See ``ArtifactStore.get``."""

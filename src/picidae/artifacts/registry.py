@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 from picidae.artifacts.base import ArtifactStore
 from picidae.settings import settings
+from picidae.store.base import Store
+from picidae.store.capabilities import FolderStore
 
 _lock = threading.Lock()
 _cache: dict[str, ArtifactStore] = {}
@@ -44,21 +45,20 @@ def open_artifacts(location: str | Path) -> ArtifactStore:
         return found
 
 
-def location_for(store: Any) -> str:
+def location_for(store: Store) -> str:
     """Where artifacts of runs in ``store`` go (see the module docstring)."""
     cfg = settings()
     if cfg.artifacts:
         return cfg.artifacts
-    folder = getattr(store, "folder", None)
-    if folder is not None:
-        return str(Path(folder) / "artifacts")
-    url = str(getattr(store, "url", ""))
+    if isinstance(store, FolderStore):
+        return str(Path(store.folder) / "artifacts")
+    url = str(store.url)
     if url.lower().startswith(("http://", "https://")):
         return url  # uploads and downloads go through the server's API
     return str(cfg.home / "artifacts")
 
 
-def for_store(store: Any) -> ArtifactStore:
+def for_store(store: Store) -> ArtifactStore:
     """The artifact store for runs recorded in ``store``."""
     return open_artifacts(location_for(store))
 

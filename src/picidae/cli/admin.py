@@ -12,9 +12,9 @@ db = typer.Typer(help="Database administration.", no_args_is_help=True)
 @db.command("upgrade")
 def upgrade(json: JsonOpt = False, store: StoreOpt = None) -> None:
     """Apply pending schema migrations (a server does this when it starts)."""
-    from picidae.store.sql.migrate import upgrade_url
+    from picidae.store.registry import upgrade as upgrade_store
 
-    before, after = upgrade_url(store)
+    before, after = upgrade_store(store)
     if json:
         print_json({"before": before, "after": after, "changed": before != after})
     elif before == after:

@@ -6,12 +6,15 @@ import ipaddress
 import threading
 import time
 import webbrowser
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from picidae.cli.common import StoreOpt, console
 from picidae.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from picidae.store.base import Store
 
 HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port.")]
@@ -26,12 +29,10 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _has_db_tokens(store: object) -> bool:
-    if not hasattr(store, "engine"):
-        return False
-    from picidae.store.sql.tokens import TokenTable
+def _has_db_tokens(store: Store) -> bool:
+    from picidae.store.capabilities import TokenStore
 
-    return TokenTable(store).exists()
+    return isinstance(store, TokenStore) and store.tokens().exists()
 
 
 def _check_port(host: str, port: int) -> None:
@@ -57,16 +58,14 @@ def _serve(store: str | None, host: str, port: int, *, token_file: str | None,
     import uvicorn
 
     from picidae.server.app import create_app
-    from picidae.store.registry import open_store, resolve
+    from picidae.store.registry import open_store, resolve, upgrade
 
     if artifacts:
         os.environ["PICIDAE_ARTIFACTS"] = artifacts
     open_api = not token_file and not insecure and not _loopback(host)
     key = resolve(store)
     if key.split("://", 1)[0] in ("postgresql", "postgres", "postgresql+psycopg"):
-        from picidae.store.sql.migrate import upgrade_url
-
-        upgrade_url(key)  # a server migrates its database on start (clients never do)
+        upgrade(key)  # a server migrates its database on start (clients never do)
     _check_port(host, port)
     target = open_store(key)
     if open_api and not _has_db_tokens(target):

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from picidae.cli.common import JsonOpt, StoreOpt, ago, console, print_json
 
+if TYPE_CHECKING:
+    from picidae.store.capabilities import TokenBook
+
 app = typer.Typer(help="API tokens in the server's database (used with or instead of "
                        "--token-file).", no_args_is_help=True)
 
 
-def _table(store: str | None) -> Any:
+def _table(store: str | None) -> TokenBook:
+    from picidae.errors import InvalidInput
+    from picidae.store.capabilities import TokenStore
     from picidae.store.registry import open_store
-    from picidae.store.sql.tokens import TokenTable
 
-    return TokenTable(open_store(store))
+    target = open_store(store)
+    if not isinstance(target, TokenStore):
+        raise InvalidInput("tokens live in the server's database: pass --store with its "
+                           "postgresql://... URL (or the embedded store's folder)",
+                           field="store")
+    return target.tokens()
 
 
 @app.command("create")

@@ -38,6 +38,8 @@ def clean_primary(primary_metric: Any) -> dict[str, Any] | None:
     """``"acc"``, ``("loss", "min")`` or ``{"name", "mode"}`` as a primary-metric record."""
     if primary_metric is None:
         return None
+    name: Any
+    mode: Any
     if isinstance(primary_metric, str):
         name, mode = primary_metric, "max"
     elif isinstance(primary_metric, Mapping):

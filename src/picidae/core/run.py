@@ -91,4 +91,4 @@ def duration_s(record: dict[str, Any], now: float) -> float | None:
     if start is None:
         return None
     end = record.get("ended_at")
-    return max(0.0, (end if end is not None else now) - start)
+    return max(0.0, float((end if end is not None else now) - start))

@@ -123,7 +123,7 @@ def clean_step(step: object) -> int:
         return step
     if isinstance(step, bool) or not hasattr(step, "__index__"):
         raise InvalidInput(f"step must be a non-negative int, got {step!r}", field="step")
-    value = int(step.__index__())  # type: ignore[union-attr]
+    value = int(step.__index__())
     if not 0 <= value <= MAX_STEP:
         raise InvalidInput(f"step must be a non-negative int below 2**63, got {value}",
                            field="step")

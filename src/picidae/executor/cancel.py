@@ -8,19 +8,17 @@ seeing ``canceled`` sends SIGTERM to the command's process group, then SIGKILL a
 
 from __future__ import annotations
 
-from typing import Any
-
 from picidae.core.states import UNFINISHED, State
 from picidae.errors import IllegalTransition
 from picidae.executor import parents
 from picidae.sdk.view import RunView
-from picidae.store.base import RunQuery
-from picidae.store.registry import open_store
+from picidae.store.base import RunQuery, Store
+from picidae.store.registry import StoreLocation, open_store
 
 _OPEN = {s.value for s in UNFINISHED}
 
 
-def cancel_tree(store: Any, run_id: str, *, reason: str, actor: str) -> list[str]:
+def cancel_tree(store: Store, run_id: str, *, reason: str, actor: str) -> list[str]:
     """Cancel ``run_id``'s unfinished descendants, then the run itself if unfinished;
     returns the ids canceled."""
     done: list[str] = []
@@ -36,7 +34,7 @@ def cancel_tree(store: Any, run_id: str, *, reason: str, actor: str) -> list[str
     return done
 
 
-def cancel(run_id: str, *, store: Any = None, reason: str | None = None,
+def cancel(run_id: str, *, store: StoreLocation = None, reason: str | None = None,
            actor: str = "user") -> RunView:
     """Cancel a run (and its unfinished children). A run that ended already, with nothing
     left to cancel under it, raises ``IllegalTransition``."""

@@ -31,7 +31,7 @@ from picidae.core.validation import clean_mapping, deep_merge
 from picidae.errors import InvalidInput, MissingDependency
 from picidae.executor.submit import pin_inputs, store_spec
 from picidae.sdk.view import RunView
-from picidae.store.registry import open_store
+from picidae.store.registry import StoreLocation, open_store
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -62,18 +62,19 @@ def load_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def add(name: str, spec: Spec | Mapping[str, Any], *, store: Any = None) -> dict[str, Any]:
+def add(name: str, spec: Spec | Mapping[str, Any], *,
+        store: StoreLocation = None) -> dict[str, Any]:
     """Store a new version of flow ``name``; returns ``{name, version, spec, created_at}``."""
     if not isinstance(spec, Spec):
         spec = Spec.from_dict(spec)
     pin_inputs(spec)
-    return open_store(store).add_flow(name, spec.to_dict())  # type: ignore[no-any-return]
+    return open_store(store).add_flow(name, spec.to_dict())
 
 
 def run(name: str, *, overrides: Mapping[str, Any] | None = None,
         set: Iterable[str] | None = None, version: int | None = None,
         run_name: str | None = None, trigger: str | None = None,
-        store: Any = None) -> RunView:
+        store: StoreLocation = None) -> RunView:
     """Submit flow ``name`` (its latest version, or ``version``) with config ``overrides``
     (and ``set``, ``KEY=VALUE`` words); returns the run (or the parent of its children)."""
     target = open_store(store)
@@ -86,6 +87,6 @@ def run(name: str, *, overrides: Mapping[str, Any] | None = None,
     return RunView(target, target.get_run(top["id"]))
 
 
-def ls(*, store: Any = None) -> list[dict[str, Any]]:
+def ls(*, store: StoreLocation = None) -> list[dict[str, Any]]:
     """Every flow's latest version, with ``versions`` and ``last_run``."""
-    return open_store(store).list_flows()  # type: ignore[no-any-return]
+    return open_store(store).list_flows()

@@ -40,7 +40,7 @@ from picidae.executor import parents, prices, provision
 from picidae.executor.resources import Sampler, merge_usage, usage
 from picidae.sdk import managed
 from picidae.settings import settings
-from picidae.store.base import Batch, SeriesChunk
+from picidae.store.base import Batch, SeriesChunk, Store
 
 log = logging.getLogger("picidae.worker")
 
@@ -96,7 +96,7 @@ def _killpg(pgid: int, sig: int) -> bool:
 class Launcher:
     """Runs one claimed run (see the module docstring)."""
 
-    def __init__(self, store: Any, record: dict[str, Any], opts: Options) -> None:
+    def __init__(self, store: Store, record: dict[str, Any], opts: Options) -> None:
         self.store = store
         self.rec = record
         self.id: str = record["id"]

@@ -21,7 +21,7 @@ from typing import Any
 from picidae.core.states import TERMINAL, UNFINISHED, State
 from picidae.core.stats import children_stats
 from picidae.errors import IllegalTransition, PicidaeError
-from picidae.store.base import Batch, RunQuery
+from picidae.store.base import Batch, RunQuery, Store
 
 log = logging.getLogger("picidae.worker")
 
@@ -39,7 +39,7 @@ def latest_attempts(children: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for c in children if c["id"] not in retried]
 
 
-def start(store: Any, parent_id: str, actor: str) -> None:
+def start(store: Store, parent_id: str, actor: str) -> None:
     """Move a queued group parent to ``running`` (its first child is starting)."""
     try:
         store.transition(parent_id, State.RUNNING.value, reason="a child started",
@@ -48,7 +48,7 @@ def start(store: Any, parent_id: str, actor: str) -> None:
         pass  # running already, or ended: either way nothing to do
 
 
-def settle(store: Any, parent_id: str | None, actor: str) -> str | None:
+def settle(store: Store, parent_id: str | None, actor: str) -> str | None:
     """End the group parent ``parent_id`` if all its children have ended; returns the state
     it was moved to (``None``: not a group parent, not done, or settled by someone else)."""
     if parent_id is None:

@@ -25,6 +25,7 @@ from picidae.artifacts.base import check_digest, path_digest
 from picidae.artifacts.paths import clean_member_path
 from picidae.errors import ArtifactCorrupt, InvalidInput, PicidaeError, StoreUnavailable
 from picidae.executor.submit import local_input_path
+from picidae.store.base import Store
 
 
 class ProvisionError(PicidaeError):
@@ -65,7 +66,7 @@ def _extract(archive: Path, dest: Path) -> int:
     return count
 
 
-def restore_snapshot(store: Any, rec: dict[str, Any], dest: Path) -> int | None:
+def restore_snapshot(store: Store, rec: dict[str, Any], dest: Path) -> int | None:
     """Restore ``rec``'s code snapshot into ``dest``; the number of files, or ``None`` when
     the run has none. The blob is fetched by digest and checked."""
     snap = (rec.get("code") or {}).get("snapshot") if isinstance(rec.get("code"), dict) else None
@@ -81,11 +82,9 @@ def restore_snapshot(store: Any, rec: dict[str, Any], dest: Path) -> int | None:
         candidates.append(for_store(store))
     except PicidaeError:
         pass
-    lister = getattr(store, "list_artifacts", None)
-    if lister is not None:
-        for art in lister(rec["id"]):
-            if art.get("digest") == digest and art.get("location"):
-                candidates.append(open_artifacts(art["location"]))
+    for art in store.list_artifacts(rec["id"]):
+        if art.get("digest") == digest and art.get("location"):
+            candidates.append(open_artifacts(art["location"]))
     archive = dest.parent / ".picidae" / "snapshot.tar.gz"
     for astore in candidates:
         if astore.exists(digest):
@@ -125,7 +124,7 @@ def _download(uri: str, dest: Path, digest: str | None, what: str) -> None:
                              "http(s):// or artifact://RUN_ID/NAME)")
 
 
-def sync_input(store: Any, item: dict[str, Any], folder: Path) -> tuple[Path, str]:
+def sync_input(store: Store, item: dict[str, Any], folder: Path) -> tuple[Path, str]:
     """Fetch one input into ``folder`` and verify it; returns its path and digest."""
     name = item["name"]
     what = f"input {name!r}"
@@ -164,7 +163,7 @@ def sync_input(store: Any, item: dict[str, Any], folder: Path) -> tuple[Path, st
     return dest, got
 
 
-def prepare(store: Any, rec: dict[str, Any], root: Path) -> Prepared:
+def prepare(store: Store, rec: dict[str, Any], root: Path) -> Prepared:
     """The provisioning step: a fresh work folder and the code snapshot restored. The
     command starts in the snapshot, else in the submit folder if it exists here, else in
     the work folder."""
@@ -180,7 +179,7 @@ def prepare(store: Any, rec: dict[str, Any], root: Path) -> Prepared:
     return Prepared(workdir=workdir, cwd=cwd, notes=notes)
 
 
-def sync_inputs(store: Any, rec: dict[str, Any], ready: Prepared) -> list[dict[str, Any]]:
+def sync_inputs(store: Store, rec: dict[str, Any], ready: Prepared) -> list[dict[str, Any]]:
     """The syncing_data step: every input fetched into ``inputs/`` and verified. Returns the
     inputs with the digests found (so a run submitted without one records it)."""
     out = []

@@ -24,8 +24,8 @@ from picidae.core.validation import clean_mapping, deep_merge
 from picidae.errors import InvalidInput
 from picidae.executor.parents import group_of, latest_attempts
 from picidae.sdk.view import RunView
-from picidae.store.base import RunQuery
-from picidae.store.registry import open_store
+from picidae.store.base import RunQuery, Store
+from picidae.store.registry import StoreLocation, open_store
 
 
 def _execution(orig: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def _execution(orig: dict[str, Any]) -> dict[str, Any]:
     return execution
 
 
-def rerun_record(store: Any, orig: dict[str, Any], mode: str, *,
+def rerun_record(store: Store, orig: dict[str, Any], mode: str, *,
                  overrides: Mapping[str, Any] | None = None,
                  parent: dict[str, Any] | None = None, actor: str = "user") -> dict[str, Any]:
     """A new queued record re-running ``orig`` (``mode``: ``retry`` or ``replay``) under
@@ -77,10 +77,10 @@ def rerun_record(store: Any, orig: dict[str, Any], mode: str, *,
                                                         order_by=[("created_at", False)])))
         for kid in kids:
             rerun_record(store, kid, mode, overrides=overrides, parent=new, actor=actor)
-    return new  # type: ignore[no-any-return]
+    return new
 
 
-def retry(run_id: str, *, store: Any = None, actor: str = "user") -> RunView:
+def retry(run_id: str, *, store: StoreLocation = None, actor: str = "user") -> RunView:
     """Run an ended run again: a new queued run with ``attempt`` + 1, ``retry_of`` and
     ``trigger=retry``, under the same parent. A run that has not ended is refused (cancel it
     first)."""
@@ -94,7 +94,7 @@ def retry(run_id: str, *, store: Any = None, actor: str = "user") -> RunView:
     return RunView(target, target.get_run(new["id"]))
 
 
-def replay(run_id: str, overrides: Mapping[str, Any] | None = None, *, store: Any = None,
+def replay(run_id: str, overrides: Mapping[str, Any] | None = None, *, store: StoreLocation = None,
            actor: str = "user") -> RunView:
     """A new queued run with ``run_id``'s command, code snapshot, inputs and config, with
     ``overrides`` merged into the config (nested dicts key by key); ``replay_of`` and

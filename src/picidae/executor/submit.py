@@ -18,7 +18,8 @@ from picidae.core.submission import Spec, plan, plan_children
 from picidae.errors import InvalidInput
 from picidae.sdk.view import RunView
 from picidae.settings import settings
-from picidae.store.registry import open_store
+from picidae.store.base import Store
+from picidae.store.registry import StoreLocation, open_store
 
 
 def _parent_id(parent: Any) -> str | None:
@@ -58,7 +59,7 @@ def pin_inputs(spec: Spec) -> None:
             item["digest"] = path_digest(path)
 
 
-def snapshot_workspace(store: Any, cwd: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def snapshot_workspace(store: Store, cwd: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Archive the workspace ``cwd`` is in into the artifact store: the ``code.snapshot``
     entry for the runs, and the artifact record to add to each."""
     from picidae.artifacts.registry import for_store
@@ -84,7 +85,7 @@ def snapshot_workspace(store: Any, cwd: Path) -> tuple[dict[str, Any], dict[str,
     return entry, artifact
 
 
-def store_spec(store: Any, spec: Spec, *, name: str | None = None, parent: str | None = None,
+def store_spec(store: Store, spec: Spec, *, name: str | None = None, parent: str | None = None,
                trigger: str | None = None, kind: str | None = None,
                flow: tuple[str, int] | None = None, actor: str = "submit",
                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -104,7 +105,7 @@ def submit(command: str | Iterable[str], *, name: str | None = None, parent: Any
            inputs: Iterable[Any] | None = None, queue: str | None = None, retries: int = 0,
            allow_failures: bool = False, tags: Iterable[str] | None = None,
            kind: str | None = None, trigger: str | None = None, snapshot_code: bool = False,
-           cwd: str | os.PathLike[str] | None = None, store: Any = None) -> RunView:
+           cwd: str | os.PathLike[str] | None = None, store: StoreLocation = None) -> RunView:
     """Queue ``command`` (an argv list, or a string split like a shell would) for a worker
     (``picidae worker``). Returns the run — or, with ``seeds`` (``"42-46"``, ``[1, 2]``) or
     ``grid`` (``{"lr": [0.1, 0.01]}``), the parent whose children are one run per seed and
@@ -133,7 +134,7 @@ def submit(command: str | Iterable[str], *, name: str | None = None, parent: Any
         spec.code = {"snapshot": entry}
     top, children = store_spec(target, spec, name=name, parent=_parent_id(parent),
                                trigger=trigger, kind=kind)
-    if artifact is not None and hasattr(target, "add_artifact"):
+    if artifact is not None:
         for rec in [top, *children]:
             target.add_artifact(rec["id"], artifact)
     return RunView(target, target.get_run(top["id"]))

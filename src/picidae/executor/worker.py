@@ -26,6 +26,7 @@ from picidae.errors import InvalidInput, PicidaeError
 from picidae.executor import prices
 from picidae.executor.launcher import Launcher, Options
 from picidae.settings import settings
+from picidae.store.base import Store
 from picidae.store.registry import open_store, resolve
 
 log = logging.getLogger("picidae.worker")
@@ -49,7 +50,7 @@ class Worker:
                                f"{concurrency!r}", field="concurrency")
         cfg = settings()
         self.store_url = resolve(store)
-        self.store: Any = open_store(self.store_url)
+        self.store: Store = open_store(self.store_url)
         self.queue = clean_label(queue, "queue", max_len=64) or DEFAULT_QUEUE
         self.concurrency = concurrency
         self.once = once

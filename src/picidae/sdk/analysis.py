@@ -14,10 +14,11 @@ from picidae.analysis import history as _history
 from picidae.analysis import retention
 from picidae.core.times import epoch
 from picidae.sdk.writer import writer
-from picidae.store.registry import open_store
+from picidae.store.base import Store
+from picidae.store.registry import StoreLocation, open_store
 
 
-def _open(store: Any) -> Any:
+def _open(store: StoreLocation) -> Store:
     target = open_store(store)
     for run in writer().runs():
         if run.store is target:
@@ -25,7 +26,8 @@ def _open(store: Any) -> Any:
     return target
 
 
-def compare(run_ids: Iterable[Any], *, store: Any = None, all: bool = False) -> dict[str, Any]:
+def compare(run_ids: Iterable[Any], *, store: StoreLocation = None,
+            all: bool = False) -> dict[str, Any]:
     """What differs between two or more runs (ids or runs): config, summary, final and best
     metrics (with the better run by each metric's mode), inputs, code, environment and
     command. Only differing rows unless ``all``. See ``picidae.analysis.compare``."""
@@ -33,7 +35,7 @@ def compare(run_ids: Iterable[Any], *, store: Any = None, all: bool = False) -> 
     return _compare.compare(_open(store), ids, everything=all)
 
 
-def history(where: str | None = None, by: str | None = None, *, store: Any = None,
+def history(where: str | None = None, by: str | None = None, *, store: StoreLocation = None,
             created_after: Any = None, created_before: Any = None) -> dict[str, Any]:
     """Totals per status, failure rate (failed among ended runs: cancellations are not
     failures), mean, p50 and p95 duration and total cost of the runs matching ``where``,
@@ -46,7 +48,7 @@ def history(where: str | None = None, by: str | None = None, *, store: Any = Non
 
 def cleanup(older_than: Any = None, keep_last: int | None = None, dry_run: bool = False, *,
             status: Iterable[str] | None = None, where: str | None = None,
-            store: Any = None) -> list[str]:
+            store: StoreLocation = None) -> list[str]:
     """Delete ended top-level runs created more than ``older_than`` ago (``"30d"``, seconds
     or a timedelta) or before it (a ``datetime``, or an ISO date such as ``"2026-01-15"``;
     naive means UTC, as ``datetime.utcnow()`` gives) beyond the newest ``keep_last``, with
@@ -57,8 +59,8 @@ def cleanup(older_than: Any = None, keep_last: int | None = None, dry_run: bool 
     return list(result["deleted"])
 
 
-def lineage(run_id: Any, *, store: Any = None, max_nodes: int = 500) -> dict[str, Any]:
+def lineage(run_id: Any, *, store: StoreLocation = None, max_nodes: int = 500) -> dict[str, Any]:
     """The run's ancestors and descendants through parent, retry, replay and input/output
     versions: ``{run, nodes, edges, truncated}`` (see ``Store.lineage``)."""
-    return _open(store).lineage(getattr(run_id, "id", run_id),  # type: ignore[no-any-return]
+    return _open(store).lineage(getattr(run_id, "id", run_id),
                                 max_nodes=max_nodes)

@@ -31,8 +31,8 @@ from picidae.sdk.run import Run
 from picidae.sdk.view import RunView
 from picidae.sdk.writer import writer
 from picidae.settings import settings
-from picidae.store.base import RunQuery
-from picidae.store.registry import open_store
+from picidae.store.base import RunQuery, Store
+from picidae.store.registry import StoreLocation, open_store
 
 _enabled: bool | None = None
 _env_run_used = False
@@ -63,7 +63,7 @@ def _parent_id(parent: Any) -> str | None:
                        field="parent")
 
 
-def create_run(store: Any, name: str | None, *, alias: str | None = None, parent: Any = None,
+def create_run(store: Store, name: str | None, *, alias: str | None = None, parent: Any = None,
                kind: str | None = None, config: Mapping[str, Any] | None = None,
                tags: Iterable[str] | None = None, agent: str | None = None,
                benchmark: str | None = None, seed: int | None = None,
@@ -95,7 +95,7 @@ def create_run(store: Any, name: str | None, *, alias: str | None = None, parent
     return run
 
 
-def attach_run(store: Any, run_id: str, *, config: Mapping[str, Any] | None = None,
+def attach_run(store: Store, run_id: str, *, config: Mapping[str, Any] | None = None,
                tags: Iterable[str] | None = None, name: str | None = None,
                extras: start.Extras | None = None) -> Run:
     """Attach to an existing, unfinished run (queued for this process, or resumed)."""
@@ -130,7 +130,7 @@ def attach_run(store: Any, run_id: str, *, config: Mapping[str, Any] | None = No
 
 def init(name: str | None = None, *, alias: str | None = None, parent: Any = None,
          kind: str | None = None, config: Mapping[str, Any] | None = None,
-         tags: Iterable[str] | None = None, store: Any = None, id: str | None = None,
+         tags: Iterable[str] | None = None, store: StoreLocation = None, id: str | None = None,
          capture_env: bool = True, snapshot_code: bool = False, capture_console: bool = False,
          agent: str | None = None, benchmark: str | None = None, seed: int | None = None,
          trigger: str | None = None, evaluation: Any = None, compute: Any = None,
@@ -170,7 +170,7 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
                       primary_metric=primary_metric, capture_env=capture_env, extras=extras)
 
 
-def get_run(run_id: str, store: Any = None) -> RunView:
+def get_run(run_id: str, store: StoreLocation = None) -> RunView:
     """The stored run ``run_id`` (what this process logged to it so far included)."""
     target = open_store(store)
     active = writer().active(run_id) if isinstance(run_id, str) else None
@@ -179,7 +179,7 @@ def get_run(run_id: str, store: Any = None) -> RunView:
     return RunView(target, target.get_run(run_id))
 
 
-def runs(store: Any = None, *, status: str | Iterable[str] | None = None,
+def runs(store: StoreLocation = None, *, status: str | Iterable[str] | None = None,
          name: str | None = None, parent: Any = None, kind: str | None = None,
          tags: str | Iterable[str] | None = None, created_after: Any = None,
          created_before: Any = None, where: str | None = None,
@@ -193,7 +193,7 @@ def runs(store: Any = None, *, status: str | Iterable[str] | None = None,
     (or a ``status`` filter names them).
     """
     from picidae.core.lifecycle import parse_state
-    from picidae.store.sql.query import parse_order_by
+    from picidae.core.order import parse_order_by
 
     target = open_store(store)
     for run in writer().runs():

@@ -19,6 +19,7 @@ from typing import Any
 from picidae.artifacts.base import ArtifactStore, VerifyingReader
 from picidae.artifacts.paths import clean_artifact_name, clean_member_path
 from picidae.errors import ArtifactNotFound, InvalidInput, PicidaeError
+from picidae.store.base import Store
 
 
 def _iso(value: float | None) -> str | None:
@@ -30,7 +31,7 @@ def _iso(value: float | None) -> str | None:
 class Artifact(dict[str, Any]):
     """One artifact of a run (see the module docstring)."""
 
-    def __init__(self, store: Any, run_id: str, record: dict[str, Any]) -> None:
+    def __init__(self, store: Store, run_id: str, record: dict[str, Any]) -> None:
         super().__init__(record)
         self["created_at"] = _iso(record.get("created_at"))
         self["run_id"] = run_id

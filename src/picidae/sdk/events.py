@@ -1,23 +1,26 @@
 """``picidae.events()``: iterate over the live events stream of a store.
 
-Through a server it reads the server's SSE stream; on a SQL store it reads the events log
-gap-safely (``store.sql.event_log``), waking on ``NOTIFY`` on PostgreSQL and polling on
-SQLite."""
+Through a server it reads the server's SSE stream (``EventStream``); on a SQL store it reads
+the events log gap-safely (``EventSource.event_reader``), waking on ``NOTIFY`` on PostgreSQL
+(``EventNotifier``) and polling on SQLite."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from picidae.errors import InvalidInput
+from picidae.store.capabilities import EventNotifier, EventSource, EventStream
 from picidae.store.registry import open_store
 
 POLL_S = 0.25
 FALLBACK_S = 2.0  # with notifications (PostgreSQL), re-read the log at least this often
 
 
-def events(store: Any = None, since: int | None = None, *, run_id: str | None = None,
+def events(store: str | Path | None = None, since: int | None = None, *,
+           run_id: str | None = None,
            timeout: float | None = None) -> Iterator[dict[str, Any]]:
     """Yield events as they happen: ``{"id", "type", "run_id", "at", ...}`` with ``type`` one
     of ``run.created``, ``run.transition``, ``run.summary``, ``run.artifact``,
@@ -32,16 +35,15 @@ def events(store: Any = None, since: int | None = None, *, run_id: str | None = 
         raise InvalidInput(f"since must be an event id (an int ≥ 0), got {since!r}",
                            field="since")
     target = open_store(store)
-    stream = getattr(target, "stream_events", None)
-    if stream is not None:  # a server pushes them (SSE)
-        yield from stream(since=since, run_id=run_id, timeout=timeout)
+    if isinstance(target, EventStream):  # a server pushes them (SSE)
+        yield from target.stream_events(since=since, run_id=run_id, timeout=timeout)
         return
-    from picidae.store.sql.event_log import EventReader
-
-    reader = EventReader(target, target.last_event_id() if since is None else since,
-                         run_id=run_id)
-    factory = getattr(target, "event_listener", None)
-    listener = factory() if factory is not None else None  # PostgreSQL: LISTEN, not sleep
+    if not isinstance(target, EventSource):
+        raise InvalidInput(f"the store {target.url} keeps no events log", field="store")
+    reader = target.event_reader(target.last_event_id() if since is None else since,
+                                 run_id=run_id)
+    # PostgreSQL: LISTEN, not sleep
+    listener = target.event_listener() if isinstance(target, EventNotifier) else None
     if listener is not None:
         listener.wait(0)  # listening before the first read: no event falls between
     idle_since = time.monotonic()

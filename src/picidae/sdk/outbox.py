@@ -25,7 +25,7 @@ from typing import Any
 
 from picidae.errors import PicidaeError, StoreUnavailable
 from picidae.settings import settings
-from picidae.store.base import Batch
+from picidae.store.base import Batch, Store
 
 log = logging.getLogger("picidae")
 
@@ -74,7 +74,7 @@ class Outbox:
     """One run's waiting batches (see the module docstring). Its run's flush lock guards
     every call."""
 
-    def __init__(self, run_id: str, store: Any, name: str | None = None) -> None:
+    def __init__(self, run_id: str, store: Store, name: str | None = None) -> None:
         from picidae.sdk.spool import Spool
 
         self.run_id = run_id

@@ -40,7 +40,7 @@ from picidae.sdk.background import Background
 from picidae.sdk.outbox import Outbox
 from picidae.sdk.writer import pack_points, writer
 from picidae.settings import settings
-from picidae.store.base import Batch
+from picidae.store.base import Batch, Store
 
 log = logging.getLogger("picidae")
 
@@ -68,7 +68,7 @@ def child_name(parent: str, name: Any) -> Any:
 class Run:
     """A run being recorded by this process. Made by ``picidae.init`` or ``Run.child``."""
 
-    def __init__(self, store: Any, record: dict[str, Any]) -> None:
+    def __init__(self, store: Store, record: dict[str, Any]) -> None:
         self._store = store
         self._record = record
         self.id: str = record["id"]
@@ -111,7 +111,7 @@ class Run:
         return self._config
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The store the run is recorded in."""
         return self._store
 

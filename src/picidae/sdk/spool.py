@@ -26,7 +26,7 @@ from typing import Any
 
 from picidae.errors import IllegalTransition, InvalidInput, PicidaeError, StoreUnavailable
 from picidae.settings import settings
-from picidae.store.base import Batch
+from picidae.store.base import Batch, Store
 from picidae.store.wire import batch_from_wire, batch_to_wire
 
 _seq = itertools.count(1)
@@ -38,11 +38,10 @@ def spool_root() -> Path:
     return settings().home / "spool"
 
 
-def _store_label(store: Any) -> str | None:
+def _store_label(store: Store) -> str | None:
     """The store's URL as recorded in ``meta.json`` (passwords are already masked by the
     PostgreSQL store; ``picidae sync --store`` supplies a full URL then)."""
-    url = getattr(store, "url", None)
-    return str(url) if url else None
+    return str(store.url) if store.url else None
 
 
 @dataclass
@@ -103,7 +102,7 @@ class Spool:
         """Entries still to send (not refused), oldest first."""
         return [e for e in self.entries if not e.rejected]
 
-    def _write(self, suffix: str, data: dict[str, Any], store: Any, name: str | None) -> Path:
+    def _write(self, suffix: str, data: dict[str, Any], store: Store, name: str | None) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         meta = self.folder / "meta.json"
         if not meta.exists():
@@ -115,7 +114,7 @@ class Spool:
         _atomic_write(path, data)
         return path
 
-    def add_batch(self, batch: Batch, store: Any, name: str | None = None) -> Entry:
+    def add_batch(self, batch: Batch, store: Store, name: str | None = None) -> Entry:
         """Append a batch (raises ``OSError`` when the disk refuses it)."""
         path = self._write("batch", {"run_id": self.run_id, "batch": batch_to_wire(batch)},
                            store, name)
@@ -124,7 +123,7 @@ class Spool:
         return entry
 
     def add_end(self, to: str, reason: str | None, failure: dict[str, Any] | None,
-                at: float, store: Any, name: str | None = None) -> Entry:
+                at: float, store: Store, name: str | None = None) -> Entry:
         """Append the run's final transition, to be made after the batches before it."""
         path = self._write("end", {"run_id": self.run_id, "to": to, "reason": reason,
                                    "failure": failure, "at": at}, store, name)
@@ -190,7 +189,7 @@ def load(path: Path) -> tuple[str, Batch | dict[str, Any]]:
     return data["run_id"], data
 
 
-def send_entry(store: Any, run_id: str, entry: Entry) -> str:
+def send_entry(store: Store, run_id: str, entry: Entry) -> str:
     """Give one entry to ``store``; returns what happened (``sent``, or a note for a final
     transition that the run had made already). Raises what the store raised."""
     _, content = load(entry.path)
@@ -200,10 +199,10 @@ def send_entry(store: Any, run_id: str, entry: Entry) -> str:
     return finish_run(store, run_id, content)
 
 
-def finish_run(store: Any, run_id: str, end: dict[str, Any]) -> str:
+def finish_run(store: Store, run_id: str, end: dict[str, Any]) -> str:
     """Make a spooled final transition, as ``Run.finish`` would have."""
-    kwargs = {"reason": end.get("reason"), "actor": "sdk", "at": end.get("at"),
-              "failure": end.get("failure")}
+    kwargs: dict[str, Any] = {"reason": end.get("reason"), "actor": "sdk",
+                              "at": end.get("at"), "failure": end.get("failure")}
     try:
         store.transition(run_id, end["to"], **kwargs)
     except IllegalTransition as exc:
@@ -255,7 +254,7 @@ def recorded_store(run_id: str, root: Path | None = None) -> str | None:
     return meta.get("store") if isinstance(meta, dict) else None
 
 
-def upload(run_id: str, store: Any, root: Path | None = None) -> SyncResult:
+def upload(run_id: str, store: Store, root: Path | None = None) -> SyncResult:
     """Send one run's spool to ``store``, oldest entry first, deleting each once taken. A
     refused entry is kept (and reported); an unreachable store stops the run's upload."""
     spool = Spool.open(run_id, root)

@@ -136,8 +136,6 @@ def begin(run: Run, extras: Extras) -> None:
 def _artifacts_usable(run: Run) -> bool:
     from picidae.artifacts.registry import location_for
 
-    if not hasattr(run.store, "add_artifact"):
-        return False
     try:
         location_for(run.store)
     except Exception:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from picidae.core.run import FIELDS, Logs
 from picidae.core.stats import children_stats
 from picidae.core.times import iso, to_datetime
-from picidae.store.base import MetricSeries, RunQuery
+from picidae.store.base import MetricSeries, RunQuery, Store
 
 if TYPE_CHECKING:
     from picidae.sdk.artifact_view import Artifact
@@ -22,7 +22,7 @@ class RunView:
     seconds; ``transitions`` is a list of dicts with ``from``, ``to``, ``at``, ``reason`` and
     ``actor``. ``to_dict()`` gives the JSON form."""
 
-    def __init__(self, store: Any, record: dict[str, Any]) -> None:
+    def __init__(self, store: Store, record: dict[str, Any]) -> None:
         self._store = store
         self._record = record
 
@@ -90,11 +90,8 @@ class RunView:
         ``open()``/``download()`` that check the digest (``picidae.sdk.artifact_view``)."""
         from picidae.sdk.artifact_view import Artifact
 
-        lister = getattr(self._store, "list_artifacts", None)
-        if lister is None:
-            return []
         run_id = self._record["id"]
-        return [Artifact(self._store, run_id, rec) for rec in lister(run_id)
+        return [Artifact(self._store, run_id, rec) for rec in self._store.list_artifacts(run_id)
                 if type is None or rec.get("type") == type]
 
     def artifact(self, name: str, step: int | None = None) -> Artifact:

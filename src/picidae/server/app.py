@@ -35,8 +35,9 @@ from picidae.server.routes import (
     ui_api,
 )
 from picidae.server.watchdog import Watchdog
+from picidae.store.base import RunQuery, Store
+from picidae.store.capabilities import EventSource, TokenStore
 from picidae.store.registry import open_store
-from picidae.store.sql.tokens import TokenTable
 
 DEFAULT_MAX_BODY_MB = 64.0
 
@@ -71,17 +72,17 @@ class Measure:
             self.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
 
 
-def create_app(store: Any = None, *, token_file: str | Path | None = None,
+def create_app(store: Store | str | Path | None = None, *, token_file: str | Path | None = None,
                tokens: dict[str, Grant] | None = None, watchdog: bool = True,
                max_body_mb: float | None = None, ui: bool = True) -> FastAPI:
     """The server for ``store`` (a store object, a URL or folder; ``None``: the default
     store). ``token_file`` (or tokens in the store's database) turns on tokens; ``watchdog``
     applies heartbeat timeouts on a timer.
     """
-    target = store if hasattr(store, "create_run") else open_store(store)
+    target = store if isinstance(store, Store) else open_store(store)
     grants = tokens if tokens is not None else (load_token_file(token_file)
                                                 if token_file else None)
-    keyring = Keyring(grants, TokenTable(target) if hasattr(target, "engine") else None)
+    keyring = Keyring(grants, target.tokens() if isinstance(target, TokenStore) else None)
     if max_body_mb is None:
         max_body_mb = float(os.environ.get("PICIDAE_MAX_BODY_MB") or DEFAULT_MAX_BODY_MB)
     dog = Watchdog(target) if watchdog else None
@@ -105,7 +106,7 @@ def create_app(store: Any = None, *, token_file: str | Path | None = None,
     app.state.store = target
     app.state.tokens = keyring
     app.state.notifier = notifier
-    if dog is not None and hasattr(target, "liveness_on_read"):
+    if dog is not None:
         target.liveness_on_read = False  # the watchdog's timer does it
     errors.install(app)
     for module in (runs, metrics, logs, events, ui_api, queue, flows, artifacts):
@@ -123,7 +124,10 @@ def create_app(store: Any = None, *, token_file: str | Path | None = None,
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:
         """Liveness and the store's reachability (no token needed)."""
-        target.last_event_id()
+        if isinstance(target, EventSource):
+            target.last_event_id()
+        else:
+            target.count_runs(RunQuery(limit=1))
         return {"status": "ok", "version": picidae.__version__}
 
     @app.get("/metrics", tags=["meta"], include_in_schema=False)

@@ -1,7 +1,7 @@
 """Tokens: a token file holds one ``TOKEN WORKSPACE ROLE`` a line (role ``read`` or ``write``,
 ``#`` starts a comment); the database may hold more (``picidae token create``, see
-``store.sql.tokens``). Tokens are kept as SHA-256 hashes, in memory and in the database. With
-tokens configured (a token file, or any token ever created in the database), every route but
+``TokenStore.tokens()``). Tokens are kept as SHA-256 hashes, in memory and in the database.
+With tokens configured (a token file, or any token ever created in the database), every route but
 ``/healthz`` needs ``Authorization: Bearer TOKEN``: 401 without or with an unknown (or
 revoked) token, 403 for a read token on a write route; 403 too for a run of another workspace
 (see ``errors``)."""
@@ -14,11 +14,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
 
 from picidae.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from picidae.store.capabilities import TokenBook
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ class Keyring:
 
     CACHE_S = 2.0
 
-    def __init__(self, file_grants: dict[str, Grant] | None, table: Any = None) -> None:
+    def __init__(self, file_grants: dict[str, Grant] | None,
+                 table: TokenBook | None = None) -> None:
         self.file_grants = file_grants or {}
         self.table = table
         self._cache: dict[str, tuple[float, Grant | None]] = {}

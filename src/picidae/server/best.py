@@ -9,7 +9,7 @@ from typing import Any
 
 from picidae.core import ranking
 from picidae.errors import InvalidInput
-from picidae.store.base import RunQuery
+from picidae.store.base import RunQuery, Store
 
 _BEST = re.compile(r"^\s*best(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -28,7 +28,7 @@ def parse(order_by: str | None) -> bool | None:
     return (found.group(1) or "desc").lower() == "asc"
 
 
-def _children(store: Any, ids: list[str], query: RunQuery) -> list[dict[str, Any]]:
+def _children(store: Store, ids: list[str], query: RunQuery) -> list[dict[str, Any]]:
     kids: list[dict[str, Any]] = []
     plain = [i for i in ids if _PLAIN_ID.match(i)]
     for start in range(0, len(plain), _CHUNK):
@@ -41,7 +41,7 @@ def _children(store: Any, ids: list[str], query: RunQuery) -> list[dict[str, Any
     return kids
 
 
-def _parent_scores(store: Any, records: list[dict[str, Any]],
+def _parent_scores(store: Store, records: list[dict[str, Any]],
                    query: RunQuery) -> dict[str, float]:
     """Scores of runs with a primary metric but no value of their own, from their children."""
     waiting = {r["id"]: ranking.primary(r) for r in records
@@ -65,7 +65,7 @@ def _parent_scores(store: Any, records: list[dict[str, Any]],
     return scores
 
 
-def page(store: Any, query: RunQuery, worst_first: bool, offset: int,
+def page(store: Store, query: RunQuery, worst_first: bool, offset: int,
          limit: int) -> list[dict[str, Any]]:
     """``limit`` runs from ``offset`` of the runs ``query`` matches, in best-run order."""
     everything = store.list_runs(replace(query, order_by=[], limit=None, offset=0))

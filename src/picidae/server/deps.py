@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 
 from picidae.errors import PicidaeError
 from picidae.server import auth
+from picidae.store.base import Store
+from picidae.store.capabilities import WorkspacedStore
 
 
 class Forbidden(PicidaeError):
@@ -34,11 +36,11 @@ class Access:
     the server's store whatever the workspace (only to tell a foreign id from an unknown
     one)."""
 
-    store: Any
+    store: Store
     workspace: str
     role: str
     actor: str
-    base: Any = None
+    base: Store | None = None
     #: Whether tokens are on (workspaces may differ); without them one workspace is everyone's.
     tokens: bool = False
 
@@ -46,23 +48,21 @@ class Access:
         """``Forbidden`` naming the field when a value of ``{field: run id}`` is the id of a
         run in another workspace. Unknown ids pass: lineage may point at a run that is gone
         (an imported bundle's parent that was not exported)."""
-        lookup = getattr(self.base if self.base is not None else self.store, "run_workspace",
-                         None)
-        if lookup is None:
+        target = self.base if self.base is not None else self.store
+        if not isinstance(target, WorkspacedStore):
             return
         for field, run_id in ids.items():
             if not isinstance(run_id, str) or not run_id:
                 continue
-            owner = lookup(run_id)
+            owner = target.run_workspace(run_id)
             if owner is not None and owner != self.workspace:
                 raise Forbidden(f"{field} {run_id} is a run of another workspace than this "
                                 "token's", field=field)
 
     def own_ids(self, ids: list[str]) -> list[str]:
         """The ids among ``ids`` that are runs of this request's workspace, in order."""
-        owner = getattr(self.store, "owned_run_ids", None)
-        if owner is not None:
-            mine = set(owner(ids))
+        if isinstance(self.store, WorkspacedStore):
+            mine = set(self.store.owned_run_ids(ids))
         else:
             mine = set()
             for run_id in dict.fromkeys(ids):
@@ -78,9 +78,12 @@ def _access(request: Request, need: str) -> Access:
     state = request.app.state
     grant = auth.check(request, state.tokens, need)
     request.state.workspace = grant.workspace  # for the 403 on another workspace's run
-    store = state.store
-    if grant.workspace != getattr(store, "workspace", "default"):
-        store = store.for_workspace(grant.workspace)
+    store: Store = state.store
+    if isinstance(store, WorkspacedStore):
+        if grant.workspace != store.workspace:
+            store = store.for_workspace(grant.workspace)
+    elif grant.workspace != "default":
+        raise HTTPException(403, "this server's store has no workspaces but 'default'")
     return Access(store=store, workspace=grant.workspace, role=grant.role, actor=grant.actor,
                   base=state.store, tokens=grant is not auth.OPEN)
 

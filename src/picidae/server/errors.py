@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from picidae.errors import PicidaeError, RunNotFound
 from picidae.server.jsonresp import JSONResponse
+from picidae.store.capabilities import WorkspacedStore
 
 log = logging.getLogger("picidae.server")
 
@@ -34,13 +35,13 @@ def _field(loc: Sequence[Any]) -> str:
 
 async def _owner(request: Request, run_id: str) -> str | None:
     """The workspace of a run the request's workspace could not see (``None``: no such run)."""
-    lookup = getattr(request.app.state.store, "run_workspace", None)
-    if lookup is None or not run_id:
+    store = request.app.state.store
+    if not isinstance(store, WorkspacedStore) or not run_id:
         return None
     from starlette.concurrency import run_in_threadpool
 
     try:
-        return await run_in_threadpool(lookup, run_id)  # type: ignore[no-any-return]
+        return await run_in_threadpool(store.run_workspace, run_id)
     except PicidaeError:
         return None
 

@@ -46,7 +46,7 @@ class BodyLimit:
 
         async def limited() -> dict[str, Any]:
             nonlocal seen, refused
-            message = await receive()
+            message: dict[str, Any] = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:

@@ -1,10 +1,10 @@
 """Waking the live events streams of this replica when an event is written.
 
-On PostgreSQL one thread per replica ``LISTEN``s (``store.event_listener()``) and wakes every
-waiting stream as soon as any process commits an event, so events written through another
-replica are pushed at once. Streams still re-read the log every ``FALLBACK_S`` seconds, in case
-the listening connection is down. Other stores have no notifications: streams poll every
-``POLL_S`` seconds.
+On PostgreSQL one thread per replica ``LISTEN``s (``EventNotifier.event_listener()``) and
+wakes every waiting stream as soon as any process commits an event, so events written through
+another replica are pushed at once. Streams still re-read the log every ``FALLBACK_S``
+seconds, in case the listening connection is down. Other stores have no notifications:
+streams poll every ``POLL_S`` seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+
+from picidae.store.base import Store
+from picidae.store.capabilities import EventNotifier
 
 log = logging.getLogger("picidae.server")
 
@@ -23,8 +25,8 @@ FALLBACK_S = 2.0
 class Notifier:
     """Wake-ups for this replica's events streams (see the module docstring)."""
 
-    def __init__(self, store: Any) -> None:
-        self._factory = getattr(store, "event_listener", None)
+    def __init__(self, store: Store) -> None:
+        self._factory = store.event_listener if isinstance(store, EventNotifier) else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._stop = threading.Event()

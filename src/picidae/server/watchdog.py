@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 from picidae.settings import settings
+from picidae.store.base import Store
 
 log = logging.getLogger("picidae.server")
 
@@ -19,7 +19,7 @@ log = logging.getLogger("picidae.server")
 class Watchdog:
     """A daemon thread calling ``store.apply_liveness()`` on a timer."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="picidae-watchdog", daemon=True)

@@ -21,9 +21,9 @@ class SeriesChunk:
 
     key: str
     stage: str | None
-    steps: array = field(default_factory=lambda: array("q"))
-    values: array = field(default_factory=lambda: array("d"))
-    times: array = field(default_factory=lambda: array("d"))
+    steps: array[int] = field(default_factory=lambda: array("q"))
+    values: array[float] = field(default_factory=lambda: array("d"))
+    times: array[float] = field(default_factory=lambda: array("d"))
 
 
 @dataclass
@@ -126,9 +126,17 @@ class MetricSeries(Sequence[Point]):
 
 @runtime_checkable
 class Store(Protocol):
-    """A place runs are recorded. Every method is synchronous and thread-safe."""
+    """A place runs are recorded. Every method is synchronous and thread-safe.
 
+    Abilities only some stores have (workspaces, an events log, tokens...) are the
+    sub-protocols in ``store.capabilities``."""
+
+    #: Where the store is (a folder, a ``postgresql://`` URL with the password masked, or a
+    #: server's ``http(s)://`` URL).
     url: str
+    #: Whether reads apply the heartbeat watchdog first (``apply_liveness``), for a store no
+    #: server watches; a server turns it off, its watchdog running on a timer.
+    liveness_on_read: bool
 
     def create_run(self, record: dict[str, Any]) -> dict[str, Any]:
         """Insert a complete new run record (see ``core.run``) and its first transition, if
@@ -137,6 +145,11 @@ class Store(Protocol):
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The full record, with ``transitions``; ``RunNotFound`` for an unknown id."""
+        ...
+
+    def get_transitions(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's transitions, oldest first, as ``get_run`` gives them (``from``, ``to``,
+        ``at``, ``reason``, ``actor``)."""
         ...
 
     def list_runs(self, query: RunQuery) -> list[dict[str, Any]]:

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 from picidae.errors import InvalidInput
 from picidae.settings import settings
+from picidae.store.base import Store
+
+#: What a public ``store=`` argument may be: a folder, a ``postgresql://`` or ``http(s)://``
+#: URL, or ``None`` for the default store (``PICIDAE_STORE``, else ``PICIDAE_HOME``).
+StoreLocation = str | Path | None
 
 _lock = threading.Lock()
-_cache: dict[str, Any] = {}
+_cache: dict[str, Store] = {}
 
 
-def resolve(url: str | Path | None) -> str:
+def resolve(url: StoreLocation) -> str:
     """The canonical location a store argument names."""
     if url is None:
         cfg = settings()
@@ -32,7 +36,7 @@ def resolve(url: str | Path | None) -> str:
     return str(Path(url).expanduser().resolve())
 
 
-def open_store(url: str | Path | None = None) -> Any:
+def open_store(url: StoreLocation = None) -> Store:
     """The store for ``url`` (see the module docstring), opened once per process."""
     key = resolve(url)
     with _lock:
@@ -55,7 +59,7 @@ def embedded_location(key: str) -> tuple[Path, Path]:
     return path, path / "picidae.db"
 
 
-def _open(key: str) -> Any:
+def _open(key: str) -> Store:
     scheme = key.split("://", 1)[0].lower() if "://" in key else ""
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         from picidae.store.sql.postgres import PostgresStore
@@ -74,6 +78,16 @@ def _open(key: str) -> Any:
 
     folder, db_file = embedded_location(key)
     return SqliteStore(folder, db_file=db_file)
+
+
+def upgrade(url: StoreLocation = None) -> tuple[str | None, str]:
+    """Bring the schema of the database at ``url`` (a PostgreSQL URL, a folder or a ``.db``
+    file; ``None``: the default store) to this Picidae's version: what ``picidae db upgrade``
+    and a starting server run. Returns the revision before (``None``: an empty database) and
+    after; ``InvalidInput`` for a server's URL (a server upgrades its own database)."""
+    from picidae.store.sql.migrate import upgrade_url
+
+    return upgrade_url(None if url is None else str(url))
 
 
 def close_all() -> None:

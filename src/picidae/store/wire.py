@@ -18,7 +18,7 @@ from picidae.store.base import Batch, SeriesChunk
 _SWAP = sys.byteorder == "big"
 
 
-def pack(values: array) -> str:
+def pack(values: array[Any]) -> str:
     """An array as base64 of its little-endian bytes."""
     if _SWAP:
         values = array(values.typecode, values)
@@ -26,7 +26,7 @@ def pack(values: array) -> str:
     return base64.b64encode(values.tobytes()).decode("ascii")
 
 
-def unpack(typecode: str, text: str, field: str) -> array:
+def unpack(typecode: str, text: str, field: str) -> array[Any]:
     """The array ``pack`` wrote; ``InvalidInput`` naming ``field`` if it is not one."""
     try:
         raw = base64.b64decode(text, validate=True)

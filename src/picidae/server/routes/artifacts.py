@@ -42,6 +42,7 @@ from picidae.errors import ArtifactNotFound, InvalidInput
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.routes.runs import Strict
+from picidae.store.capabilities import WorkspacedStore
 
 router = APIRouter(prefix="/api/v1", tags=["artifacts"])
 
@@ -79,8 +80,8 @@ def claimed(access: Access, digest: str) -> bool:
         return False
     if not access.tokens:
         return True
-    referenced = getattr(access.store, "references_blob", None)
-    if referenced is None or referenced(digest):
+    store = access.store
+    if not isinstance(store, WorkspacedStore) or store.references_blob(digest):
         return True
     return bool(blobs.exists(hashlib.sha256(_proof(access)(digest)).hexdigest()))
 

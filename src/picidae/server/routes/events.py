@@ -4,8 +4,8 @@ server-sent events with a resumable cursor.
 Each event's SSE ``id`` is its position in the events log; reconnecting with
 ``Last-Event-ID`` (or ``?since=ID``) resumes right after it. Without a cursor the stream starts
 at the present. Events written by another replica arrive too: the stream reads the shared
-events log, gap-safely (``store.sql.event_log``: an event whose transaction commits late is
-never skipped), and on PostgreSQL it wakes on ``NOTIFY`` as soon as any replica commits an
+events log, gap-safely (``EventSource.event_reader``: an event whose transaction commits late
+is never skipped), and on PostgreSQL it wakes on ``NOTIFY`` as soon as any replica commits an
 event (``server.notify``) instead of polling.
 """
 
@@ -16,21 +16,21 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from picidae.errors import InvalidInput
 from picidae.server.deps import Access, reader
 from picidae.server.notify import POLL_S, Notifier
-from picidae.store.sql.event_log import EventReader
+from picidae.store.capabilities import EventSource
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
 KEEPALIVE_S = 15.0
 
 
-def _start(value: str | None, store: Any) -> int:
+def _start(value: str | None, store: EventSource) -> int:
     if value is None or value == "":
         return int(store.last_event_id())
     try:
@@ -72,8 +72,10 @@ async def events(
 ) -> StreamingResponse:
     """The live events stream (``text/event-stream``)."""
     store = access.store
+    if not isinstance(store, EventSource):
+        raise HTTPException(404, "this server's store keeps no events log")
     cursor = await run_in_threadpool(_start, last_event_id or since, store)
-    log_reader = EventReader(store, cursor, run_id=run_id)
+    log_reader = store.event_reader(cursor, run_id=run_id)
     notifier: Notifier = request.app.state.notifier
 
     async def stream() -> AsyncIterator[bytes]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from picidae.core import lifecycle
+from picidae.core.order import parse_order_by
 from picidae.core.record import new_record
 from picidae.core.states import State
 from picidae.core.submission import SUBMITTED_FIELDS, clean_submitted
@@ -18,7 +19,6 @@ from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.validate import check_batch
 from picidae.store.base import RunQuery
-from picidae.store.sql.query import parse_order_by
 from picidae.store.wire import batch_from_wire
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])

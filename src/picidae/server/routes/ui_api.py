@@ -21,7 +21,7 @@ from picidae.core.states import State
 from picidae.errors import InvalidInput
 from picidae.server.deps import Access, reader
 from picidae.server.jsonresp import JSONResponse
-from picidae.store.base import RunQuery
+from picidae.store.base import RunQuery, Store
 
 router = APIRouter(prefix="/api/v1", tags=["ui"])
 
@@ -81,7 +81,7 @@ _PLAIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _GROUP = 100  # ids per "parent_id in (...)" count: well inside the where language's limits
 
 
-def _count_children(store: Any, ids: list[str], include_archived: bool) -> dict[str, int]:
+def _count_children(store: Store, ids: list[str], include_archived: bool) -> dict[str, int]:
     """Children per id with few queries: one count for a whole group of ids, split in halves
     only where some have children — a page of 50 leaf runs costs one count, not 50 (a count
     by parent may scan the runs on SQLite, ~20 ms each at 100,000 runs)."""

@@ -21,14 +21,14 @@ MAX_CHUNK = 65536
 _SWAP = sys.byteorder == "big"
 
 
-def _pack(values: array) -> bytes:
+def _pack(values: array[Any]) -> bytes:
     if _SWAP:
         values = array(values.typecode, values)
         values.byteswap()
     return values.tobytes()
 
 
-def _unpack(typecode: str, blob: bytes) -> array:
+def _unpack(typecode: str, blob: bytes) -> array[Any]:
     out = array(typecode)
     out.frombytes(blob)
     if _SWAP:
@@ -71,11 +71,10 @@ def best_point(values: Iterable[float], steps: Iterable[int],
                mode: str) -> tuple[float, int] | None:
     """The best (max or min) non-NaN value and its step; the earliest step wins ties."""
     best: tuple[float, int] | None = None
-    better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
     for value, step in zip(values, steps, strict=True):
         if math.isnan(value):
             continue
-        if best is None or better(value, best[0]):
+        if best is None or (value > best[0] if mode == "max" else value < best[0]):
             best = (value, step)
     return best
 

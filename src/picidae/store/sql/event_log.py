@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from picidae.store.sql.tables import events
+
+if TYPE_CHECKING:
+    from picidae.store.sql.store import SqlStore
 
 #: How long a reader waits for a missing id before deciding it rolled back.
 HOLD_S = 2.0
@@ -37,7 +40,7 @@ def envelope(row: Any) -> dict[str, Any]:
 class EventReader:
     """One reader's position in a SQL store's events log (see the module docstring)."""
 
-    def __init__(self, store: Any, after: int, *, run_id: str | None = None,
+    def __init__(self, store: SqlStore, after: int, *, run_id: str | None = None,
                  hold_s: float = HOLD_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.cursor = after
@@ -57,12 +60,12 @@ class EventReader:
             rows = conn.execute(stmt).all()
         return self.take(rows)
 
-    def take(self, rows: list[Any]) -> list[dict[str, Any]]:
+    def take(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
         """Deliverable events from ``rows`` (every workspace's, ids above the cursor, in id
         order), holding back whatever follows a gap that may still fill."""
         now = self.clock()
         out: list[dict[str, Any]] = []
-        workspace = getattr(self.store, "workspace", "default")
+        workspace = self.store.workspace
         self.holding = False
         for row in rows:
             expected = self.cursor + 1

@@ -326,22 +326,3 @@ class _Walk:
 def count_statement(q: RunQuery) -> Select[Any]:
     """SELECT COUNT(*) of the runs a query matches."""
     return select(func.count()).select_from(runs).where(*_filters(q))
-
-
-def parse_order_by(value: str | list[str] | None) -> list[tuple[str, bool]]:
-    """``"metrics.acc desc, created_at"`` → ``[("metrics.acc", True), ("created_at", False)]``."""
-    if not value:
-        return []
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    out = []
-    for part in parts:
-        words = part.strip().split()
-        if not words or len(words) > 2:
-            raise InvalidInput(f"order_by {part!r} should be 'FIELD' or 'FIELD asc|desc'",
-                               field="order_by")
-        direction = words[1].lower() if len(words) == 2 else "asc"
-        if direction not in ("asc", "desc"):
-            raise InvalidInput(f"order_by direction must be asc or desc, got {words[1]!r}",
-                               field="order_by")
-        out.append((words[0], direction == "desc"))
-    return out

@@ -42,6 +42,7 @@ from picidae.store.base import Batch, MetricSeries, RunQuery
 from picidae.store.sql import artifact_rows, lineage
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
+from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.tables import (
     applied_batches,
     artifacts,
@@ -56,6 +57,7 @@ from picidae.store.sql.tables import (
     runs,
     transitions,
 )
+from picidae.store.sql.tokens import TokenTable
 
 _RUN_COLUMNS = set(COLUMN_FIELDS)
 
@@ -646,6 +648,14 @@ class SqlStore:
         """The id of the newest event (0 when there is none)."""
         with self._tx() as conn:
             return int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
+
+    def event_reader(self, after: int, *, run_id: str | None = None) -> EventReader:
+        """See ``EventSource.event_reader`` (``store/sql/event_log.py``)."""
+        return EventReader(self, after, run_id=run_id)
+
+    def tokens(self) -> TokenTable:
+        """See ``TokenStore.tokens`` (``store/sql/tokens.py``)."""
+        return TokenTable(self)
 
     def events_since(self, after: int, limit: int = 500,
                      run_id: str | None = None) -> list[dict[str, Any]]:

@@ -12,12 +12,15 @@ import hashlib
 import re
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
 
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.store.sql.tables import api_tokens
+
+if TYPE_CHECKING:
+    from picidae.store.sql.store import SqlStore
 
 ROLES = ("read", "write")
 _WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -50,13 +53,9 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 class TokenTable:
-    """The tokens of a SQL store's database (any workspace)."""
+    """The tokens of a SQL store's database (any workspace): ``TokenStore.tokens()``."""
 
-    def __init__(self, store: Any) -> None:
-        if not hasattr(store, "engine"):
-            raise InvalidInput("tokens live in the server's database: pass --store with its "
-                               "postgresql://... URL (or the embedded store's folder)",
-                               field="store")
+    def __init__(self, store: SqlStore) -> None:
         self.store = store
 
     def create(self, workspace: str, role: str, name: str | None = None) -> tuple[str,

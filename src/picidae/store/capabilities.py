@@ -1,0 +1,195 @@
+"""Optional store abilities, as typed protocols checked with ``isinstance``.
+
+``Store`` (``base.py``) is what every store does. Some abilities belong to some stores only —
+the SQL stores keep an events log and a token table, PostgreSQL can push notifications, a
+server computes history and removals itself. Each is a ``runtime_checkable`` sub-protocol of
+``Store`` (as litestar's ``NamespacedStore`` is of its ``Store``), so code asks
+``isinstance(store, EventSource)`` and the type checker then knows the methods it may call —
+never ``hasattr(store, "engine")``.
+
+===================  ==========================================  ===========================
+protocol             methods                                     implemented by
+===================  ==========================================  ===========================
+``WorkspacedStore``  ``workspace``, ``for_workspace``,           SQLite, PostgreSQL
+                     ``run_workspace``, ``owned_run_ids``,
+                     ``references_blob``
+``EventSource``      ``last_event_id``, ``event_reader``         SQLite, PostgreSQL
+``EventNotifier``    ``event_listener``                          PostgreSQL
+``EventStream``      ``stream_events``                           HTTP
+``TokenStore``       ``tokens``                                  SQLite, PostgreSQL
+``FolderStore``      ``folder``                                  SQLite (the embedded store)
+``HistoryStore``     ``history``                                 HTTP
+``RemovalStore``     ``remove_runs``                             HTTP
+``ImportStore``      ``import_run``                              HTTP
+===================  ==========================================  ===========================
+
+``docs/architecture.md`` keeps the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from picidae.store.base import Store
+
+
+@runtime_checkable
+class WorkspacedStore(Store, Protocol):
+    """A store that keeps workspaces apart: one database, each run in one workspace, every
+    read and write of a bound store limited to its workspace."""
+
+    #: The workspace this store reads and writes.
+    workspace: str
+
+    def for_workspace(self, workspace: str) -> WorkspacedStore:
+        """The same store bound to ``workspace`` (sharing connections)."""
+        ...
+
+    def run_workspace(self, run_id: str) -> str | None:
+        """The workspace ``run_id`` belongs to, whichever this store is bound to (``None``
+        for an unknown id), so a server answers 403, not 404, for another workspace's run."""
+        ...
+
+    def owned_run_ids(self, run_ids: list[str]) -> list[str]:
+        """The ids among ``run_ids`` that are runs of this store's workspace."""
+        ...
+
+    def references_blob(self, digest: str) -> bool:
+        """Whether an artifact of a run of this workspace (a file, an image or a folder's
+        member) has this content digest: a server serves a blob only to workspaces that
+        reference it (or proved they uploaded it)."""
+        ...
+
+
+class EventReading(Protocol):
+    """One reader's position in an events log: ``poll`` returns what is safe to deliver."""
+
+    #: The id of the last event consumed (a safe resume point).
+    cursor: int
+    #: Whether events are held back behind a gap that may still fill (poll again soon).
+    holding: bool
+
+    def poll(self, limit: int = 500) -> list[dict[str, Any]]:
+        """The next events of the store's workspace (and run, if the reader has one), oldest
+        first, each ``{id, type, run_id, at, payload}``; advances ``cursor`` past them."""
+        ...
+
+
+@runtime_checkable
+class EventSource(Store, Protocol):
+    """A store with an events log it reads itself (the SQL stores)."""
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none)."""
+        ...
+
+    def event_reader(self, after: int, *, run_id: str | None = None) -> EventReading:
+        """A reader of this workspace's events with an id above ``after`` (only ``run_id``'s,
+        if given) that never skips an event whose transaction commits late."""
+        ...
+
+
+class EventListener(Protocol):
+    """A wait for the next committed event (one per waiting thread)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Block until an event is committed (True) or ``timeout`` seconds pass (False)."""
+        ...
+
+    def close(self) -> None:
+        """Release the listener's connection."""
+        ...
+
+
+@runtime_checkable
+class EventNotifier(EventSource, Protocol):
+    """An events log that pushes: waiting readers wake as soon as any process commits an
+    event (PostgreSQL's ``LISTEN``/``NOTIFY``) instead of polling."""
+
+    def event_listener(self) -> EventListener:
+        """A new listener on this database's events."""
+        ...
+
+
+@runtime_checkable
+class EventStream(Store, Protocol):
+    """A store whose server streams events to it (server-sent events)."""
+
+    def stream_events(self, *, since: int | None = None, run_id: str | None = None,
+                      timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Events as ``picidae.events()`` yields them (see there)."""
+        ...
+
+
+class TokenBook(Protocol):
+    """The API tokens kept in a store's database (any workspace), only as hashes."""
+
+    def create(self, workspace: str, role: str,
+               name: str | None = None) -> tuple[str, dict[str, Any]]:
+        """A new token: ``(token, record)``; the token itself is not stored anywhere."""
+        ...
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every token (revoked ones too), oldest first, without digests."""
+        ...
+
+    def revoke(self, token_id: str) -> dict[str, Any]:
+        """Revoke a token by id; ``TokenNotFound`` for an unknown id."""
+        ...
+
+    def lookup(self, token_digest: str) -> dict[str, Any] | None:
+        """The live token with this SHA-256 digest, or ``None``."""
+        ...
+
+    def exists(self) -> bool:
+        """Whether any token was ever created here (then a server requires tokens)."""
+        ...
+
+
+@runtime_checkable
+class TokenStore(Store, Protocol):
+    """A store whose database holds API tokens (what ``picidae token`` manages)."""
+
+    def tokens(self) -> TokenBook:
+        """The token table of this store's database."""
+        ...
+
+
+@runtime_checkable
+class FolderStore(Store, Protocol):
+    """A store kept in a folder on this machine (the embedded store): its artifacts go in
+    ``folder/artifacts`` unless configured otherwise."""
+
+    folder: Path
+
+
+@runtime_checkable
+class HistoryStore(Store, Protocol):
+    """A store that computes ``picidae.history()`` itself (a server, over its own store)."""
+
+    def history(self, *, where: str | None = None, by: str | None = None,
+                created_after: float | None = None,
+                created_before: float | None = None) -> dict[str, Any]:
+        """What ``analysis.history.history`` returns for the same arguments."""
+        ...
+
+
+@runtime_checkable
+class RemovalStore(Store, Protocol):
+    """A store that removes runs with their descendants and blobs itself (a server: the
+    blobs live beside it)."""
+
+    def remove_runs(self, run_ids: list[str], *, dry_run: bool = False) -> dict[str, Any]:
+        """What ``analysis.retention.remove`` returns for the same arguments."""
+        ...
+
+
+@runtime_checkable
+class ImportStore(Store, Protocol):
+    """A store that loads an exported run payload itself (a server, in one request)."""
+
+    def import_run(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """What ``analysis.bundle.load_run`` returns for the same payload."""
+        ...
