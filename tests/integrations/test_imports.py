@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from integration_helpers import framework
+
 FRAMEWORKS = ["torch", "lightning", "pytorch_lightning", "transformers", "keras", "xgboost",
               "lightgbm", "optuna", "tensorflow", "jax"]
 MODULES = {"lightning": "PicidaeLogger", "transformers": "PicidaeCallback",
@@ -53,3 +55,27 @@ def test_a_missing_framework_raises_missing_dependency_naming_the_extra(
         assert f"pip install 'picidae[{module}]'" in message and is_import_error
     assert out["from-import"] == ["this feature needs 'keras': pip install 'picidae[keras]'",
                                   True]
+
+
+def test_the_contract_names_import_from_a_fresh_interpreter(run_script: Any) -> None:
+    for module in ("lightning", "transformers", "keras", "xgboost", "lightgbm", "optuna"):
+        framework(module, module)
+    proc = run_script("""
+        import os
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        from picidae.integrations.lightning import PicidaeLogger
+        from picidae.integrations.transformers import PicidaeCallback as HF
+        from picidae.integrations.keras import PicidaeCallback as Keras
+        from picidae.integrations.xgboost import PicidaeCallback as XGB
+        from picidae.integrations.lightgbm import PicidaeCallback as LGB
+        from picidae.integrations.optuna import PicidaeCallback as Optuna
+        import keras, lightning.pytorch, transformers, xgboost
+        assert issubclass(PicidaeLogger, lightning.pytorch.loggers.Logger)
+        assert issubclass(HF, transformers.TrainerCallback)
+        assert issubclass(Keras, keras.callbacks.Callback)
+        assert issubclass(XGB, xgboost.callback.TrainingCallback)
+        assert callable(LGB()) and callable(Optuna())
+        print("ok")
+    """, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
