@@ -13,21 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from picidae.core.validation import flatten
-from picidae.core.where.nodes import (
-    BOOL_FIELDS,
-    And,
-    Compare,
-    Contains,
-    Field,
-    In,
-    IsNull,
-    Like,
-    Node,
-    Not,
-    Or,
-    Predicate,
-    Value,
-)
+from picidae.core.where import nodes
 from picidae.core.where.parser import parse
 
 
@@ -68,10 +54,10 @@ def like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
-def _cell(fld: Field, run: Mapping[str, Any], now: float) -> tuple[Any, str | None]:
+def _cell(fld: nodes.Field, run: Mapping[str, Any], now: float) -> tuple[Any, str | None]:
     """The field's ``(num, text)`` for this run; both ``None`` when it has no value."""
     if fld.section == "run":
-        if fld.key in BOOL_FIELDS:
+        if fld.key in nodes.BOOL_FIELDS:
             return (1.0 if run.get(fld.key) else 0.0), None
         if fld.key == "duration_s":
             start, end = run.get("started_at"), run.get("ended_at")
@@ -89,7 +75,7 @@ def _cell(fld: Field, run: Mapping[str, Any], now: float) -> tuple[Any, str | No
     return stored_value(values.get(fld.key))
 
 
-def _matches(cell: tuple[Any, str | None], op: str, value: Value) -> bool:
+def _matches(cell: tuple[Any, str | None], op: str, value: nodes.Value) -> bool:
     """The positive comparison: false when the value is missing or of the other type."""
     num, text = cell
     if isinstance(value, str):
@@ -98,36 +84,36 @@ def _matches(cell: tuple[Any, str | None], op: str, value: Value) -> bool:
                                         else value)
 
 
-def _predicate(node: Predicate, run: Mapping[str, Any], now: float) -> bool:
-    if isinstance(node, Contains) and node.field.kind == "tags":
+def _predicate(node: nodes.Predicate, run: Mapping[str, Any], now: float) -> bool:
+    if isinstance(node, nodes.Contains) and node.field.kind == "tags":
         return (node.value in (run.get("tags") or ())) != node.negated
     cell = _cell(node.field, run, now)
     present = cell[0] is not None or cell[1] is not None
-    if isinstance(node, IsNull):
+    if isinstance(node, nodes.IsNull):
         return present == node.negated
-    negated = node.negated if not isinstance(node, Compare) else node.op == "!="
-    if isinstance(node, Compare):
+    negated = node.negated if not isinstance(node, nodes.Compare) else node.op == "!="
+    if isinstance(node, nodes.Compare):
         hit = _matches(cell, "=" if node.op == "!=" else node.op, node.value)
-    elif isinstance(node, In):
+    elif isinstance(node, nodes.In):
         hit = any(_matches(cell, "=", v) for v in node.values)
-    elif isinstance(node, Like):
+    elif isinstance(node, nodes.Like):
         hit = cell[1] is not None and like_regex(node.pattern).fullmatch(cell[1]) is not None
     else:
         hit = cell[1] is not None and node.value in cell[1]
     return present and not hit if negated else hit
 
 
-def _eval(node: Node, run: Mapping[str, Any], now: float) -> bool:
-    if isinstance(node, And):
+def _eval(node: nodes.Node, run: Mapping[str, Any], now: float) -> bool:
+    if isinstance(node, nodes.And):
         return all(_eval(n, run, now) for n in node.operands)
-    if isinstance(node, Or):
+    if isinstance(node, nodes.Or):
         return any(_eval(n, run, now) for n in node.operands)
-    if isinstance(node, Not):
+    if isinstance(node, nodes.Not):
         return not _eval(node.operand, run, now)
     return _predicate(node, run, now)
 
 
-def evaluate(node: Node | str, run: Mapping[str, Any], *, now: float | None = None) -> bool:
+def evaluate(node: nodes.Node | str, run: Mapping[str, Any], *, now: float | None = None) -> bool:
     """Whether ``run`` matches. ``run`` holds the run columns (``status``, ``created_at``...),
     ``config`` and ``summary`` (flat, ``{"opt.lr": 0.1}``, or nested as stored), ``metrics``
     as ``{key: latest value}`` and ``tags`` as a list. ``now`` (default: the current time) is

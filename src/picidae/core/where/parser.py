@@ -11,28 +11,9 @@ from functools import lru_cache
 from picidae.core.durations import DURATION, seconds
 from picidae.core.lifecycle import parse_state
 from picidae.core.states import SYNONYMS, State
+from picidae.core.where import nodes
 from picidae.core.where.errors import WhereError
 from picidae.core.where.lexer import Token, tokenize
-from picidae.core.where.nodes import (
-    FIELDS,
-    MAX_DEPTH,
-    MAX_LENGTH,
-    MAX_PREDICATES,
-    MAX_VALUES,
-    SECTIONS,
-    And,
-    Compare,
-    Contains,
-    Field,
-    In,
-    IsNull,
-    Like,
-    Node,
-    Not,
-    Or,
-    Predicate,
-    Value,
-)
 from picidae.errors import InvalidInput
 
 
@@ -45,7 +26,7 @@ def _found(tok: Token) -> str:
 
 
 def _field_list() -> str:
-    return ", ".join(FIELDS) + ", config.KEY, summary.KEY, metrics.KEY"
+    return ", ".join(nodes.FIELDS) + ", config.KEY, summary.KEY, metrics.KEY"
 
 
 class _Parser:
@@ -78,10 +59,10 @@ class _Parser:
 
     def enter(self, tok: Token) -> None:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise self.error(tok, f"expression nested more than {MAX_DEPTH} levels deep")
+        if self.depth > nodes.MAX_DEPTH:
+            raise self.error(tok, f"expression nested more than {nodes.MAX_DEPTH} levels deep")
 
-    def parse(self) -> Node:
+    def parse(self) -> nodes.Node:
         if self.peek().kind == "end":
             raise self.error(self.peek(), "empty expression",
                              "write a condition such as status = \"completed\"")
@@ -94,26 +75,26 @@ class _Parser:
                              "join conditions with 'and' or 'or'")
         return node
 
-    def or_(self) -> Node:
+    def or_(self) -> nodes.Node:
         items = [self.and_()]
         while self.at_keyword("or"):
             self.take()
             items.append(self.and_())
-        return items[0] if len(items) == 1 else Or(tuple(items))
+        return items[0] if len(items) == 1 else nodes.Or(tuple(items))
 
-    def and_(self) -> Node:
+    def and_(self) -> nodes.Node:
         items = [self.unary()]
         while self.at_keyword("and"):
             self.take()
             items.append(self.unary())
-        return items[0] if len(items) == 1 else And(tuple(items))
+        return items[0] if len(items) == 1 else nodes.And(tuple(items))
 
-    def unary(self) -> Node:
+    def unary(self) -> nodes.Node:
         tok = self.peek()
         if tok.kind == "keyword" and tok.value == "not":
             self.take()
             self.enter(tok)
-            node: Node = Not(self.unary())
+            node: nodes.Node = nodes.Not(self.unary())
             self.depth -= 1
             return node
         if tok.kind == "(":
@@ -132,7 +113,7 @@ class _Parser:
         raise self.error(tok, f"expected a condition{after}{_found(tok)}",
                          "a condition starts with a field such as status or config.KEY")
 
-    def field(self, tok: Token) -> Field:
+    def field(self, tok: Token) -> nodes.Field:
         section, key = tok.value
         if section is not None:
             if not key:
@@ -140,13 +121,13 @@ class _Parser:
                                  f"{section}.`odd key`")
             if "\x00" in key:
                 raise self.error(tok, "a key must not contain a NUL character")
-            return Field(section, key)
+            return nodes.Field(section, key)
         name = key.lower()
-        if name in SECTIONS:
+        if name in nodes.SECTIONS:
             raise self.error(tok, f"{name} needs a key: {name}.KEY, e.g. {name}.lr")
-        if name in FIELDS:
-            return Field("tags", "") if name == "tags" else Field("run", name)
-        hint = get_close_matches(name, FIELDS, n=1)
+        if name in nodes.FIELDS:
+            return nodes.Field("tags", "") if name == "tags" else nodes.Field("run", name)
+        hint = get_close_matches(name, nodes.FIELDS, n=1)
         if hint:
             guess = f"Did you mean {hint[0]}?"
         elif "." in key:
@@ -155,19 +136,19 @@ class _Parser:
             guess = f"For a key, say config.{key}, summary.{key} or metrics.{key}."
         raise self.error(tok, f"unknown field {key!r}", f"{guess} Fields: {_field_list()}.")
 
-    def predicate(self) -> Predicate:
+    def predicate(self) -> nodes.Predicate:
         ftok = self.take()
         fld = self.field(ftok)
         self.predicates += 1
-        if self.predicates > MAX_PREDICATES:
-            raise self.error(ftok, f"more than {MAX_PREDICATES} conditions")
+        if self.predicates > nodes.MAX_PREDICATES:
+            raise self.error(ftok, f"more than {nodes.MAX_PREDICATES} conditions")
         tok = self.peek()
         if tok.kind == "op":
             self.take()
             if fld.kind == "tags":
                 raise self.error(tok, "tags is a list: use tags contains \"x\" or "
                                  "not tags contains \"x\"")
-            return Compare(fld, tok.value, self.value(fld, tok.value))
+            return nodes.Compare(fld, tok.value, self.value(fld, tok.value))
         negated = False
         if tok.kind == "keyword" and tok.value == "not":
             self.take()
@@ -182,17 +163,17 @@ class _Parser:
         if tok.kind == "keyword" and tok.value in ("like", "contains"):
             self.take()
             if tok.value == "contains" and fld.kind == "tags":
-                return Contains(fld, self.string(), negated)
+                return nodes.Contains(fld, self.string(), negated)
             if fld.kind not in ("text", "any"):
                 raise self.error(tok, f"'{tok.value}' works on text fields; {fld} takes "
                                  f"{_TAKES[fld.kind]}")
             if tok.value == "contains":
-                return Contains(fld, self.string(), negated)
+                return nodes.Contains(fld, self.string(), negated)
             pattern = self.string()
             if re.search(r"(?<!\\)(?:\\\\)*\\$", pattern):
                 raise self.error(self.prev(), "a like pattern must not end with a lone "
                                  "backslash (write \\\\\\\\ for a literal one)")
-            return Like(fld, pattern, negated)
+            return nodes.Like(fld, pattern, negated)
         if tok.kind == "keyword" and tok.value == "is":
             self.take()
             neg = self.at_keyword("not")
@@ -205,11 +186,11 @@ class _Parser:
             if fld.kind == "tags":
                 raise self.error(null, "tags is a list and never null: use tags contains "
                                  "\"x\" or not tags contains \"x\"")
-            return IsNull(fld, neg)
+            return nodes.IsNull(fld, neg)
         raise self.error(tok, f"expected an operator after {ftok.text!r}{_found(tok)}",
                          "operators: = != < <= > >= in, not in, like, contains, is null")
 
-    def in_list(self, fld: Field, negated: bool) -> In:
+    def in_list(self, fld: nodes.Field, negated: bool) -> nodes.In:
         tok = self.take()
         if fld.kind == "tags":
             raise self.error(tok, "tags is a list: use tags contains \"x\"")
@@ -227,7 +208,7 @@ class _Parser:
             raise self.error(self.peek(), "expected ',' or ')' in the list opened at column "
                              f"{opening.pos + 1}{_found(self.peek())}")
         self.take()
-        return In(fld, tuple(values), negated)
+        return nodes.In(fld, tuple(values), negated)
 
     def string(self) -> str:
         tok = self.peek()
@@ -242,11 +223,11 @@ class _Parser:
         if "\x00" in tok.value:
             raise self.error(tok, "a string must not contain a NUL character")
 
-    def value(self, fld: Field, op: str) -> Value:
+    def value(self, fld: nodes.Field, op: str) -> nodes.Value:
         tok = self.peek()
         self.values += 1
-        if self.values > MAX_VALUES:
-            raise self.error(tok, f"more than {MAX_VALUES} values")
+        if self.values > nodes.MAX_VALUES:
+            raise self.error(tok, f"more than {nodes.MAX_VALUES} values")
         if tok.kind == "keyword" and tok.value == "null":
             raise self.error(tok, "null is not a value here",
                              f"write {fld} is null, or {fld} is not null")
@@ -254,7 +235,7 @@ class _Parser:
                 tok.kind == "keyword" and tok.value in ("true", "false")):
             raise self.error(tok, f"expected a value after {self.prev().text!r}{_found(tok)}")
         self.take()
-        value: Value = tok.value == "true" if tok.kind == "keyword" else tok.value
+        value: nodes.Value = tok.value == "true" if tok.kind == "keyword" else tok.value
         kind = fld.kind
         if tok.kind == "string":
             self.check_text(tok)
@@ -314,18 +295,18 @@ def _epoch(parser: _Parser, tok: Token, takes: str) -> float:
 
 
 @lru_cache(maxsize=512)
-def _parse_cached(expr: str) -> Node:
+def _parse_cached(expr: str) -> nodes.Node:
     return _Parser(expr).parse()
 
 
-def parse(expr: str) -> Node:
+def parse(expr: str) -> nodes.Node:
     """The AST of a ``where`` expression; ``WhereError`` (an ``InvalidInput``) when it is
     malformed, pointing at the column."""
     if not isinstance(expr, str):
         raise InvalidInput(f"where must be a string, got {type(expr).__name__}", field="where")
-    if len(expr) > MAX_LENGTH:
+    if len(expr) > nodes.MAX_LENGTH:
         raise InvalidInput(f"where expression is {len(expr)} characters; at most "
-                           f"{MAX_LENGTH}", field="where")
+                           f"{nodes.MAX_LENGTH}", field="where")
     try:
         expr.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -40,21 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from picidae.core.where import (
-    And,
-    Compare,
-    Contains,
-    Field,
-    In,
-    IsNull,
-    Like,
-    Node,
-    Not,
-    Or,
-    Predicate,
-    Value,
-    parse,
-)
+from picidae.core.where import nodes, parse
 from picidae.store.sql.query import bytewise
 from picidae.store.sql.tables import metric_latest, run_fields, run_stale, run_tags, runs
 
@@ -84,7 +70,7 @@ def _contains_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _number(value: Value) -> ColumnElement[Any]:
+def _number(value: nodes.Value) -> ColumnElement[Any]:
     """A number literal as a typed bound parameter: floats as FLOAT, ints as BIGINT, booleans
     as 1.0/0.0. The type matters on PostgreSQL: a float bound with an integer column's type
     would be cast (rounded) to an integer."""
@@ -126,7 +112,7 @@ class _Target:
     def _guard(self, col: Any, cond: ColumnElement[bool]) -> ColumnElement[bool]:
         return and_(col.is_not(None), cond) if self.typed else cond
 
-    def matches(self, op: str, value: Value) -> ColumnElement[bool]:
+    def matches(self, op: str, value: nodes.Value) -> ColumnElement[bool]:
         """The positive comparison; never NULL once ``present`` holds."""
         if isinstance(value, str):
             if self.text is None:
@@ -137,7 +123,7 @@ class _Target:
             return false()
         return self._guard(self.num, _compare(self.num, op, _number(value)))
 
-    def member(self, values: tuple[Value, ...]) -> ColumnElement[bool]:
+    def member(self, values: tuple[nodes.Value, ...]) -> ColumnElement[bool]:
         """``in (values)``: text values against the text, numbers against the number."""
         texts = [v for v in values if isinstance(v, str)]
         nums = [_number(v) for v in values if not isinstance(v, str)]
@@ -184,7 +170,7 @@ def _keyed(run_id: Any, where: list[ColumnElement[bool]], positive: bool
     return select(run_id).where(run_id == runs.c.id, *where).exists()
 
 
-def _target(fld: Field, now: float, correlated: bool = False) -> _Target:
+def _target(fld: nodes.Field, now: float, correlated: bool = False) -> _Target:
     if fld.section == "run":
         if fld.key == "stale":
             flag = case((runs.c.id.in_(select(run_stale.c.run_id)), literal(1.0, Float)),
@@ -214,38 +200,38 @@ def _target(fld: Field, now: float, correlated: bool = False) -> _Target:
                    keyed=(rf.c.run_id, field))
 
 
-def _predicate(node: Predicate, now: float, positive: bool,
+def _predicate(node: nodes.Predicate, now: float, positive: bool,
                correlated: bool = False) -> ColumnElement[bool]:
     fld = node.field
-    if isinstance(node, Contains) and fld.kind == "tags":
+    if isinstance(node, nodes.Contains) and fld.kind == "tags":
         if node.negated:
             return not_(_keyed(run_tags.c.run_id, [run_tags.c.tag == node.value],
                                not positive and not correlated))
         return _keyed(run_tags.c.run_id, [run_tags.c.tag == node.value],
                       positive and not correlated)
     target = _target(fld, now, correlated)
-    if isinstance(node, IsNull):
+    if isinstance(node, nodes.IsNull):
         return target.is_null(node.negated, positive)
-    if isinstance(node, Compare):
+    if isinstance(node, nodes.Compare):
         cond = target.matches("=" if node.op == "!=" else node.op, node.value)
         return target.over_runs(cond, node.op == "!=", positive)
-    if isinstance(node, In):
+    if isinstance(node, nodes.In):
         return target.over_runs(target.member(node.values), node.negated, positive)
-    pattern = sql_like_pattern(node.pattern) if isinstance(node, Like) \
+    pattern = sql_like_pattern(node.pattern) if isinstance(node, nodes.Like) \
         else _contains_pattern(node.value)
     return target.over_runs(target.like(pattern), node.negated, positive)
 
 
-def compile_node(node: Node, now: float, positive: bool = True,
+def compile_node(node: nodes.Node, now: float, positive: bool = True,
                  correlated: bool = False) -> ColumnElement[bool]:
     """The SQL condition for a parsed expression (``now`` ends unfinished runs;
     ``positive`` is false under an odd number of ``not``; ``correlated``: keyed lookups as
     ``EXISTS``, never ``IN``)."""
-    if isinstance(node, And):
+    if isinstance(node, nodes.And):
         return and_(*(compile_node(n, now, positive, correlated) for n in node.operands))
-    if isinstance(node, Or):
+    if isinstance(node, nodes.Or):
         return or_(*(compile_node(n, now, positive, correlated) for n in node.operands))
-    if isinstance(node, Not):
+    if isinstance(node, nodes.Not):
         return not_(compile_node(node.operand, now, not positive, correlated))
     return _predicate(node, now, positive, correlated)
 
@@ -260,25 +246,25 @@ def compile_where(expr: str, *, now: float | None = None,
                         correlated=correlated)
 
 
-def driver(node: Predicate, now: float) -> Select[Any] | None:
+def driver(node: nodes.Predicate, now: float) -> Select[Any] | None:
     """For a predicate that only runs with a row in a keyed table can satisfy (a positive
     comparison, ``in``, ``like`` or ``contains`` on config, summary, metrics or tags):
     ``SELECT run_id ...`` of those runs, a superset of the runs it matches (to start a plan
     from when it is small, see ``query.py``); ``None`` for other predicates."""
     fld = node.field
-    if getattr(node, "negated", False) or (isinstance(node, Compare) and node.op == "!="):
+    if getattr(node, "negated", False) or (isinstance(node, nodes.Compare) and node.op == "!="):
         return None
-    if isinstance(node, Contains) and fld.kind == "tags":
+    if isinstance(node, nodes.Contains) and fld.kind == "tags":
         return select(run_tags.c.run_id).where(run_tags.c.tag == node.value)
-    if fld.section not in ("config", "summary", "metrics") or isinstance(node, IsNull):
+    if fld.section not in ("config", "summary", "metrics") or isinstance(node, nodes.IsNull):
         return None
     target = _target(fld, now)
-    if isinstance(node, Compare):
+    if isinstance(node, nodes.Compare):
         cond = target.matches(node.op, node.value)
-    elif isinstance(node, In):
+    elif isinstance(node, nodes.In):
         cond = target.member(node.values)
     else:
-        pattern = sql_like_pattern(node.pattern) if isinstance(node, Like) \
+        pattern = sql_like_pattern(node.pattern) if isinstance(node, nodes.Like) \
             else _contains_pattern(node.value)
         cond = target.like(pattern)
     assert target.keyed is not None and target.present is not None
