@@ -242,7 +242,7 @@ class Outbox:
         what.append(f"in {batches} batches" if batches != 1 else "in 1 batch")
         if has_end:
             what.append("and the run's final transition")
-        store = getattr(self.store, "url", "the store")
+        store = self.store.url or "the store"
         why = f" ({self.last_error})" if self.last_error else ""
         rejected = sum(e.rejected for e in self.spool.entries)
         refused = f"; {rejected} of them refused by the store" if rejected else ""

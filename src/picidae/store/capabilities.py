@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from picidae.store.base import Store
 
@@ -193,3 +193,22 @@ class ImportStore(Store, Protocol):
     def import_run(self, payload: dict[str, Any]) -> dict[str, Any]:
         """What ``analysis.bundle.load_run`` returns for the same payload."""
         ...
+
+
+if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstance checks names)
+    from picidae.store.http import HttpStore
+    from picidae.store.sql.postgres import PostgresStore
+    from picidae.store.sql.sqlite import SqliteStore
+
+    def _conforms(sqlite: SqliteStore, pg: PostgresStore, http: HttpStore) -> None:
+        workspaced: WorkspacedStore = sqlite
+        source: EventSource = sqlite
+        tokens: TokenStore = sqlite
+        folder: FolderStore = sqlite
+        workspaced = source = tokens = pg
+        notifier: EventNotifier = pg
+        stream: EventStream = http
+        history: HistoryStore = http
+        removal: RemovalStore = http
+        importer: ImportStore = http
+        del workspaced, source, tokens, folder, notifier, stream, history, removal, importer

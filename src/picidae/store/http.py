@@ -43,7 +43,6 @@ def _dumps(data: Any) -> bytes:
 class HttpStore:
     """A store on a Picidae server (see the module docstring)."""
 
-    workspace = "default"
     liveness_on_read = False
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
