@@ -6,13 +6,16 @@ bytes logged by a hundred runs are stored once. Which run logged what, under whi
 metadata in the run store (the ``artifacts`` table); the artifact store only holds blobs.
 
 A folder's digest is the SHA-256 of its manifest: one ``<sha256>  <relative/path>\\n`` line per
-file (the ``sha256sum`` format), sorted by path. ``use_input`` on a folder and a folder
-artifact of the same content get the same digest.
+file (the ``sha256sum`` format), sorted by path, then one ``link "<target>"  <path>\n`` line
+per symbolic link (JSON-quoted target), sorted by path; a folder without links hashes as
+before links were recorded. ``use_input`` on a folder and a folder artifact of the same
+content get the same digest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,28 +101,43 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def iter_folder(root: Path) -> Iterator[tuple[str, Path]]:
-    """``(relative/path, absolute path)`` of every file under ``root``, sorted by path.
-    Symlinked files are followed, symlinked folders are not; every path is checked with the
-    artifact path rules (a file named with a control character is refused)."""
-    found: list[tuple[str, Path]] = []
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
+def scan_folder(root: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
+    """A folder's regular files, ``(relative/path, absolute path)``, and its symbolic links,
+    ``(relative/path, target as written)``, each sorted by path. No link is ever followed,
+    whether it points inside the folder or out of it (a link to ``/etc/passwd`` is recorded
+    as that link, never as the file's content); other special files (pipes, sockets,
+    devices) are left out. Every path is checked with the artifact path rules."""
+    files: list[tuple[str, Path]] = []
+    links: list[tuple[str, str]] = []
+    for folder, dirs, names in os.walk(root):  # never descends into a linked folder
         base = Path(folder)
-        for name in files:
+        dirs.sort()
+        for name in [*dirs, *names]:
             full = base / name
-            if not full.is_file():
-                continue
             rel = full.relative_to(root).as_posix()
-            found.append((clean_member_path(rel), full))
-    found.sort(key=lambda item: item[0].encode())
-    return iter(found)
+            if full.is_symlink():
+                links.append((clean_member_path(rel), os.readlink(full)))
+            elif name in names and full.is_file():
+                files.append((clean_member_path(rel), full))
+    files.sort(key=lambda item: item[0].encode())
+    links.sort(key=lambda item: item[0].encode())
+    return files, links
 
 
-def manifest_digest(files: list[tuple[str, str]]) -> str:
-    """The digest of a folder from ``(path, digest)`` pairs (see the module docstring)."""
+def iter_folder(root: Path) -> Iterator[tuple[str, Path]]:
+    """``(relative/path, absolute path)`` of every regular file under ``root``, sorted by
+    path; symbolic links are not followed (see ``scan_folder``)."""
+    return iter(scan_folder(root)[0])
+
+
+def manifest_digest(files: list[tuple[str, str]],
+                    links: list[tuple[str, str]] | None = None) -> str:
+    """The digest of a folder from ``(path, digest)`` pairs and ``(path, target)`` links
+    (see the module docstring)."""
     lines = "".join(f"{digest}  {path}\n"
                     for path, digest in sorted(files, key=lambda f: f[0].encode()))
+    lines += "".join(f"link {json.dumps(target)}  {path}\n"
+                     for path, target in sorted(links or [], key=lambda f: f[0].encode()))
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
@@ -127,11 +145,12 @@ def folder_digest(root: Path) -> tuple[str, int, int]:
     """The digest, total size and file count of a folder."""
     pairs = []
     total = 0
-    for rel, full in iter_folder(root):
+    files, links = scan_folder(root)
+    for rel, full in files:
         digest, size = sha256_file(full)
         pairs.append((rel, digest))
         total += size
-    return manifest_digest(pairs), total, len(pairs)
+    return manifest_digest(pairs, links), total, len(pairs)
 
 
 def path_digest(path: Path) -> str:

@@ -13,6 +13,7 @@ nothing at the destination on a mismatch.
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,36 @@ class Artifact(dict[str, Any]):
                 rel = clean_member_path(f["path"])
                 self._blob_store(f["digest"]).get(f["digest"], target / rel)
             target.mkdir(parents=True, exist_ok=True)
+            _relink(target, self.get("links") or [])
             return target
         if target.is_dir():
             target = target / base
         return self._blob_store(self["digest"]).get(self["digest"], target)
+
+
+def _relink(root: Path, links: list[dict[str, str]]) -> None:
+    """Recreate a downloaded folder's symbolic links, after its files (so no file is ever
+    written through a link), and only those that resolve inside the folder: a relative
+    target that stays inside; a link to anywhere else (or that reaches out through another
+    link) is left out."""
+    top = root.resolve()
+    made: list[Path] = []
+    for link in links:
+        rel = clean_member_path(link["path"])
+        target = str(link["target"])
+        inside = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+        if posixpath.isabs(target) or inside == ".." or inside.startswith("../"):
+            continue
+        where = root / rel
+        if where.exists() or where.is_symlink() or not _within(where.parent, top):
+            continue
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.symlink_to(target)
+        made.append(where)
+    for where in made:  # links through links: check where each one really ends
+        if not _within(where, top):
+            where.unlink()
+
+
+def _within(path: Path, top: Path) -> bool:
+    return path.resolve().is_relative_to(top)

@@ -6,7 +6,8 @@ copying, uploading, encoding) to the run's background jobs (``sdk.background``).
 
 Folders: every file is stored as its own blob (so unchanged files are shared between
 versions and runs) and the folder is recorded as one artifact whose digest is that of its
-manifest (see ``picidae.artifacts.base``), with one metadata row per file.
+manifest (see ``picidae.artifacts.base``), with one metadata row per file. Symbolic links
+inside the folder are recorded as links (path and target), never followed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from picidae.artifacts.base import Blob, iter_folder, manifest_digest, path_digest
+from picidae.artifacts.base import Blob, manifest_digest, path_digest, scan_folder
 from picidae.artifacts.paths import clean_artifact_name
 from picidae.core.validation import clean_key, clean_label, clean_step
 from picidae.errors import InvalidInput
@@ -79,11 +80,14 @@ def _store_path(run: Run, bg: Background, src: Path, name: str, art_type: str | 
                               "created_at": logged_at}
     if kind == "folder":
         files: list[dict[str, Any]] = []
-        for rel, full in iter_folder(src):
+        members, links = scan_folder(src)
+        for rel, full in members:
             blob = retry(f"storing {rel}", functools.partial(astore.put, full))
             files.append({"path": rel, "digest": blob.digest, "size": blob.size})
         record["files"] = files
-        record["digest"] = manifest_digest([(f["path"], f["digest"]) for f in files])
+        if links:
+            record["links"] = [{"path": rel, "target": target} for rel, target in links]
+        record["digest"] = manifest_digest([(f["path"], f["digest"]) for f in files], links)
         record["size"] = sum(f["size"] for f in files)
     else:
         blob = retry(f"storing {src}", lambda: astore.put(src))

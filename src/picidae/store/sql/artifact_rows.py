@@ -2,8 +2,9 @@
 
 A file or image artifact is one row. A folder artifact is a head row (``path`` NULL, the
 folder's manifest digest and total size) plus one row per file, pointing at the head row by
-``parent_id``; reading puts them back together as one artifact with ``files``. The Store API
-speaks logical artifacts, so the HTTP store and server pass them through unchanged.
+``parent_id``; reading puts them back together as one artifact with ``files`` (and ``links``,
+the folder's symbolic links as ``{path, target}``, kept in the head row's metadata). The
+Store API speaks logical artifacts, so the HTTP store and server pass them through unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from picidae.errors import InvalidInput
 from picidae.store.sql.tables import artifacts, runs
 
 KINDS = ("file", "folder", "image")
+
+#: The metadata key of a folder's symbolic links in its head row.
+LINKS = "__links__"
 
 _LIST = (select(artifacts).where(artifacts.c.run_id == bindparam("b_id"))
          .order_by(artifacts.c.id))
@@ -66,7 +70,7 @@ def clean_record(record: dict[str, Any]) -> dict[str, Any]:
         "step": step,
         "created_at": float(created),
         "caption": record.get("caption"),
-        "metadata": meta or {},
+        "metadata": {k: v for k, v in (meta or {}).items() if k != LINKS},
         "location": record.get("location"),
     }
     if kind == "folder":
@@ -81,7 +85,36 @@ def clean_record(record: dict[str, Any]) -> dict[str, Any]:
         out["files"] = [{"path": clean_member_path(f.get("path")),
                          "digest": _digest(f.get("digest"), "files.digest"),
                          "size": _size(f.get("size"), "files.size")} for f in files]
+        links = _links(record.get("links"))
+        if links:
+            out["links"] = links
     return out
+
+
+def _links(value: Any) -> list[dict[str, str]]:
+    """A folder's symbolic links, checked: ``[{path, target}]`` (targets are kept as
+    written, never resolved; see ``artifacts.base.scan_folder``)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput("links must be a list of {path, target}", field="links")
+    out = []
+    for i, link in enumerate(value):
+        target = link.get("target") if isinstance(link, dict) else None
+        if not isinstance(target, str) or not 0 < len(target) <= 4096 or "\x00" in target:
+            raise InvalidInput(f"links[{i}] must be {{path, target}} with a target of 1 to "
+                               "4096 characters", field=f"links[{i}]")
+        out.append({"path": clean_member_path(link.get("path")), "target": target})
+    return out
+
+
+def _metadata(rec: dict[str, Any]) -> str | None:
+    """The head row's metadata column: the record's metadata, and a folder's links (kept
+    there, under ``LINKS``, so no column is needed for them)."""
+    meta = dict(rec["metadata"])
+    if rec.get("links"):
+        meta[LINKS] = rec["links"]
+    return json.dumps(meta) if meta else None
 
 
 def insert_artifact(conn: Connection, run_id: str, rec: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +122,7 @@ def insert_artifact(conn: Connection, run_id: str, rec: dict[str, Any]) -> dict[
     row = {"run_id": run_id, "name": rec["name"], "type": rec["type"], "kind": rec["kind"],
            "path": None, "parent_id": None, "digest": rec["digest"], "size": rec["size"],
            "step": rec["step"], "created_at": rec["created_at"], "caption": rec["caption"],
-           "metadata": json.dumps(rec["metadata"]) if rec["metadata"] else None,
+           "metadata": _metadata(rec),
            "location": rec["location"]}
     inserted = conn.execute(insert(artifacts), row).inserted_primary_key
     assert inserted is not None
@@ -120,6 +153,9 @@ def read_artifacts(conn: Connection, run_id: str) -> list[dict[str, Any]]:
                "location": r.location}
         if r.kind == "folder":
             rec["files"] = []
+            links = rec["metadata"].pop(LINKS, None)
+            if links:
+                rec["links"] = links
             heads[r.id] = rec
         out.append(rec)
     for head in heads.values():
