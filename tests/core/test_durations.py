@@ -18,6 +18,7 @@ from picidae.errors import InvalidInput
 @pytest.mark.parametrize(("text", "expected"), [
     ("90", 90), ("1.5", 1.5), (" 45s ", 45), ("30m", 1800), ("2h", 7200), ("1h30m", 5400),
     ("1.5d", 129600), ("2w", 1209600), (".5h", 1800), ("2H", 7200), ("1d12h", 129600),
+    ("1e3", 1000), ("+90", 90),
 ])
 def test_parse_duration_accepts_numbers_units_and_compounds(text: str, expected: float) -> None:
     assert parse_duration(text) == expected
@@ -36,6 +37,8 @@ def test_parse_duration_takes_numbers_and_timedeltas_and_passes_none() -> None:
     ("1y", "unknown unit 'y'"),
     ("1h 30m", "is a duration such as 90 (seconds), 45s"),
     ("h", "is a duration such as"),
+    ("inf", "is a duration such as"),
+    ("1e999", "must be a positive duration"),
     ("", "is a duration such as"),
     ("0", "must be a positive duration"),
     ("-1h", "must be a positive duration"),

@@ -29,7 +29,7 @@ _DIGITS = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 #: A duration, to ``match`` inside a longer text or ``fullmatch`` a whole one.
 DURATION = re.compile(rf"-?(?:{_DIGITS}[smhdw])+", re.IGNORECASE)
 _PART = re.compile(rf"({_DIGITS})([smhdw])", re.IGNORECASE)
-_NUMBER = re.compile(rf"[+-]?{_DIGITS}")
+_NUMBER = re.compile(rf"[+-]?{_DIGITS}(?:[eE][+-]?[0-9]+)?")
 #: What a duration looks like, for error messages.
 EXAMPLES = "90 (seconds), 45s, 30m, 2h, 1h30m, 1.5d or 2w"
 
