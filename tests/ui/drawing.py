@@ -5,7 +5,12 @@
 RECORD_DRAWING = """
 window.__draws = [];
 const P = CanvasRenderingContext2D.prototype;
-const fillText = P.fillText, fillRect = P.fillRect;
+const fillText = P.fillText, fillRect = P.fillRect, fill = P.fill;
+P.fill = function (...args) {
+  window.__draws.push({op: "fill", fill: String(this.fillStyle),
+    chart: this.canvas.closest("[data-chart]")?.dataset.key});
+  return fill.apply(this, args);
+};
 P.fillText = function (text, x, y, ...rest) {
   const w = this.measureText(text).width;
   const a = this.textAlign;

@@ -4,6 +4,7 @@
 // buckets keep every peak), so a 1,000,000-point series costs the browser ~1,000 points.
 
 import {api, clear, cssVar, debounce, download, fmtNum, h, query, toast} from "./common.js";
+import {aggregate, drawBands as drawGroupBands, groupLegend} from "./groups.js";
 
 const DARK_PALETTE = ["#60a5fa", "#fb923c", "#4ade80", "#f472b6", "#a78bfa", "#22d3ee",
   "#fbbf24", "#a3e635", "#fb7185", "#818cf8"];
@@ -130,7 +131,8 @@ class Chart {
     const keys = spec.keys || [...new Set(spec.series.map((s) => s.key))];
     this.card = h("figure", {class: "chart-card", dataset: {chart: "", key: keys.join(","), points: "0"}},
       h("div", {class: "chart-head"}, h("span", {class: "chart-title"}, spec.title), this.note,
-        buttons), this.plotEl);
+        buttons), this.plotEl,
+      spec.groups ? h("ul", {class: "groups", "aria-label": "Groups"}, groupLegend(spec.groups, seriesColor)) : null);
     this.refine = debounce(() => this.loadWindow(), 150);
   }
 
@@ -189,7 +191,36 @@ class Chart {
   }
 
   /** uPlot's data: [x, y1, (smoothed y1), y2, ...], joined on x for several series. */
+  /** Grouped: per group its mean line (± std band drawn under it) and, faint, its runs. */
+  groupedTable() {
+    const {log, showRuns = true} = this.set.options;
+    const tables = [];
+    const labels = [];
+    this.groupBands = [];
+    this.spec.groups.forEach((g, gi) => {
+      const color = seriesColor(gi);
+      const members = this.spec.series.map((s, i) => ({s, d: this.data[i]}))
+        .filter(({s, d}) => s.group === gi && d.values.length);
+      const curves = members.map(({s, d}) => ({xs: this.xOf(s, d),
+        ys: d.values.map((v) => (v === null || (log && v <= 0) ? null : v))}));
+      if (!curves.length) return;
+      const agg = aggregate(curves);
+      tables.push([agg.grid, agg.mean]);
+      labels.push({label: `${g.name} (n=${g.runs.length})`, color, raw: false, scale: "y"});
+      this.groupBands.push({...agg, color});
+      if (showRuns) {
+        curves.forEach((c, i) => {
+          tables.push([c.xs, c.ys]);
+          labels.push({label: members[i].s.label, color, raw: true, scale: "y"});
+        });
+      }
+    });
+    const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    return {data, labels};
+  }
+
   table() {
+    if (this.spec.groups) return this.groupedTable();
     const {log, smoothing} = this.set.options;
     const tables = [];
     const labels = [];
@@ -218,6 +249,7 @@ class Chart {
    */
   scales() {
     const out = new Map();
+    if (this.spec.groups) return out;
     const keys = [...new Set(this.spec.series.map((s) => s.key))];
     if (keys.length < 2) return out;
     const size = new Map(keys.map((k) => [k, 0]));
@@ -340,7 +372,10 @@ class Chart {
         })),
       ],
       hooks: {
-        drawClear: [(u) => this.drawBands(u, text)],
+        drawClear: [(u) => {
+          this.drawBands(u, text);
+          if (this.spec.groups) drawGroupBands(u, this.groupBands || []);
+        }],
         draw: [(u) => this.drawn(u)],
         setScale: [(u, key) => {
           if (key !== "x" || !this.userZoom) return;

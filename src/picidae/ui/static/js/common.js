@@ -372,3 +372,75 @@ export function download(filename, blob) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+// ---- Grouping (group_by=FIELD) ----------------------------------------------------------
+
+/** The group_by field in this page's URL ("" when none). */
+export function groupByParam() {
+  return (new URL(location.href).searchParams.get("group_by") || "").trim();
+}
+
+/** Set (or drop) group_by in the URL without reloading. */
+export function setGroupByParam(field) {
+  const url = new URL(location.href);
+  if (field) url.searchParams.set("group_by", field);
+  else url.searchParams.delete("group_by");
+  history.replaceState(null, "", url.pathname + url.search);
+}
+
+/**
+ * A run's group under `field`: config.KEY / summary.KEY (the value), tags (its tags, sorted
+ * and joined), kind, or any run field. Runs without one fall in "(none)".
+ */
+export function groupOf(run, field) {
+  let value;
+  if (field === "tags") value = [...(run.tags || [])].sort().join(", ");
+  else if (field.startsWith("config.") || field.startsWith("summary.")) value = columnValue(run, field);
+  else value = run[field];
+  return value === null || value === undefined || value === "" ? "(none)" : fmtValue(value);
+}
+
+/** [{name, runs}] for `runs` grouped by `field`, in natural order of the group names. */
+export function groupRuns(runs, field) {
+  const groups = new Map();
+  for (const run of runs) {
+    const name = groupOf(run, field);
+    if (!groups.has(name)) groups.set(name, []);
+    groups.get(name).push(run);
+  }
+  const collator = new Intl.Collator("en", {numeric: true});
+  return [...groups.entries()].sort((a, b) => collator.compare(a[0], b[0]))
+    .map(([name, members]) => ({name, runs: members}));
+}
+
+/** n, mean and sample std (0 for one value) of the finite numbers in `values`. */
+export function meanStd(values) {
+  const xs = values.filter((v) => typeof v === "number" && Number.isFinite(v));
+  const n = xs.length;
+  if (!n) return {n: 0, mean: null, std: null};
+  const mean = xs.reduce((a, v) => a + v, 0) / n;
+  const std = n > 1 ? Math.sqrt(xs.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : 0;
+  return {n, mean, std};
+}
+
+/** Suggestions for a group-by box: config keys of `runs`, then tags and kind. */
+export function groupFields(runs) {
+  const keys = new Set();
+  for (const run of runs.slice(0, 200)) Object.keys(flatten(run.config)).forEach((k) => keys.add(`config.${k}`));
+  return [...[...keys].sort(), "tags", "kind", "status", "agent"];
+}
+
+/** A "Group by" box bound to group_by in the URL; onchange(field) after each change. */
+export function groupByBox(runs, current, onchange) {
+  const id = `group-fields-${Math.random().toString(36).slice(2, 8)}`;
+  const input = h("input", {type: "text", name: "group_by", list: id, value: current, size: 16,
+    placeholder: "config.lr, tags, kind", "aria-label": "Group by (config.KEY, tags or kind)"});
+  const apply = () => {
+    const field = input.value.trim();
+    setGroupByParam(field);
+    onchange(field);
+  };
+  input.addEventListener("change", apply);
+  return h("label", {class: "group-by"}, "Group by", input,
+    h("datalist", {id}, groupFields(runs).map((f) => h("option", {value: f}))));
+}

@@ -2,17 +2,21 @@
 // (only what differs, or everything) — and their metric charts overlaid.
 
 import {ChartSet, chartControls, seriesColor} from "./charts.js";
+import {groupedSpecs} from "./groups.js";
 import {
-  api, badge, boot, clear, emptyState, fmtValue, h, query, runLink, subscribe, throttle,
+  api, badge, boot, clear, emptyState, fmtValue, groupByBox, groupByParam, h, query,
+  runLink, subscribe, throttle,
 } from "./common.js";
 
 const main = document.getElementById("main");
 const MAX_DEFAULT_CHARTS = 8;
-const state = {ids: boot.ids || [], data: null, showAll: false, shownKeys: null};
+const state = {ids: boot.ids || [], data: null, showAll: false, shownKeys: null,
+  groupBy: groupByParam()};
 
 function setIds(ids) {
   state.ids = ids;
-  history.replaceState(null, "", ids.length ? `/compare?ids=${ids.map(encodeURIComponent).join(",")}` : "/compare");
+  const group = state.groupBy ? `&group_by=${encodeURIComponent(state.groupBy)}` : "";
+  history.replaceState(null, "", ids.length ? `/compare?ids=${ids.map(encodeURIComponent).join(",")}${group}` : "/compare");
   load();
 }
 
@@ -111,7 +115,10 @@ function chartsPanel(runs) {
     box.checked = state.shownKeys.includes(key);
     return h("label", {class: "check"}, box, key, h("span", {class: "faint"}, ` ${counts.get(key)}/${runs.length}`));
   }));
-  panel.append(chartControls(charts), keysBox, charts.container);
+  panel.append(chartControls(charts, [groupByBox(runs, state.groupBy, (field) => {
+    state.groupBy = field;
+    setCharts(runs);
+  })]), keysBox, charts.container);
   return panel;
 }
 
@@ -129,6 +136,7 @@ export function shortNames(names) {
 
 function setCharts(runs) {
   const labels = shortNames(runs.map((r) => r.name));
+  if (state.groupBy) return charts.set(groupedSpecs(runs, state.shownKeys, state.groupBy, labels, "compare"));
   const specs = state.shownKeys.map((key) => ({
     title: key, fileName: `compare-${key}`,
     series: runs.map((run, i) => ({run, i})).filter(({run}) => key in (run.metrics || {}))

@@ -1,11 +1,13 @@
 // One run: header, transition timeline, details, metric charts, children with their
 // aggregates, the log with live tail, artifacts, lineage. Live while the run is.
 
-import {ChartSet, PALETTE, chartControls} from "./charts.js";
+import {ChartSet, chartControls} from "./charts.js";
 import {
   TERMINAL, api, badge, boot, clear, emptyState, flatten, fmtAgo, fmtDuration, fmtMeanStd, fmtNum, fmtTime,
-  fmtValue, h, parentPrimary, query, runLink, subscribe, throttle, timeEl, toast,
+  fmtValue, groupByBox, groupByParam, h, parentPrimary, query, runLink, subscribe, throttle, timeEl,
+  toast,
 } from "./common.js";
+import {groupedSpecs} from "./groups.js";
 
 const runId = boot.run_id;
 const main = document.getElementById("main");
@@ -25,6 +27,7 @@ const state = {
   childIds: new Set(),
   kids: [],
   childAgg: null,
+  groupBy: groupByParam(),
   timer: null,
 };
 
@@ -34,13 +37,14 @@ const head = h("section", {class: "run-head", "aria-label": "Run"});
 const chartsBox = h("div", {class: "charts"});
 const keysBox = h("div", {class: "keys", role: "group", "aria-label": "Metric keys shown"});
 const charts = new ChartSet(chartsBox);
+const groupSlot = h("span", {});  // "Group by" for a parent's children, once they are known
 const combineBox = h("input", {type: "checkbox", onchange: (e) => {
   state.combine = e.target.checked;
   setCharts();
 }});
 const metricsPanel = h("section", {class: "panel", id: "metrics", "aria-label": "Metrics"},
   h("div", {class: "panel-head"}, h("h2", {}, "Metrics"), h("span", {class: "muted", id: "metrics-count"})),
-  chartControls(charts, [h("label", {class: "check"}, combineBox, "One chart")]),
+  chartControls(charts, [h("label", {class: "check"}, combineBox, "One chart"), groupSlot]),
   keysBox, chartsBox);
 const childrenPanel = h("section", {class: "panel", id: "children", hidden: true, "aria-label": "Children"});
 const logBox = h("div", {class: "log", id: "log", tabindex: "0", role: "log", "aria-label": "Run log",
@@ -229,15 +233,20 @@ function relativeName(kid) {
 }
 
 function childrenCharts() {
-  // A parent without metrics of its own: its children's series overlaid, one chart per key.
-  const kids = state.kids.slice(0, PALETTE.length);
+  // A parent without metrics of its own (or grouped by group_by): all its children's series,
+  // one chart per key — overlaid, or per group a mean line with a ± std band.
+  const kids = state.kids;
   const keys = [...new Set(kids.flatMap((k) => Object.keys(k.metrics || {})))].sort()
     .slice(0, MAX_DEFAULT_CHARTS);
   metricsPanel.querySelector("h2").textContent = "Children's metrics";
-  document.getElementById("metrics-count").textContent =
-    `${kids.length < state.kids.length ? `first ${kids.length} of ` : ""}${state.kids.length} children overlaid`;
+  document.getElementById("metrics-count").textContent = state.groupBy
+    ? `${kids.length} children grouped by ${state.groupBy}` : `${kids.length} children overlaid`;
   keysBox.hidden = true;
   combineBox.closest("label").hidden = true;
+  if (state.groupBy) {
+    return charts.set(groupedSpecs(kids, keys, state.groupBy, kids.map(relativeName),
+      `${state.run.name}-children`));
+  }
   return charts.set(keys.map((key) => ({
     title: key, fileName: `${state.run.name}-children-${key}`,
     series: kids.map((kid, i) => ({kid, i})).filter(({kid}) => key in (kid.metrics || {}))
@@ -251,7 +260,7 @@ function setCharts() {
   const keys = state.keys.filter((k) => state.shownKeys.includes(k));
   document.getElementById("metrics-count").textContent = state.keys.length
     ? `${state.keys.length} ${state.keys.length === 1 ? "key" : "keys"}` : "";
-  if (!state.keys.length && state.kids.some((k) => Object.keys(k.metrics || {}).length)) {
+  if ((!state.keys.length || state.groupBy) && state.kids.some((k) => Object.keys(k.metrics || {}).length)) {
     return childrenCharts();
   }
   if (!state.keys.length) {
@@ -307,6 +316,17 @@ async function loadChildren() {
   }
   state.childIds = new Set(kids.runs.map((k) => k.id));
   state.kids = kids.runs;
+  if (!groupSlot.firstChild) {
+    groupSlot.append(groupByBox(state.kids, state.groupBy, (field) => {
+      state.groupBy = field;
+      if (!field) {  // back to the run's own charts, if it has any
+        metricsPanel.querySelector("h2").textContent = "Metrics";
+        keysBox.hidden = state.keys.length < 2;
+        combineBox.closest("label").hidden = false;
+      }
+      setCharts();
+    }));
+  }
   const hadStats = state.childAgg !== null;
   state.childAgg = agg;
   if (!hadStats) await renderHead(state.run);

@@ -4,7 +4,8 @@
 
 import {
   INIT_SNIPPET, api, badge, boot, clear, columnValue, emptyState, flatten, fmtDuration, fmtMeanStd, fmtNum,
-  fmtValue, h, parentPrimary, query, runLink, STATES, subscribe, throttle, timeEl,
+  fmtValue, groupByBox, groupRuns, h, meanStd, parentPrimary, query, runLink, STATES, subscribe,
+  throttle, timeEl,
 } from "./common.js";
 
 const url = new URL(location.href);
@@ -20,6 +21,7 @@ const state = {
     ? url.searchParams.get("cols").split(",").filter(Boolean) : savedCols,
   top: url.searchParams.has("top") ? url.searchParams.get("top") === "1" : null,
   limit: Number(url.searchParams.get("limit")) || 50,
+  groupBy: url.searchParams.get("group_by") || "",
   cursors: [null],
   page: 0,
   total: null,
@@ -62,6 +64,7 @@ const colList = h("datalist", {id: "col-suggestions"});
 const table = h("table", {class: "runs"});
 const tableBox = h("div", {class: "table-wrap"}, table);
 const pager = h("div", {class: "pager"});
+const groupSlot = h("span", {});  // "Group by", filled once runs are listed
 
 main.append(
   h("div", {class: "page-head"}, h("h1", {}, "Runs"), count,
@@ -85,6 +88,7 @@ main.append(
       h("label", {class: "check", for: "top-only"}, topBox, "Top-level only"),
       h("span", {class: "faint", id: "nest-hint"}),
       h("span", {class: "spacer"}),
+      groupSlot,
       h("form", {class: "columns-editor", onsubmit: (e) => {
         e.preventDefault();
         addColumn(colInput.value.trim());
@@ -116,7 +120,7 @@ function listParams(extra = {}) {
 function syncUrl(push) {
   const q = {where: state.where, status: state.statuses.join(","), order_by: state.order,
     cols: state.cols.join(","), top: state.top === null ? "" : (state.top ? "1" : "0"),
-    limit: state.limit === 50 ? "" : state.limit};
+    limit: state.limit === 50 ? "" : state.limit, group_by: state.groupBy};
   const next = `/${query(q)}`;
   if (next !== location.pathname + location.search) {
     history[push ? "pushState" : "replaceState"](null, "", next);
@@ -395,10 +399,32 @@ function render() {
   all.checked = state.runs.every((r) => state.selected.has(r.id));
   clear(table,
     h("thead", {}, h("tr", {}, h("th", {scope: "col"}, all), columns().map(headerCell))),
-    h("tbody", {}, state.runs.map((run) => row(run, 0))));
+    h("tbody", {}, state.groupBy ? groupedRows() : state.runs.map((run) => row(run, 0))));
+  if (!groupSlot.firstChild) {
+    groupSlot.append(groupByBox(state.runs, state.groupBy, (field) => {
+      state.groupBy = field;
+      render();
+    }));
+  }
   renderPager();
   updateCompare();
   state.flash.clear();
+}
+
+/** The page's runs under one header row per group (group_by): name, n and the mean ± std
+ * of the group's primary-metric values. */
+function groupedRows() {
+  return groupRuns(state.runs, state.groupBy).flatMap((g) => {
+    const names = [...new Set(g.runs.map((r) => r.primary_metric?.name).filter(Boolean))];
+    const s = meanStd(g.runs.map((r) => r.primary_metric?.best));
+    const head = h("tr", {class: "group-row", dataset: {group: "", name: g.name, n: String(g.runs.length),
+      key: names.length === 1 ? names[0] : "", mean: s.mean === null ? "" : String(s.mean),
+      std: s.std === null ? "" : String(s.std), depth: "-1"}},
+    h("td", {colspan: String(columns().length + 1)}, `${state.groupBy} = ${g.name}`,
+      h("span", {class: "faint"}, ` · ${g.runs.length} ${g.runs.length === 1 ? "run" : "runs"}`),
+      s.n && names.length === 1 ? h("span", {class: "muted"}, ` · ${names[0]} ${fmtMeanStd(s)}`) : null));
+    return [head, ...g.runs.map((run) => row(run, 0))];
+  });
 }
 
 function renderPager() {
