@@ -87,6 +87,13 @@ def main() -> int:
                 shot(f"/runs/{run_id('confidence-reweighting')}", "run-parent.png")
                 shot(f"/runs/{run_id('nlp/bert-large-finetune')}", "run-failed.png")
                 shot(f"/compare?ids={','.join(sweep)}", "compare.png")
+
+                def to_charts(page: Any) -> None:
+                    page.wait_for_selector('[data-chart][data-drawn="1"]')
+                    page.locator("#charts").scroll_into_view_if_needed()
+
+                shot(f"/compare?ids={','.join(sweep)}&group_by=config.lr",
+                     "compare-grouped.png", then=to_charts)
                 shot("/history", "history.png")
                 shot("/", "runs-dark.png", theme="dark", then=expand_w2s)
                 browser.close()

@@ -434,7 +434,7 @@ export function groupFields(runs) {
 export function groupByBox(runs, current, onchange) {
   const id = `group-fields-${Math.random().toString(36).slice(2, 8)}`;
   const input = h("input", {type: "text", name: "group_by", list: id, value: current, size: 16,
-    placeholder: "config.lr, tags, kind", "aria-label": "Group by (config.KEY, tags or kind)"});
+    placeholder: "config.KEY, tags", "aria-label": "Group by (config.KEY, tags or kind)"});
   const apply = () => {
     const field = input.value.trim();
     setGroupByParam(field);
