@@ -1,6 +1,8 @@
 """Schemathesis against ``/openapi.json``: generated requests, valid and not, to every
-operation of the app over a fresh store. None may get a 5xx, and every refusal (4xx) is the
-JSON ``{code, message, field}`` body."""
+operation of the app over a fresh store, without tokens and with a write token. None may get
+a 5xx (``not_a_server_error``), every answer must match the response schema the document
+gives for its status (``response_schema_conformance``), and every refusal (4xx) is the JSON
+``{code, message, field}`` body."""
 
 from __future__ import annotations
 
@@ -13,13 +15,20 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from picidae.server.app import create_app
+from picidae.server.auth import Grant, digest
 
 pytestmark = pytest.mark.slow
 
 #: Examples per operation and mode: enough to reach the odd corners; the run stays short.
-EXAMPLES = 10
+EXAMPLES = 6
+
+TOKEN = "schemathesis-write-token"
+CHECKS = [not_a_server_error, response_schema_conformance]
 
 
 def _problem(case: Any, response: Any) -> str | None:
@@ -45,10 +54,24 @@ SKIP = {
 }
 
 
-def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
-    app = create_app(str(tmp_path / "store"), watchdog=False)
+def _failures(case: Any, response: Any) -> str | None:
+    try:
+        case.validate_response(response, checks=CHECKS)
+    except FailureGroup as group:
+        return f"{case.method} {case.formatted_path} → {response.status_code}: " + "; ".join(
+            f"{f.title}: {f.message}"[:300] for f in group.exceptions)
+    except AssertionError as exc:
+        return f"{case.method} {case.formatted_path} → {response.status_code}: {exc}"[:400]
+    return None
+
+
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["no-token", "write-token"])
+def test_no_generated_request_gets_a_server_error(tmp_path: Path, token: str | None) -> None:
+    tokens = {digest(TOKEN): Grant("team", "write", "schemathesis")} if token else None
+    app = create_app(str(tmp_path / "store"), watchdog=False, tokens=tokens)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    with TestClient(app) as client:  # a run to aim at, so requests get past the 404
+    with TestClient(app, headers=headers) as client:  # a run to aim at, past the 404
         run = client.post("/api/v1/runs", json={"name": "target", "status": "running"}).json()
         client.post(f"/api/v1/runs/{run['id']}/metrics",
                     json={"points": [{"key": "loss", "value": 0.5, "step": 0}]})
@@ -70,7 +93,8 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
                     if case.path.endswith("/events"):  # a stream: make it end at once
                         case.query = {**(case.query or {}), "timeout": 0.01, "limit": 1}
                     try:
-                        problem = _problem(case, case.call())
+                        response = case.call(headers=headers)
+                        problem = _problem(case, response) or _failures(case, response)
                     except Exception as exc:  # the app raised through the test transport
                         problem = (f"{case.method} {case.formatted_path} raised "
                                    f"{type(exc).__name__}: {exc}"[:400])

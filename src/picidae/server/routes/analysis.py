@@ -15,8 +15,9 @@ from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.routes.artifacts import artifact_digests, require_blobs
 from picidae.server.routes.runs import Strict
+from picidae.server.schemas import ERRORS, RunOut
 
-router = APIRouter(prefix="/api/v1", tags=["analysis"])
+router = APIRouter(prefix="/api/v1", tags=["analysis"], responses=ERRORS)
 
 MAX_IDS = 1000
 
@@ -90,7 +91,7 @@ def purge(body: RunIdsIn, access: Annotated[Access, Depends(writer)]) -> JSONRes
     return JSONResponse(access.store.purge_runs(body.run_ids))
 
 
-@router.post("/runs/import", status_code=201)
+@router.post("/runs/import", status_code=201, response_model=RunOut)
 def import_run(body: RunPayloadIn, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Store one run exactly as given — its id, transitions, metric points, logs and
     artifact records — as ``picidae import`` does; 422 when the id exists already, 403 when

@@ -42,9 +42,10 @@ from picidae.errors import ArtifactNotFound, InvalidInput
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.routes.runs import Strict
+from picidae.server.schemas import ERRORS, ArtifactOut, ArtifactsOut, BlobOut
 from picidae.store.capabilities import WorkspacedStore
 
-router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+router = APIRouter(prefix="/api/v1", tags=["artifacts"], responses=ERRORS)
 
 MAX_INT = (1 << 63) - 1
 
@@ -141,7 +142,7 @@ def _chunks(stream: Any, first: bytes = b"") -> Any:
         stream.close()
 
 
-@router.put("/blobs/{digest}", status_code=201)
+@router.put("/blobs/{digest}", status_code=201, response_model=BlobOut)
 async def put_blob(digest: str, request: Request,
                    access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Store content under its digest; 422 (nothing stored) when the bytes do not hash to it."""
@@ -181,7 +182,7 @@ async def put_blob(digest: str, request: Request,
                         status_code=201)
 
 
-@router.get("/runs/{run_id}/artifacts")
+@router.get("/runs/{run_id}/artifacts", response_model=ArtifactsOut)
 def list_artifacts(run_id: str, access: Annotated[Access, Depends(reader)]) -> JSONResponse:
     """The run's artifacts in the order they were logged (folders with their files)."""
     return JSONResponse({"id": run_id, "artifacts": access.store.list_artifacts(run_id)})
@@ -244,7 +245,7 @@ def artifact_digests(record: dict[str, Any]) -> list[Any]:
     return found
 
 
-@router.post("/runs/{run_id}/artifacts", status_code=201)
+@router.post("/runs/{run_id}/artifacts", status_code=201, response_model=ArtifactOut)
 async def add_artifact(run_id: str, body: ArtifactIn, request: Request,
                        access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Record an artifact whose blob (and, for a folder, whose files' blobs) the server has."""

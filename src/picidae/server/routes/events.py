@@ -23,9 +23,10 @@ from starlette.responses import StreamingResponse
 from picidae.errors import InvalidInput
 from picidae.server.deps import Access, reader
 from picidae.server.notify import POLL_S, Notifier
+from picidae.server.schemas import ERRORS
 from picidae.store.capabilities import EventSource
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["events"], responses=ERRORS)
 
 KEEPALIVE_S = 15.0
 

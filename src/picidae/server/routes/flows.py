@@ -13,8 +13,9 @@ from picidae.core.validation import clean_mapping, clean_tags, deep_merge
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.routes.runs import Strict
+from picidae.server.schemas import ERRORS, FlowRunOut
 
-router = APIRouter(prefix="/api/v1/flows", tags=["flows"])
+router = APIRouter(prefix="/api/v1/flows", tags=["flows"], responses=ERRORS)
 
 
 class FlowIn(Strict):
@@ -55,7 +56,7 @@ def get_flow(name: str, access: Annotated[Access, Depends(reader)],
     return JSONResponse(access.store.get_flow(name, version))
 
 
-@router.post("/{name}/runs", status_code=201)
+@router.post("/{name}/runs", status_code=201, response_model=FlowRunOut)
 def run_flow(name: str, access: Annotated[Access, Depends(writer)],
              body: FlowRunIn | None = None) -> JSONResponse:
     """Submit a run of the flow (queued for a worker) → 201 with the run and its children's

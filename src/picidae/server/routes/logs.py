@@ -12,9 +12,10 @@ from picidae.core.run import LogLine
 from picidae.core.validation import MAX_TEXT_LINE, clean_label
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
+from picidae.server.schemas import ERRORS, AcceptedOut, LogsOut
 from picidae.store.base import Batch
 
-router = APIRouter(prefix="/api/v1/runs", tags=["logs"])
+router = APIRouter(prefix="/api/v1/runs", tags=["logs"], responses=ERRORS)
 
 
 class LineIn(BaseModel):
@@ -33,7 +34,7 @@ class LinesIn(BaseModel):
     lines: list[LineIn] = Field(..., max_length=100_000)
 
 
-@router.get("/{run_id}/logs")
+@router.get("/{run_id}/logs", response_model=LogsOut)
 def read_logs(run_id: str, access: Annotated[Access, Depends(reader)],
               offset: Annotated[int, Query(ge=0, le=(1 << 63) - 1)] = 0,
               limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> JSONResponse:
@@ -45,7 +46,7 @@ def read_logs(run_id: str, access: Annotated[Access, Depends(reader)],
                                    for ln in lines]})
 
 
-@router.post("/{run_id}/logs")
+@router.post("/{run_id}/logs", response_model=AcceptedOut)
 def append_logs(run_id: str, body: LinesIn,
                 access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Append lines to a run's log."""

@@ -15,10 +15,11 @@ from picidae.core.validation import MAX_STEP, clean_key, clean_label, metric_val
 from picidae.errors import InvalidInput
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
+from picidae.server.schemas import ERRORS, AcceptedOut, KeysOut, MetricValue, SeriesOut
 from picidae.store.base import Batch, SeriesChunk
 from picidae.store.wire import pack
 
-router = APIRouter(prefix="/api/v1", tags=["metrics"])
+router = APIRouter(prefix="/api/v1", tags=["metrics"], responses=ERRORS)
 
 _SPECIAL = {"nan": math.nan, "infinity": math.inf, "inf": math.inf, "-infinity": -math.inf,
             "-inf": -math.inf}
@@ -59,7 +60,7 @@ def _value(point: PointIn, i: int) -> float:
     return metric_value(point.key, point.value)
 
 
-@router.post("/runs/{run_id}/metrics")
+@router.post("/runs/{run_id}/metrics", response_model=AcceptedOut)
 def write_points(run_id: str, body: PointsIn,
                  access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Append points to a run's metrics."""
@@ -77,7 +78,7 @@ def write_points(run_id: str, body: PointsIn,
     return JSONResponse({"id": run_id, "accepted": len(body.points)})
 
 
-@router.get("/runs/{run_id}/metrics")
+@router.get("/runs/{run_id}/metrics", response_model=KeysOut)
 def metric_keys(run_id: str, access: Annotated[Access, Depends(reader)]) -> JSONResponse:
     """The run's metric keys and their latest values."""
     access.store.get_run(run_id)
@@ -86,7 +87,7 @@ def metric_keys(run_id: str, access: Annotated[Access, Depends(reader)]) -> JSON
                          "latest": latest})
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}")
+@router.get("/runs/{run_id}/metrics/{key:path}", response_model=SeriesOut)
 def metric_series(
     run_id: str, key: str, access: Annotated[Access, Depends(reader)],
     max_points: Annotated[int | None, Query(ge=1, le=1_000_000,
@@ -118,7 +119,7 @@ def metric_series(
                          "downsampled": len(steps) < total, "points": points})
 
 
-@router.post("/metrics/latest")
+@router.post("/metrics/latest", response_model=dict[str, dict[str, MetricValue]])
 def latest_metrics(body: LatestIn, access: Annotated[Access, Depends(reader)]) -> JSONResponse:
     """Latest metric values for many runs at once: ``{run_id: {key: value}}``. An id that is
     not a run of the token's workspace (unknown, or another workspace's) gets ``{}``."""

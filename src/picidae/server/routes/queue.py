@@ -14,8 +14,9 @@ from pydantic import Field
 from picidae.server.deps import Access, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.routes.runs import Strict
+from picidae.server.schemas import ERRORS, ClaimOut
 
-router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
+router = APIRouter(prefix="/api/v1/queue", tags=["queue"], responses=ERRORS)
 
 
 class ClaimIn(Strict):
@@ -27,7 +28,7 @@ class ClaimIn(Strict):
     limit: int = Field(1, ge=1, le=100, description="At most this many runs.")
 
 
-@router.post("/claim")
+@router.post("/claim", response_model=ClaimOut)
 def claim(body: ClaimIn, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Claim up to ``limit`` of the oldest queued runs of ``queue``; each is moved to
     ``provisioning`` for this worker. ``{"runs": [...]}`` (empty when there is no work)."""

@@ -17,11 +17,12 @@ from picidae.errors import InvalidInput
 from picidae.server import best
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
+from picidae.server.schemas import ERRORS, BatchOut, DeletedOut, RunOut, RunPageOut, StatusOut
 from picidae.server.validate import check_batch
 from picidae.store.base import RunQuery
 from picidae.store.wire import batch_from_wire
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=ERRORS)
 
 MAX_PAGE = 1000
 
@@ -131,7 +132,7 @@ def _check_moves(moves: list[TransitionIn], status: str) -> list[dict[str, Any]]
     return out
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=RunOut)
 def create_run(body: RunIn, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Create a run (``queued`` unless ``status`` says ``running``) → 201 with the record."""
     store = access.store
@@ -154,7 +155,7 @@ def create_run(body: RunIn, access: Annotated[Access, Depends(writer)]) -> JSONR
     return JSONResponse(store.create_run(record), status_code=201)
 
 
-@router.get("")
+@router.get("", response_model=RunPageOut)
 def list_runs(
     access: Annotated[Access, Depends(reader)],
     status: Annotated[list[str] | None, Query(description="States (repeat or comma-separate).")]
@@ -213,20 +214,20 @@ def list_runs(
     return JSONResponse(page)
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", response_model=RunOut)
 def get_run(run_id: str, access: Annotated[Access, Depends(reader)]) -> JSONResponse:
     """One run with its transitions; 404 for an unknown id."""
     return JSONResponse(access.store.get_run(run_id))
 
 
-@router.delete("/{run_id}")
+@router.delete("/{run_id}", response_model=DeletedOut)
 def delete_run(run_id: str, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Delete a run with its transitions, metrics and logs (not its children)."""
     access.store.get_run(run_id)
     return JSONResponse({"deleted": access.store.delete_runs([run_id])})
 
 
-@router.post("/{run_id}/transitions")
+@router.post("/{run_id}/transitions", response_model=RunOut)
 def transition(run_id: str, body: MoveIn,
                access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Move a run; 409 with the legal targets when the lifecycle forbids it."""
@@ -237,7 +238,7 @@ def transition(run_id: str, body: MoveIn,
     return JSONResponse(rec)
 
 
-@router.post("/{run_id}/heartbeat")
+@router.post("/{run_id}/heartbeat", response_model=StatusOut)
 def heartbeat(run_id: str, access: Annotated[Access, Depends(writer)],
               body: HeartbeatIn | None = None) -> JSONResponse:
     """Record a heartbeat; a lost run returns to where it was. Returns the status."""
@@ -245,7 +246,7 @@ def heartbeat(run_id: str, access: Annotated[Access, Depends(writer)],
     return JSONResponse({"id": run_id, "status": status})
 
 
-@router.post("/{run_id}/batch")
+@router.post("/{run_id}/batch", response_model=BatchOut)
 async def write_batch(
     run_id: str, request: Request, access: Annotated[Access, Depends(writer)],
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,

@@ -21,9 +21,10 @@ from picidae.core.states import State
 from picidae.errors import InvalidInput
 from picidae.server.deps import Access, reader
 from picidae.server.jsonresp import JSONResponse
+from picidae.server.schemas import ERRORS
 from picidae.store.base import RunQuery, Store
 
-router = APIRouter(prefix="/api/v1", tags=["ui"])
+router = APIRouter(prefix="/api/v1", tags=["ui"], responses=ERRORS)
 
 MAX_IDS = 200
 
