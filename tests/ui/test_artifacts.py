@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 LOGGER = textwrap.dedent("""
     import sys
@@ -45,14 +46,24 @@ def test_artifacts_panel_lists_every_artifact_and_draws_the_images(page, demo_se
     panel.locator("[data-artifact]").first.wait_for()
     names = panel.locator("[data-artifact]").evaluate_all("rows => rows.map(r => r.dataset.name)")
     assert sorted(names) == ["model.txt", "samples", "samples"]
-    images = panel.locator("img[data-image]")
-    assert images.count() == 2
-    for i in range(2):
-        images.nth(i).scroll_into_view_if_needed()
-    page.wait_for_function("""() => [...document.querySelectorAll('img[data-image]')]
-        .every(img => img.complete && img.naturalWidth > 0)""")
-    sizes = images.evaluate_all("imgs => imgs.map(i => [i.dataset.name, i.naturalWidth])")
-    assert sizes == [["samples", 32], ["samples", 32]]
+    # the gallery: one image per key, at its latest step, with a slider over its steps
+    image = panel.locator('img[data-image][data-name="samples"]')
+    assert image.count() == 1
+
+    def rendered() -> list[Any]:
+        page.wait_for_function("""() => [...document.querySelectorAll('img[data-image]')]
+            .every(img => img.complete && img.naturalWidth > 0)""")
+        return image.evaluate("i => [i.dataset.step, i.naturalWidth, i.naturalHeight,"
+                              " i.currentSrc]")
+
+    step, width, height, latest = rendered()
+    assert (step, width, height) == ("5", 32, 24)
+    slider = panel.locator('input[type="range"][aria-label="Step of samples"]')
+    slider.fill("0")
+    page.wait_for_function("() => document.querySelector('img[data-image]').dataset.step === '0'")
+    step, width, _, first = rendered()
+    assert step == "0" and width == 32 and first != latest
+    assert "step 0" in panel.locator("figure.image-key figcaption").inner_text()
     # the file downloads with its content
     link = panel.locator('[data-artifact][data-name="model.txt"] a')
     with page.expect_download() as download:

@@ -251,3 +251,24 @@ def test_dragging_zooms_into_a_series_at_full_detail(page, demo_server):
     page.wait_for_function(f"""() => document.querySelector(
         '.chart-card[data-key="loss"] .chart-note').textContent === {before!r}""")
     assert page.console.take() == []
+
+
+def test_the_log_search_highlights_matches_and_jumps_between_them(page, demo_server):
+    run = demo_server.run_named("lm/gpt-small-pretrain")
+    page.goto(f"{demo_server.url}/runs/{run['id']}")
+    page.wait_for_selector("#log .line")
+    search = page.locator('input[name="log-search"]')
+    search.fill("step 1")  # step 1000, 1500, ... : "step 1..." lines
+    matches = page.locator("#log .line.match")
+    expected = [t for t in page.locator("#log .line .text").all_inner_texts() if "step 1" in t]
+    assert matches.count() == len(expected) > 1
+    current = page.locator("#log .line.current")
+    assert current.inner_text().endswith(expected[0])
+    search.press("Enter")
+    assert current.inner_text().endswith(expected[1])
+    assert page.locator("#log-panel [role=status]").inner_text() == f"2 of {len(expected)}"
+    search.press("Shift+Enter")
+    assert current.inner_text().endswith(expected[0])
+    search.fill("")
+    assert matches.count() == 0
+    assert page.console.take() == []

@@ -29,7 +29,7 @@ STATIC_DIR = UI_DIR / "static"
 #: Page name → (title, script module, modules it imports besides common.js).
 PAGES = {
     "runs": ("Runs", "runs.js", ()),
-    "run": ("Run", "run.js", ("charts.js", "groups.js")),
+    "run": ("Run", "run.js", ("charts.js", "groups.js", "artifacts.js", "runlog.js")),
     "compare": ("Compare", "compare.js", ("charts.js", "groups.js")),
     "history": ("History", "history.js", ()),
 }

@@ -197,6 +197,6 @@ window.addEventListener("picidae:theme", () => state.data && render());  // swat
 setInterval(() => {
   const live = state.data && state.data.runs.some((r) => !["completed", "failed", "canceled", "archived"].includes(r.status));
   if (live) charts.refresh();
-}, 3000);
+}, 1500);
 
 load();

@@ -4,15 +4,16 @@
 import {ChartSet, chartControls} from "./charts.js";
 import {
   TERMINAL, api, badge, boot, clear, emptyState, flatten, fmtAgo, fmtDuration, fmtMeanStd, fmtNum, fmtTime,
-  fmtValue, groupByBox, groupByParam, h, parentPrimary, query, runLink, subscribe, throttle, timeEl,
+  fmtValue, groupByBox, groupByParam, h, parentPrimary, query, runLink, subscribe, throttle,
   toast,
 } from "./common.js";
+import {ArtifactsPanel} from "./artifacts.js";
 import {groupedSpecs} from "./groups.js";
+import {RunLog} from "./runlog.js";
 
 const runId = boot.run_id;
 const main = document.getElementById("main");
 const POLL_MS = 1000;  // points are not events: a live run's are polled
-const MAX_LOG_LINES = 5000;
 const MAX_DEFAULT_CHARTS = 12;
 
 const state = {
@@ -21,9 +22,6 @@ const state = {
   latestJson: "",
   shownKeys: null,
   combine: false,
-  logOffset: 0,
-  logCount: 0,
-  follow: true,
   childIds: new Set(),
   kids: [],
   childAgg: null,
@@ -47,20 +45,8 @@ const metricsPanel = h("section", {class: "panel", id: "metrics", "aria-label": 
   chartControls(charts, [h("label", {class: "check"}, combineBox, "One chart"), groupSlot]),
   keysBox, chartsBox);
 const childrenPanel = h("section", {class: "panel", id: "children", hidden: true, "aria-label": "Children"});
-const logBox = h("div", {class: "log", id: "log", tabindex: "0", role: "log", "aria-label": "Run log",
-  "aria-live": "off"});
-const logCount = h("span", {class: "muted"});
-const followBox = h("input", {type: "checkbox", onchange: (e) => {
-  state.follow = e.target.checked;
-  if (state.follow) logBox.scrollTop = logBox.scrollHeight;
-}});
-followBox.checked = true;
-const logPanel = h("section", {class: "panel", id: "log-panel", "aria-label": "Log"},
-  h("div", {class: "panel-head"}, h("h2", {}, "Log"), logCount, h("span", {class: "spacer"}),
-    h("label", {class: "check"}, followBox, "Follow")), logBox);
-const artifactsPanel = h("section", {class: "panel", id: "artifacts", "aria-label": "Artifacts",
-  dataset: {artifacts: ""}},
-  h("div", {class: "panel-head"}, h("h2", {}, "Artifacts")), h("div", {class: "panel-body"}));
+const runLog = new RunLog(runId);
+const artifacts = new ArtifactsPanel(runId);
 const timelinePanel = h("section", {class: "panel", id: "timeline", "aria-label": "Timeline"},
   h("div", {class: "panel-head"}, h("h2", {}, "Timeline")), h("div", {class: "panel-body"}));
 const detailsPanel = h("section", {class: "panel", id: "details", "aria-label": "Details"},
@@ -68,7 +54,7 @@ const detailsPanel = h("section", {class: "panel", id: "details", "aria-label": 
 
 function layout() {
   clear(main, head, h("div", {class: "run-grid"},
-    h("div", {class: "stack"}, metricsPanel, childrenPanel, logPanel, artifactsPanel),
+    h("div", {class: "stack"}, metricsPanel, childrenPanel, runLog.panel, artifacts.panel),
     h("div", {class: "stack"}, timelinePanel, detailsPanel)));
 }
 
@@ -255,12 +241,16 @@ function childrenCharts() {
   })));
 }
 
+function showingChildren() {
+  return (!state.keys.length || Boolean(state.groupBy)) && state.kids.some((k) => Object.keys(k.metrics || {}).length);
+}
+
 function setCharts() {
   const run = state.run;
   const keys = state.keys.filter((k) => state.shownKeys.includes(k));
   document.getElementById("metrics-count").textContent = state.keys.length
     ? `${state.keys.length} ${state.keys.length === 1 ? "key" : "keys"}` : "";
-  if ((!state.keys.length || state.groupBy) && state.kids.some((k) => Object.keys(k.metrics || {}).length)) {
+  if (showingChildren()) {
     return childrenCharts();
   }
   if (!state.keys.length) {
@@ -356,96 +346,12 @@ async function loadChildren() {
           : h("td", {class: "num faint", title: "only one child has this key"}, "—"))))) : null)));
 }
 
-// ---- Log ------------------------------------------------------------------------------------
-
-function logLine(line) {
-  const t = new Date(line.time * 1000);
-  const stamp = `${String(t.getHours()).padStart(2, "0")}:${String(t.getMinutes()).padStart(2, "0")}:${String(t.getSeconds()).padStart(2, "0")}`;
-  return h("div", {class: `line ${line.stream}`}, h("span", {class: "t", title: fmtTime(line.time)}, stamp),
-    h("span", {class: "text"}, line.text));
+function loadLog() {
+  return runLog.load(TERMINAL.has(state.run.status));
 }
 
-async function loadLog() {
-  let added = 0;
-  for (;;) {
-    const body = await api(`/api/v1/runs/${encodeURIComponent(runId)}/logs${query({offset: state.logOffset, limit: 5000})}`);
-    if (!body.lines.length) break;
-    if (state.logCount === 0 && !logBox.querySelector(".line")) logBox.replaceChildren();
-    const frag = document.createDocumentFragment();
-    body.lines.forEach((line) => frag.append(logLine(line)));
-    logBox.append(frag);
-    state.logOffset = body.next_offset;
-    state.logCount += body.lines.length;
-    added += body.lines.length;
-    if (body.lines.length < 5000) break;
-  }
-  while (logBox.childElementCount > MAX_LOG_LINES) logBox.firstElementChild.remove();
-  if (state.logCount === 0) {
-    clear(logBox, h("p", {class: "faint", style: {padding: "0 12px"}}, TERMINAL.has(state.run.status)
-      ? "No log lines." : "No log lines yet: run.log_text(...) or capture_console=True writes here."));
-  }
-  logCount.textContent = `${fmtNum(state.logCount)} ${state.logCount === 1 ? "line" : "lines"}` +
-    (state.logCount > MAX_LOG_LINES ? ` (showing the last ${fmtNum(MAX_LOG_LINES)})` : "");
-  if (added && state.follow) logBox.scrollTop = logBox.scrollHeight;
-}
-
-logBox.addEventListener("scroll", () => {
-  const atEnd = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
-  if (!atEnd && state.follow && document.activeElement === logBox) {
-    state.follow = false;
-    followBox.checked = false;
-  }
-});
-
-// ---- Artifacts ------------------------------------------------------------------------------
-
-function fmtBytes(n) {
-  if (n === null || n === undefined) return "";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${i ? n.toFixed(1) : n} ${units[i]}`;
-}
-
-function artifactUrl(art) {
-  if (art.kind === "folder" || art.id === undefined || art.id === null) return null;
-  return `/api/v1/runs/${encodeURIComponent(runId)}/artifacts/${encodeURIComponent(art.id)}`;
-}
-
-async function loadArtifacts() {
-  const body = artifactsPanel.lastChild;
-  const hint = 'run.log_artifact("model.pt")   # or run.log_image("samples", image, step=step)';
-  let list;
-  try {
-    const res = await api(`/api/v1/runs/${encodeURIComponent(runId)}/artifacts`);
-    list = Array.isArray(res) ? res : (res.artifacts || []);
-  } catch (err) {
-    clear(body, h("p", {class: "muted"}, `Could not load artifacts: ${err.message}`));
-    return;
-  }
-  if (!list.length) {
-    clear(body, emptyState("No artifacts", "Files and images a run logs appear here:", hint));
-    return;
-  }
-  const images = list.filter((a) => a.kind === "image" && artifactUrl(a));
-  const bySteps = new Map();
-  for (const img of images) {
-    const step = img.step ?? "—";
-    if (!bySteps.has(step)) bySteps.set(step, []);
-    bySteps.get(step).push(img);
-  }
-  clear(body,
-    images.length ? h("div", {}, h("h3", {}, "Images"), [...bySteps.entries()].map(([step, imgs]) =>
-      h("div", {}, h("div", {class: "muted"}, `step ${step}`), h("div", {class: "gallery"}, imgs.map((img) =>
-        h("figure", {}, h("a", {href: artifactUrl(img)}, h("img", {src: artifactUrl(img), alt: img.caption || img.name,
-          loading: "lazy", dataset: {image: "", name: img.name, step: img.step ?? ""}})),
-          h("figcaption", {}, img.caption || img.name))))))) : null,
-    h("table", {class: "grid"}, h("thead", {}, h("tr", {}, ["Name", "Type", "Size", "Step", "Digest", "Logged"].map((c) => h("th", {scope: "col"}, c)))),
-      h("tbody", {}, list.map((a) => h("tr", {dataset: {artifact: "", name: a.name}},
-        h("td", {}, artifactUrl(a) && a.kind !== "folder" ? h("a", {href: artifactUrl(a), download: a.name.split("/").pop()}, a.name) : a.name),
-        h("td", {}, [...new Set([a.type, a.kind].filter(Boolean))].join(" · ")), h("td", {class: "num"}, fmtBytes(a.size)),
-        h("td", {class: "num"}, a.step ?? ""), h("td", {}, a.digest ? h("code", {title: a.digest}, a.digest.slice(0, 12)) : ""),
-        h("td", {}, a.created_at ? timeEl(a.created_at) : ""))))));
+function loadArtifacts() {
+  return artifacts.load();
 }
 
 // ---- Loading and live -----------------------------------------------------------------------
@@ -473,6 +379,8 @@ async function tick() {
   try {
     const {before, run} = await loadRun();
     await Promise.all([loadMetrics(false), loadLog()]);
+    // A parent showing its children's charts: their new points are polled too.
+    if (showingChildren() && state.kids.some((k) => !TERMINAL.has(k.status))) await charts.refresh();
     if (before && before.status !== run.status && TERMINAL.has(run.status)) await loadChildren();
   } catch (err) {
     // A failed poll (server restarting) is retried at the next tick.
