@@ -91,10 +91,22 @@ class IllegalTransition(PicidaeError):
 
 
 class RunFinished(PicidaeError):
-    """A write to a run this process already finished (or that has ended elsewhere)."""
+    """A write to a run that has ended: every store refuses metric points, log lines, merges,
+    field updates and heartbeats for a run in a terminal or archived state, whichever process
+    sends them (``run_id`` and ``status`` say which run and how it ended)."""
 
     code = "run_finished"
     http_status = 409
+
+    def __init__(self, message: str, *, run_id: str | None = None,
+                 status: str | None = None) -> None:
+        super().__init__(message, field=None)
+        self.run_id = run_id
+        self.status = status
+
+    def details(self) -> dict[str, object]:
+        """The run and the state it ended in (when known)."""
+        return {"run_id": self.run_id, "status": self.status}
 
 
 class StoreUnavailable(PicidaeError):
@@ -164,4 +176,11 @@ def from_body(body: dict[str, object], status: int) -> PicidaeError:
         err.legal = [str(x) for x in legal] if isinstance(legal, list) else []
     if isinstance(err, RunNotFound):
         err.run_id = str(body.get("run_id") or "")
+    if isinstance(err, RunFinished):
+        err.run_id = _text_or_none(body.get("run_id"))
+        err.status = _text_or_none(body.get("status"))
     return err
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -22,13 +22,13 @@ def _run(url: str, name: str, *, lr: float, data: str, numpy: str, loss: list[fl
             run.log(loss=value)
         run.log(acc=0.9)
         run.summary({"note": "same"})
-    open_store(url).write(run.id, Batch(fields={
-        "env": {"python": python, "platform": "Linux", "hostname": f"host-{name}",
-                "pid": 123 if name == "a" else 456,
-                "packages": {"numpy": numpy, "torch": "2.3.0"}},
-        "code": {"commit": commit, "branch": "main", "dirty": False},
-        "command": ["python", "train.py", f"--lr={lr}"],
-    }))
+        open_store(url).write(run.id, Batch(fields={  # before it ends: then it takes no more
+            "env": {"python": python, "platform": "Linux", "hostname": f"host-{name}",
+                    "pid": 123 if name == "a" else 456,
+                    "packages": {"numpy": numpy, "torch": "2.3.0"}},
+            "code": {"commit": commit, "branch": "main", "dirty": False},
+            "command": ["python", "train.py", f"--lr={lr}"],
+        }))
     return run.id
 
 

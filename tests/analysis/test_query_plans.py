@@ -51,7 +51,7 @@ def _fill(store: Any, rnd: random.Random, n: int) -> None:
                 chunks.append(SeriesChunk(key, None, array("q", [0]), array("d", [value]),
                                           array("d", [created])))
         if chunks:
-            store.write(run_id, Batch(chunks=chunks))
+            store.write(run_id, Batch(chunks=chunks, backfill=True))  # a whole run, ended
 
 
 MODES = {  # (DRIVER_MAX, WALK_SAMPLE, WALK_BUDGET): which plan the planner may take

@@ -100,7 +100,7 @@ def store_run(store: Any, spec: dict[str, Any]) -> dict[str, Any]:
         chunks.append(SeriesChunk(key, None, array("q", [0, 5]), array("d", [first, latest]),
                                   array("d", [spec["created_at"]] * 2)))
     if chunks:
-        store.write(run_id, Batch(chunks=chunks))
+        store.write(run_id, Batch(chunks=chunks, backfill=True))  # a whole run, maybe ended
     return {**record, "config": flatten(spec["config"]), "summary": flatten(spec["summary"]),
             "metrics": {k: float(v[1]) for k, v in spec["metrics"].items()}}
 

@@ -124,6 +124,20 @@ def test_a_refused_batch_is_set_aside_and_the_rest_go_on(
     assert picidae.get_run(run.id, store=store_dir).metrics("x").values == [2.0]
     spool = Spool.open(run.id)
     assert [e.rejected for e in spool.entries] == [True]
-    run.finish()  # the set-aside batch is reported, and kept for 'picidae sync'
-    assert upload(run.id, flaky.store).points == 1
+    assert upload(run.id, flaky.store).points == 1  # 'picidae sync', while the run is open
+    run.finish()
     assert picidae.get_run(run.id, store=store_dir).metrics("x").values == [1.0, 2.0]
+
+
+def test_a_set_aside_batch_is_refused_once_the_run_has_ended(
+        store_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    run, flaky = _flaky_run(store_dir)
+    run.log(x=1.0)
+    flaky.refuse = RunNotFound(run.id)
+    with caplog.at_level(logging.ERROR, logger="picidae"):
+        run.flush()
+    run.finish()
+    result = upload(run.id, flaky.store)
+    assert result.points == 0 and "has ended (completed)" in result.errors[0]
+    assert [e.rejected for e in Spool.open(run.id).entries] == [True]  # still kept
+    assert picidae.get_run(run.id, store=store_dir).metric_keys() == []

@@ -306,9 +306,10 @@ def test_finish_after_the_watchdog_failed_the_run_warns_instead_of_raising(
         writer().unregister(run)  # no background heartbeats: the watchdog will act
         time.sleep(0.6)
         assert picidae.get_run(run.id, store=store_dir).status == "failed"
-        run.log(loss=1.0)  # still recorded: the process is alive
+        run.log(loss=1.0)  # the run has ended: refused, dropped with a warning
     assert run.status == "failed"
     rv = picidae.get_run(run.id, store=store_dir)
     assert rv.status == "failed" and rv.failure["reason"] == "lost"
-    assert [p.value for p in rv.metrics("loss")] == [1.0]
+    assert rv.metric_keys() == []
     assert "was already failed" in caplog.text
+    assert caplog.text.count("takes no more writes") == 1

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from picidae.errors import RunFinished
 from picidae.store.base import RunQuery
 from picidae.store.sql.sqlite import SqliteStore
 
@@ -130,11 +131,13 @@ def test_default_recovery_window_is_48_hours(store: SqliteStore, new_run: MakeRu
     assert store.apply_liveness(now=later + 2 * 3600) == [(run_id, "lost", "failed")]
 
 
-def test_heartbeat_on_an_ended_run_changes_nothing(store: SqliteStore, new_run: MakeRun) -> None:
+def test_heartbeat_on_an_ended_run_is_refused_and_changes_nothing(
+        store: SqliteStore, new_run: MakeRun) -> None:
     run_id = new_run()["id"]
     store.transition(run_id, "completed")
     before = store.get_run(run_id)
-    assert store.heartbeat(run_id) == "completed"
+    with pytest.raises(RunFinished, match="has ended"):
+        store.heartbeat(run_id)
     after = store.get_run(run_id)
     assert after["last_heartbeat_at"] == before["last_heartbeat_at"]
     assert after["transitions"] == before["transitions"]

@@ -4,7 +4,9 @@ The ``Launcher`` prepares the work folder (``provision``), syncs inputs, then ru
 command as a subprocess in its own process group (``start_new_session``) with
 ``PICIDAE_RUN_ID``, ``PICIDAE_STORE`` and ``PICIDAE_MANAGED`` set, so ``picidae.init()`` in it
 attaches to this run (see ``sdk/managed.py``). While it runs, the launcher streams its stdout
-and stderr into the run's log, samples its resources as ``system/*`` metrics, and a keeper
+and stderr into the run's log and samples its resources as ``system/*`` metrics — through
+the SDK's outbox (``recorder.Recorder``), so a store outage delays them and loses nothing;
+they are drained into the store before every move. A keeper
 thread heartbeats the run (and its group parent) and polls its status: a run canceled (or
 failed by the watchdog) meanwhile gets its process group SIGTERM, then SIGKILL after the
 grace period. Then the ``--eval`` command, if any, in ``evaluating``; then the ending:
@@ -25,22 +27,22 @@ import socket
 import subprocess
 import threading
 import time
-from array import array
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from picidae.core.run import LogLine
+from picidae.core.lifecycle import heartbeat_every
 from picidae.core.states import TERMINAL, State
 from picidae.core.validation import MAX_TEXT_LINE
-from picidae.errors import IllegalTransition, PicidaeError
+from picidae.errors import IllegalTransition, PicidaeError, RunFinished, StoreUnavailable
 from picidae.executor import parents, prices, provision
+from picidae.executor.recorder import Recorder
 from picidae.executor.resources import Sampler, merge_usage, usage
 from picidae.sdk import managed
 from picidae.settings import settings
-from picidae.store.base import Batch, SeriesChunk, Store
+from picidae.store.base import Store
+from picidae.store.lifecycle import retry_if_lost
 
 log = logging.getLogger("picidae.worker")
 
@@ -102,13 +104,12 @@ class Launcher:
         self.id: str = record["id"]
         self.opts = opts
         self.execution: dict[str, Any] = record.get("execution") or {}
-        self._lines: deque[LogLine] = deque()
+        self.out = Recorder(store, self.id, record.get("name"))
         self._ended_elsewhere: str | None = None
         self._done = threading.Event()
         self._keeper = threading.Thread(target=self._keep, daemon=True,
                                         name=f"picidae-keeper-{self.id[:8]}")
         self._parent_group = False
-        self._step = 0
         self._usage: dict[str, Any] | None = None
         self._deadline: float | None = None
         self._compute: dict[str, Any] = dict(record.get("compute") or {})
@@ -135,8 +136,9 @@ class Launcher:
         finally:
             self._done.set()
             self._keeper.join(timeout=5)
+            self.out.ended = self.out.ended or self._ended_elsewhere is not None
             with contextlib.suppress(Exception):
-                self._flush_logs()
+                self.out.close(settings().finish_timeout_s)
             if ready is not None and not self.opts.keep_workdirs:
                 shutil.rmtree(ready.workdir, ignore_errors=True)
             with contextlib.suppress(Exception):
@@ -176,7 +178,7 @@ class Launcher:
                 self._finish_failed("error", f"syncing inputs failed: {exc}")
                 return ready  # ended: the move to running will find it so
             self._notes(ready)
-            self.store.write(self.id, Batch(fields={"inputs": inputs}))
+            self.out.set_fields(inputs=inputs)
         return ready
 
     def _notes(self, ready: provision.Prepared) -> None:
@@ -291,23 +293,24 @@ class Launcher:
               failure: dict[str, Any] | None = None) -> bool:
         """Move the run if it is in one of ``expect``; False when it was ended elsewhere."""
         allowed = {State(s).value for s in expect}
-        self._flush_logs()
-        for attempt in range(2):
-            try:
-                self.store.transition(self.id, to.value, reason=reason, actor=self.opts.worker,
-                                      expect=allowed | ({State.LOST.value} if attempt else set()),
-                                      failure=failure)
-                return True
-            except IllegalTransition as exc:
-                if exc.current == State.LOST.value and attempt == 0:
-                    self.store.heartbeat(self.id)  # our heartbeats lapsed: we are alive
-                    continue
-                if exc.current not in _ENDED:
-                    raise
-                self._ended_elsewhere = exc.current
-                log.info("run %s is %s already; left it so", self.id, exc.current)
-                return False
-        return False
+        if not self.out.drain(settings().finish_timeout_s) and to in TERMINAL:
+            # Ending the run now would make the store refuse what still waits.
+            raise StoreUnavailable(f"could not write run {self.id} before moving it to "
+                                   f"{to.value}: {self.out.outbox.last_error}")
+        try:
+            # Our heartbeats may have lapsed (a store outage): a heartbeat brings it back.
+            retry_if_lost(self.store, self.id, lambda: self.store.transition(
+                self.id, to.value, reason=reason, actor=self.opts.worker, expect=allowed,
+                failure=failure))
+            return True
+        except (IllegalTransition, RunFinished) as exc:
+            current = exc.current if isinstance(exc, IllegalTransition) else exc.status
+            if current not in _ENDED:
+                raise
+            self._ended_elsewhere = current
+            self.out.ended = True
+            log.info("run %s is %s already; left it so", self.id, current)
+            return False
 
     def _record_usage(self) -> None:
         """Write ``resources`` (request, peak, total), ``cost`` and ``compute``."""
@@ -323,7 +326,7 @@ class Launcher:
                                request=request, usage=self._usage)
             if cost is not None:
                 fields["cost"] = cost
-        self.store.write(self.id, Batch(fields=fields))
+        self.out.set_fields(**fields)
 
     # -- the subprocess -----------------------------------------------------------------
 
@@ -352,7 +355,8 @@ class Launcher:
         self._compute.update(host=socket.gethostname(), pid=proc.pid,
                              target=self.opts.target, workdir=str(ready.workdir),
                              cwd=str(ready.cwd))
-        self.store.write(self.id, Batch(fields={"compute": self._compute}))
+        self.out.set_fields(compute=dict(self._compute))
+        self.out.flush()
         self._note(f"started the {what} (pid {proc.pid}) in {ready.cwd}: "
                    f"{' '.join(argv)}"[:MAX_TEXT_LINE])
         pumps = [threading.Thread(target=self._pump, args=(pipe, name), daemon=True)
@@ -381,6 +385,7 @@ class Launcher:
                 elif self._deadline is not None and time.time() > self._deadline:
                     stopping = "timeout"
                 if stopping is not None:
+                    self.out.ended = self.out.ended or stopping == "canceled"
                     self._note(f"sending SIGTERM to the {what}'s process group ({stopping}); "
                                f"SIGKILL in {self.opts.grace_s:g}s")
                     _killpg(proc.pid, signal.SIGTERM)
@@ -390,10 +395,10 @@ class Launcher:
                 _killpg(proc.pid, signal.SIGKILL)
                 kill_at = float("inf")
             if now >= next_sample:
-                self._log_sample(sampler.sample())
+                self.out.sample(sampler.sample())
                 next_sample = now + self.opts.sample_s
             if now - last_flush >= 0.5:
-                self._flush_logs()
+                self.out.flush(scheduled=True)
                 last_flush = now
             time.sleep(0.05)
         # The leader is gone; nothing it started may outlive it (nor hold the pipes open).
@@ -406,49 +411,24 @@ class Launcher:
         if stopping:
             how = f"killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
             self._note(f"the {what} {how} after it was stopped ({stopping})")
-        self._flush_logs()
+        self.out.flush(scheduled=True)
         return Exit(code=code, stopped=stopping, usage=usage(sampler, wall_s=wall,
                                                              rusage=rusage))
 
     def _pump(self, pipe: IO[bytes], stream: str) -> None:
         with contextlib.suppress(ValueError, OSError), pipe:
             for raw in iter(pipe.readline, b""):
-                text = raw.decode("utf-8", "replace").rstrip("\r\n")
-                self._lines.append(LogLine(time.time(), stream, text[:MAX_TEXT_LINE]))
-
-    def _log_sample(self, values: dict[str, float]) -> None:
-        if not values:
-            return
-        at = time.time()
-        chunks = [SeriesChunk(key, None, array("q", [self._step]), array("d", [value]),
-                              array("d", [at])) for key, value in values.items()]
-        self._step += 1
-        try:
-            self.store.write(self.id, Batch(chunks=chunks))
-        except PicidaeError as exc:
-            log.warning("worker: could not record resource usage of run %s: %s", self.id, exc)
+                self.out.line(stream, raw.decode("utf-8", "replace").rstrip("\r\n"))
 
     # -- log and keeper -----------------------------------------------------------------
 
     def _note(self, text: str) -> None:
-        self._lines.append(LogLine(time.time(), "worker", text[:MAX_TEXT_LINE]))
-
-    def _flush_logs(self) -> None:
-        lines = []
-        while self._lines:
-            lines.append(self._lines.popleft())
-        if not lines:
-            return
-        try:
-            self.store.write(self.id, Batch(logs=lines))
-        except PicidaeError as exc:
-            self._lines.extendleft(reversed(lines))  # kept for the next flush
-            log.warning("worker: could not write the log of run %s: %s", self.id, exc)
+        self.out.note(text)
 
     def _keep(self) -> None:
         """Heartbeat the run (and its group parent) and watch for it ending elsewhere."""
         cfg = settings()
-        every = max(0.05, min(cfg.heartbeat_interval_s, cfg.heartbeat_timeout_s / 3))
+        every = heartbeat_every(cfg.heartbeat_interval_s, cfg.heartbeat_timeout_s)
         next_beat = time.monotonic() + every
         while not self._done.wait(self.opts.poll_s):
             try:
@@ -456,11 +436,15 @@ class Launcher:
                     next_beat = time.monotonic() + every
                     status = self.store.heartbeat(self.id)
                     if self._parent_group:
-                        self.store.heartbeat(self.rec["parent_id"])
+                        with contextlib.suppress(RunFinished):  # settled meanwhile
+                            self.store.heartbeat(self.rec["parent_id"])
                 else:
                     status = self.store.get_run(self.id)["status"]
+            except RunFinished as exc:  # ended elsewhere: canceled, or failed by the watchdog
+                status = exc.status or State.CANCELED.value
             except PicidaeError as exc:
                 log.warning("worker: could not reach the store for run %s: %s", self.id, exc)
                 continue
             if status in _ENDED and self.final is None:
                 self._ended_elsewhere = status
+                self.out.ended = True

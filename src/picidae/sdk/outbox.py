@@ -6,7 +6,9 @@ jitter). Waiting batches stay in memory up to ``PICIDAE_BUFFER_MB`` (default 256
 whole process; past that the oldest spill to the run's spool on disk (``sdk.spool``), and
 while a spool holds anything, it is sent first, so the store applies batches in the order the
 program made them. A batch the store refuses for good (a revoked token, a deleted run) is set
-aside in the spool, with an error on the ``picidae`` logger, and the rest go on.
+aside in the spool, with an error on the ``picidae`` logger, and the rest go on. A run that
+has ended (``RunFinished``: another process finished or canceled it) takes nothing more:
+the outbox warns once, drops what waits and what comes after, and never retries.
 
 ``Run.finish`` drains the outbox for up to ``PICIDAE_FINISH_TIMEOUT_S`` (default 60), then
 spools what is left and says, on the ``picidae`` logger and on stderr, what was not sent and
@@ -21,9 +23,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from picidae.errors import PicidaeError, StoreUnavailable
+from picidae.errors import PicidaeError, RunFinished, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
 
@@ -74,17 +77,23 @@ class Outbox:
     """One run's waiting batches (see the module docstring). Its run's flush lock guards
     every call."""
 
-    def __init__(self, run_id: str, store: Store, name: str | None = None) -> None:
+    def __init__(self, run_id: str, store: Store, name: str | None = None, *,
+                 after_end: Callable[[Batch], bool] | None = None) -> None:
         from picidae.sdk.spool import Spool
 
         self.run_id = run_id
         self.store = store
         self.name = name
+        #: Which batches are still sent once the run has ended (the worker's epilogue:
+        #: ``store.lifecycle.is_epilogue``); by default none.
+        self.after_end = after_end
         self.memory: deque[tuple[Batch, int]] = deque()
         self.spool = Spool.open(run_id)  # what an earlier process of this run left
         self.failures = 0
         self.retry_at = 0.0
         self.last_error: str | None = None
+        #: Set when the store said the run has ended: nothing more is sent.
+        self.finished: RunFinished | None = None
         self._spill_failed = False
 
     # -- state ----------------------------------------------------------------------------
@@ -100,8 +109,11 @@ class Outbox:
     # -- adding ---------------------------------------------------------------------------
 
     def put(self, batch: Batch) -> None:
-        """Queue a batch behind everything already waiting."""
+        """Queue a batch behind everything already waiting (dropped once the run has
+        ended: see ``_ended``)."""
         if batch.empty():
+            return
+        if self.finished is not None and (self.after_end is None or not self.after_end(batch)):
             return
         size = batch_bytes(batch)
         self.memory.append((batch, size))
@@ -166,6 +178,9 @@ class Outbox:
                     budget.add(-size)
                 else:
                     break
+            except RunFinished as exc:
+                self.run_finished(exc)
+                break
             except Exception as exc:
                 if transient(exc):
                     self._failed(exc, time.time() if now is None else now)
@@ -193,6 +208,21 @@ class Outbox:
         else:
             log.debug("picidae: run %s: try %d failed: %s", self.run_id, self.failures,
                       self.last_error)
+
+    def run_finished(self, exc: RunFinished) -> None:
+        """The run has ended elsewhere: warn once, drop everything waiting (a write to an
+        ended run is refused by every store, so retrying would only spin)."""
+        points = sum(b.n_points() for b, _ in self.memory)
+        lines = sum(len(b.logs) for b, _ in self.memory)
+        budget.add(-sum(size for _, size in self.memory))
+        self.memory.clear()
+        for entry in self.spool.pending():
+            points, lines = points + entry.points, lines + entry.lines
+            self.spool.remove(entry)
+        first, self.finished = self.finished is None, exc
+        if first:
+                log.warning("picidae: %s; dropping what this process still records for it (%d "
+                        "metric points and %d log lines so far)", exc, points, lines)
 
     def _refused(self, exc: BaseException, entry: Any) -> None:
         """The store refused the head batch for good: set it aside in the spool."""

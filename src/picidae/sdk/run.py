@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace, TracebackType
 from typing import Any
 
-from picidae.core.lifecycle import parse_state
+from picidae.core.lifecycle import heartbeat_every, parse_state
 from picidae.core.run import LogLine
 from picidae.core.states import TERMINAL, State
 from picidae.core.validation import (
@@ -41,6 +41,7 @@ from picidae.sdk.outbox import Outbox
 from picidae.sdk.writer import pack_points, writer
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
+from picidae.store.lifecycle import retry_if_lost
 
 log = logging.getLogger("picidae")
 
@@ -89,9 +90,12 @@ class Run:
         self._flush_lock = threading.Lock()
         self._outbox = Outbox(self.id, store, self.name)  # batches the store has not taken
         self._ended = False
+        self._ending = False  # finish() has begun: the writer sends no more heartbeats
         self._children = 0
         self._last_heartbeat = time.time()
-        self._heartbeat_interval = settings().heartbeat_interval_s
+        cfg = settings()
+        self._heartbeat_interval = heartbeat_every(cfg.heartbeat_interval_s,
+                                                   cfg.heartbeat_timeout_s)
         self._background = Background(self, record)  # uploads, input digests, slow capture
         self._console: Any = None  # a ConsoleCapture while capture_console is on
         # Run by a worker: the worker ends the run and heartbeats (see sdk/managed.py).
@@ -292,13 +296,26 @@ class Run:
         return self
 
     def _maybe_heartbeat(self, now: float) -> None:
-        if not self._ended and self._managed is None \
-                and now - self._last_heartbeat >= self._heartbeat_interval:
-            self._send_heartbeat(now)
+        """The writer's heartbeat: on time, and never into a run that ended elsewhere (the
+        outbox has warned about that once already)."""
+        if self._ending or self._managed is not None or self._outbox.finished is not None:
+            return
+        if now - self._last_heartbeat >= self._heartbeat_interval:
+            try:
+                self._send_heartbeat(now)
+            except RunFinished as exc:
+                if not self._ending:  # not our own finish racing this beat
+                    with self._flush_lock:
+                        self._outbox.run_finished(exc)
 
     def _send_heartbeat(self, now: float) -> None:
         self._last_heartbeat = now
-        status = self._store.heartbeat(self.id, now)
+        try:
+            status = self._store.heartbeat(self.id, now)
+        except RunFinished as exc:
+            if exc.status and not self._ended:
+                self._status = State(exc.status)  # ended elsewhere: say so in run.status
+            raise
         if not self._ended:
             self._status = State(status)
 
@@ -322,16 +339,9 @@ class Run:
 
     def _move(self, target: State, reason: str | None, failure: dict[str, Any] | None = None,
               ) -> None:
-        try:
-            rec = self._store.transition(self.id, target.value, reason=reason, actor="sdk",
-                                         failure=failure)
-        except IllegalTransition as exc:
-            if exc.current != State.LOST.value:
-                raise
-            # The watchdog saw us silent; a heartbeat brings the run back, then we move.
-            self._store.heartbeat(self.id)
-            rec = self._store.transition(self.id, target.value, reason=reason, actor="sdk",
-                                         failure=failure)
+        # The watchdog may have seen us silent: a heartbeat brings the run back, then we move.
+        rec = retry_if_lost(self._store, self.id, lambda: self._store.transition(
+            self.id, target.value, reason=reason, actor="sdk", failure=failure))
         self._status = State(rec["status"])
 
     def _end(self, target: State, *, reason: str | None = None,
@@ -340,11 +350,15 @@ class Run:
             if target is self._status:
                 return self
             self._check_open()
+        self._ending = True
         self._background.wait()  # uploads and capture land before the run ends
         if self._console is not None:
             self._console.stop()
         reachable = self._outbox.drain(settings().finish_timeout_s, self._flush)
         try:
+            if not reachable:
+                # Writes still wait: ending the run now would make the store refuse them.
+                raise StoreUnavailable(self._outbox.last_error or "the store is away")
             if self._managed is not None:  # the worker ends it, knowing the exit code
                 managed.request_end(self._managed, target.value, reason, failure)
                 self._status = target

@@ -27,6 +27,7 @@ from typing import Any
 from picidae.errors import IllegalTransition, InvalidInput, PicidaeError, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
+from picidae.store.lifecycle import retry_if_lost
 from picidae.store.wire import batch_from_wire, batch_to_wire
 
 _seq = itertools.count(1)
@@ -204,15 +205,12 @@ def finish_run(store: Store, run_id: str, end: dict[str, Any]) -> str:
     kwargs: dict[str, Any] = {"reason": end.get("reason"), "actor": "sdk",
                               "at": end.get("at"), "failure": end.get("failure")}
     try:
-        store.transition(run_id, end["to"], **kwargs)
+        # Silent while the store was away, the run may be lost: back, then end.
+        retry_if_lost(store, run_id, lambda: store.transition(run_id, end["to"], **kwargs))
     except IllegalTransition as exc:
-        if exc.current == "lost":  # silent while the store was away: back, then end
-            store.heartbeat(run_id)
-            store.transition(run_id, end["to"], **kwargs)
-        elif exc.current == end["to"]:
+        if exc.current == end["to"]:
             return "sent"
-        else:
-            return f"already {exc.current}; left it so"
+        return f"already {exc.current}; left it so"
     return "sent"
 
 

@@ -44,6 +44,10 @@ class Batch:
     heartbeat_at: float | None = None
     #: Identifies the batch across retries, so a store applies it at most once.
     batch_id: str | None = None
+    #: The data of a whole run being imported (``analysis.bundle.load_run``), accepted even
+    #: though the imported run has ended. Only a store's own process sets it: it is not part
+    #: of the wire form, so no client can.
+    backfill: bool = False
 
     def empty(self) -> bool:
         """True when there is nothing to write."""
@@ -171,12 +175,15 @@ class Store(Protocol):
         ...
 
     def heartbeat(self, run_id: str, at: float | None = None) -> str:
-        """Record a heartbeat; a ``lost`` run returns to the state it was lost from. Returns
-        the status after the heartbeat."""
+        """Record a heartbeat; a ``lost`` run returns to the state it was lost from (or fails,
+        reason ``lost``, past the recovery window). Returns the status after the heartbeat;
+        ``RunFinished`` for a run that has ended."""
         ...
 
     def write(self, run_id: str, batch: Batch) -> None:
-        """Apply a batch atomically: metric points, log lines, merges and field updates."""
+        """Apply a batch atomically: metric points, log lines, merges and field updates.
+        ``RunFinished`` when the run has ended (see ``lifecycle.write_refusal``), unless the
+        store applied this ``batch_id`` before it ended; nothing is written then."""
         ...
 
     def metrics(self, run_id: str, key: str) -> MetricSeries:

@@ -38,8 +38,9 @@ from sqlalchemy.exc import ArgumentError
 
 from picidae.errors import InvalidInput, MissingDependency, StoreUnavailable
 from picidae.store.sql.migrate import HEAD, current_revision, upgrade, upgrade_if_needed
-from picidae.store.sql.store import SqlStore, latest_set
+from picidae.store.sql.store import SqlStore
 from picidae.store.sql.tables import metric_latest
+from picidae.store.sql.writes import latest_set
 
 #: User-facing schemes this store accepts; all are opened with psycopg 3.
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")

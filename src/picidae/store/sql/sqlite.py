@@ -23,8 +23,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from picidae.errors import StoreUnavailable
 from picidae.store.sql.migrate import HEAD, current_revision, upgrade_if_needed
-from picidae.store.sql.store import SqlStore, latest_set
+from picidae.store.sql.store import SqlStore
 from picidae.store.sql.tables import metric_latest
+from picidae.store.sql.writes import latest_set
 
 BUSY_TIMEOUT_MS = 60_000
 

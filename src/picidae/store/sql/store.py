@@ -1,8 +1,11 @@
 """``SqlStore``: the Store protocol over SQLAlchemy Core, shared by SQLite and PostgreSQL.
 
-Dialect differences (pragmas, locking, upserts) live in ``sqlite.py`` and ``postgres.py``;
-this module writes portable SQL only. Every write is one transaction; every state change is a
-conditional update, so two processes racing for one run get an ordinary ``IllegalTransition``.
+The store is assembled from parts, each a module: the plumbing (``base.py``: transactions,
+error translation, row loading, events), state changes (``moves.py``: transitions,
+heartbeats, the watchdog, applying ``core/lifecycle.py``'s rules), the batch write
+(``writes.py``) and, here, creating, reading and deleting runs, metrics and logs, artifacts,
+workspaces and events. Dialect differences (pragmas, locking, upserts) live in
+``sqlite.py`` and ``postgres.py``; these modules write portable SQL only.
 """
 
 from __future__ import annotations
@@ -10,38 +13,18 @@ from __future__ import annotations
 import copy
 import json
 import math
-import random
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    and_,
-    bindparam,
-    case,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
-from picidae.core import lifecycle
-from picidae.core.run import COLUMN_FIELDS, DATA_DEFAULTS, DATA_FIELDS, LogLine, duration_s
-from picidae.core.states import LEASED, LIVE, TERMINAL, State
-from picidae.core.validation import deep_merge, flatten
-from picidae.errors import IllegalTransition, InvalidInput, RunNotFound, StoreUnavailable
-from picidae.settings import settings
-from picidae.store.base import Batch, MetricSeries, RunQuery
+from picidae.core.run import COLUMN_FIELDS, DATA_DEFAULTS, DATA_FIELDS, LogLine
+from picidae.errors import InvalidInput, RunNotFound
+from picidae.store.base import MetricSeries, RunQuery
 from picidae.store.sql import artifact_rows, lineage
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
+from picidae.store.sql.base import dumps, field_rows, safe_text
 from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.tables import (
     applied_batches,
@@ -58,126 +41,19 @@ from picidae.store.sql.tables import (
     transitions,
 )
 from picidae.store.sql.tokens import TokenTable
+from picidae.store.sql.writes import Writes, chunk_rows, latest_set
 
-_RUN_COLUMNS = set(COLUMN_FIELDS)
+__all__ = ["SqlStore", "dumps", "field_rows", "latest_set", "safe_text"]
 
-# The statements every run's create, write and finish repeat, built once: on SQLite, building a
-# statement (and its cache key) costs several times more than executing it.
-_INSERT_EVENT = insert(events)
+#: The old private name of ``field_rows`` (benchmarks and tests import it).
+_field_rows = field_rows
+
 _INSERT_RUN = insert(runs)
-_INSERT_TRANSITION = insert(transitions)
-_INSERT_CHUNKS = insert(metric_chunks)
 _RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("b_id"))
-_LOAD_ROW = select(runs).where(runs.c.id == bindparam("b_id"),
-                               runs.c.workspace == bindparam("b_ws"))
-_LOAD_ROW_LOCKED = _LOAD_ROW.with_for_update()
-_TRANSITIONS = (select(transitions).where(transitions.c.run_id == bindparam("b_id"))
-                .order_by(transitions.c.id))
-# SET takes the columns named in the parameters; the WHERE makes the move conditional.
-_MOVE = update(runs).where(runs.c.id == bindparam("b_id"),
-                           runs.c.status == bindparam("b_status"))
 
 
-# A heartbeat on a run neither lost nor ended: stamp it and say its status, in one statement.
-_BEAT = (update(runs)
-         .where(runs.c.id == bindparam("b_id"), runs.c.workspace == bindparam("b_ws"),
-                runs.c.status.not_in([State.LOST.value, State.ARCHIVED.value,
-                                      *sorted(s.value for s in TERMINAL)]))
-         .values(last_heartbeat_at=bindparam("b_at"))
-         .returning(runs.c.status))
-
-
-def dumps(value: Any) -> str:
-    """JSON for stored documents; NaN and infinities survive (summary values may be NaN)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=True)
-
-
-def safe_text(value: str | None) -> str | None:
-    """Text without NUL characters: PostgreSQL's text types cannot hold them (SQLite can), so
-    every store writes U+FFFD in their place and gives the same answer back."""
-    if value is None or "\x00" not in value:
-        return value
-    return value.replace("\x00", "\ufffd")
-
-
-def _field_rows(run_id: str, section: str, data: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for key, value in flatten(data).items():
-        num: float | None = None
-        text: str | None = None
-        if isinstance(value, bool):
-            num, text = float(value), "true" if value else "false"
-        elif isinstance(value, int | float):
-            num = float(value)
-            if math.isnan(num):
-                num = None
-        elif isinstance(value, str):
-            text = safe_text(value)
-        elif value is not None:
-            text = dumps(value)
-        rows.append({"run_id": run_id, "section": section, "key": key[:256], "num": num,
-                     "text": text})
-    return rows
-
-
-class SqlStore:
+class SqlStore(Writes):
     """A store on a SQL database (see the module docstring)."""
-
-    dialect_name = "sql"
-
-    def __init__(self, engine: Engine, url: str, *, liveness_on_read: bool = True,
-                 workspace: str = "default") -> None:
-        self.engine = engine
-        self.url = url
-        self.workspace = workspace
-        self.liveness_on_read = liveness_on_read
-        self._liveness_lock = threading.Lock()
-
-    # -- plumbing -----------------------------------------------------------------------
-
-    @contextmanager
-    def _tx(self, write: bool = False) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn.execution_options(picidae_write=True)
-                with conn.begin():
-                    yield conn
-        except OperationalError as exc:
-            raise StoreUnavailable(f"store {self.url} is unavailable: {exc.orig}") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StoreUnavailable(f"store {self.url} dropped the connection") from exc
-            raise
-
-    def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        raise NotImplementedError  # each dialect's module provides it
-
-    def _event(self, conn: Connection, kind: str, run_id: str | None, at: float,
-               payload: dict[str, Any]) -> None:
-        conn.execute(_INSERT_EVENT, {"workspace": self.workspace, "run_id": run_id,
-                                     "type": kind, "at": at, "payload": dumps(payload)})
-
-    @staticmethod
-    def _record(row: Any, now: float | None = None) -> dict[str, Any]:
-        rec = {name: row._mapping[name] for name in COLUMN_FIELDS}
-        data = json.loads(row.data)
-        for name in DATA_FIELDS:
-            rec[name] = data.get(name, DATA_DEFAULTS[name])
-        rec["duration_s"] = duration_s(rec, time.time() if now is None else now)
-        return rec
-
-    def _load_row(self, conn: Connection, run_id: str, *, lock: bool = False) -> Any:
-        stmt = _LOAD_ROW_LOCKED if lock else _LOAD_ROW
-        row = conn.execute(stmt, {"b_id": run_id, "b_ws": self.workspace}).first()
-        if row is None:
-            raise RunNotFound(run_id)
-        return row
-
-    def _transitions(self, conn: Connection, run_id: str) -> list[dict[str, Any]]:
-        rows = conn.execute(_TRANSITIONS, {"b_id": run_id})
-        return [{"from": r.from_state, "to": r.to_state, "at": r.at, "reason": r.reason,
-                 "actor": r.actor} for r in rows]
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -193,8 +69,8 @@ class SqlStore:
             if conn.execute(_RUN_EXISTS, {"b_id": run_id}).first() is not None:
                 raise InvalidInput(f"a run with id {run_id!r} exists already", field="id")
             conn.execute(_INSERT_RUN, row)
-            fields = (_field_rows(run_id, "config", data["config"])
-                      + _field_rows(run_id, "summary", data["summary"]))
+            fields = (field_rows(run_id, "config", data["config"])
+                      + field_rows(run_id, "summary", data["summary"]))
             if fields:
                 conn.execute(insert(run_fields), fields)
             if data["tags"]:
@@ -285,277 +161,7 @@ class SqlStore:
         if had_lineage:
             lineage.refresh(conn, self.workspace)
 
-    # -- lifecycle ----------------------------------------------------------------------
-
-    def _move(self, conn: Connection, row: Any, to: State, *, reason: str | None,
-              actor: str | None, at: float, failure: dict[str, Any] | None = None) -> None:
-        """Apply a checked transition to a locked row: columns, data, transition row, event."""
-        current = State(row.status)
-        lost_from = State(row.lost_from) if row.lost_from else None
-        lifecycle.require(row.id, current, to, lost_from=lost_from)
-        values: dict[str, Any] = {"status": to.value}
-        if row.started_at is None and to not in TERMINAL and to is not State.LOST:
-            values["started_at"] = at
-        if to in LIVE:
-            values["last_heartbeat_at"] = at
-        if to is State.LOST:
-            values["lost_at"] = at
-            values["lost_from"] = current.value
-        elif current is State.LOST:
-            values["lost_at"] = None
-            values["lost_from"] = None
-        if to in TERMINAL:
-            values["ended_at"] = at
-        if to is State.FAILED:
-            data = json.loads(row.data)
-            fail = dict(failure or {})
-            fail.setdefault("reason", reason or "error")
-            data["failure"] = fail
-            values["data"] = dumps(data)
-        result = conn.execute(_MOVE, {"b_id": row.id, "b_status": current.value, **values})
-        if result.rowcount != 1:  # another writer moved it between our read and write
-            now_row = self._load_row(conn, row.id)
-            lifecycle.require(row.id, State(now_row.status), to)
-            raise IllegalTransition(row.id, now_row.status, to.value, [])
-        conn.execute(_INSERT_TRANSITION, {"run_id": row.id, "from_state": current.value,
-                                          "to_state": to.value, "at": at,
-                                          "reason": safe_text(reason), "actor": actor})
-        self._event(conn, "run.transition", row.id, at,
-                    {"from": current.value, "to": to.value, "reason": reason, "actor": actor})
-
-    def transition(self, run_id: str, to: str, *, reason: str | None = None,
-                   actor: str | None = None, at: float | None = None,
-                   failure: dict[str, Any] | None = None,
-                   expect: set[str] | None = None) -> dict[str, Any]:
-        """See ``Store.transition``."""
-        target = lifecycle.parse_state(to)
-        at = time.time() if at is None else at
-        with self._tx(write=True) as conn:
-            row = self._load_row(conn, run_id, lock=True)
-            if expect is not None and row.status not in expect:
-                raise IllegalTransition(run_id, row.status, target.value, sorted(expect))
-            self._move(conn, row, target, reason=reason, actor=actor, at=at, failure=failure)
-            rec = self._record(self._load_row(conn, run_id))
-            rec["transitions"] = self._transitions(conn, run_id)
-        return rec
-
-    def _heartbeat(self, conn: Connection, row: Any, at: float) -> str:
-        status = State(row.status)
-        if status is State.LOST:
-            window = settings().lost_window_s
-            if row.lost_at is not None and at - row.lost_at > window:
-                self._move(conn, row, State.FAILED, reason="lost", actor="watchdog", at=at,
-                           failure={"reason": "lost", "message":
-                                    f"no heartbeat within the {window:g}s recovery window"})
-                return State.FAILED.value
-            target = State(row.lost_from or State.RUNNING.value)
-            self._move(conn, row, target, reason="heartbeat received", actor="heartbeat", at=at)
-            return target.value
-        if status in TERMINAL or status is State.ARCHIVED:
-            return status.value
-        conn.execute(update(runs).where(runs.c.id == row.id).values(last_heartbeat_at=at))
-        return status.value
-
-    def heartbeat(self, run_id: str, at: float | None = None) -> str:
-        """See ``Store.heartbeat``. The usual case (a live run) is one conditional UPDATE;
-        a lost, ended or unknown run takes the full path."""
-        at = time.time() if at is None else at
-        with self._tx(write=True) as conn:
-            status = conn.execute(_BEAT, {"b_id": run_id, "b_ws": self.workspace,
-                                          "b_at": at}).scalar()
-            if status is not None:
-                return str(status)
-            return self._heartbeat(conn, self._load_row(conn, run_id, lock=True), at)
-
-    def _maybe_apply_liveness(self) -> None:
-        if self.liveness_on_read:
-            self.apply_liveness()
-
-    def apply_liveness(self, now: float | None = None) -> list[tuple[str, str, str]]:
-        """See ``Store.apply_liveness``."""
-        cfg = settings()
-        now = time.time() if now is None else now
-        overdue = or_(
-            and_(runs.c.status.in_([s.value for s in LIVE]),
-                 runs.c.last_heartbeat_at < now - cfg.heartbeat_timeout_s),
-            # Claimed by a worker (it has a queue) that went silent before the command ran.
-            and_(runs.c.status.in_([s.value for s in LEASED]), runs.c.queue.is_not(None),
-                 runs.c.last_heartbeat_at < now - cfg.heartbeat_timeout_s),
-            and_(runs.c.status == State.LOST.value, runs.c.lost_at < now - cfg.lost_window_s),
-        )
-        with self._tx() as conn:
-            ids = [r.id for r in conn.execute(select(runs.c.id).where(overdue))]
-        if not ids:
-            return []
-        moves: list[tuple[str, str, str]] = []
-        with self._liveness_lock, self._tx(write=True) as conn:
-            for row in conn.execute(select(runs).where(runs.c.id.in_(ids), overdue)
-                                    .with_for_update(skip_locked=True)).all():
-                target = lifecycle.liveness_target(
-                    State(row.status), now=now, last_heartbeat_at=row.last_heartbeat_at,
-                    lost_at=row.lost_at, timeout_s=cfg.heartbeat_timeout_s,
-                    window_s=cfg.lost_window_s, claimed=row.queue is not None)
-                if target is State.FAILED and row.status in LEASED:
-                    # A worker claimed it and went silent before the command ran.
-                    self._move(conn, row, target, reason="lost", actor="watchdog", at=now,
-                               failure={"reason": "lost", "message":
-                                        f"the worker holding it ({row.status}) sent no "
-                                        f"heartbeat for {now - row.last_heartbeat_at:.0f}s"})
-                    moves.append((row.id, row.status, target.value))
-                    continue
-                if target is State.LOST:
-                    silent = now - row.last_heartbeat_at
-                    # Lost when the timeout expired, not when someone happened to read the
-                    # store: a run silent past timeout + window fails on this same read.
-                    lost_at = min(now, row.last_heartbeat_at + cfg.heartbeat_timeout_s)
-                    self._move(conn, row, target, actor="watchdog", at=lost_at,
-                               reason=f"no heartbeat for {silent:.0f}s "
-                                      f"(timeout {cfg.heartbeat_timeout_s:g}s)")
-                    moves.append((row.id, row.status, target.value))
-                    if now - lost_at <= cfg.lost_window_s:
-                        continue
-                    row = self._load_row(conn, row.id)
-                    target = State.FAILED
-                if target is State.FAILED:
-                    self._move(conn, row, target, reason="lost", actor="watchdog", at=now,
-                               failure={"reason": "lost", "message":
-                                        f"lost for over {cfg.lost_window_s:g}s without a "
-                                        "heartbeat"})
-                else:
-                    continue
-                moves.append((row.id, row.status, target.value))
-        return moves
-
-    # -- the batch write ----------------------------------------------------------------
-
-    def write(self, run_id: str, batch: Batch) -> None:
-        """See ``Store.write``."""
-        if batch.empty():
-            return
-        at = time.time()
-        with self._tx(write=True) as conn:
-            row = self._load_row(conn, run_id, lock=True)
-            if batch.batch_id is not None and not self._first_time(conn, run_id, batch, at):
-                return  # a retry of a batch already applied: acknowledge, change nothing
-            data: dict[str, Any] | None = None
-
-            def doc() -> dict[str, Any]:
-                nonlocal data
-                if data is None:
-                    data = json.loads(row.data)
-                return data
-
-            if batch.chunks:
-                self._write_chunks(conn, run_id, batch, doc)
-            if batch.logs:
-                conn.execute(insert(logs), [{"run_id": run_id, "time": ln.time,
-                                             "stream": ln.stream[:16],
-                                             "line": safe_text(ln.text)}
-                                            for ln in batch.logs])
-            if batch.config:
-                doc()["config"] = deep_merge(doc().get("config") or {}, batch.config)
-                self._rewrite_fields(conn, run_id, "config", doc()["config"])
-            if batch.summary:
-                doc()["summary"] = deep_merge(doc().get("summary") or {}, batch.summary)
-                self._rewrite_fields(conn, run_id, "summary", doc()["summary"])
-                self._event(conn, "run.summary", run_id, at, {"summary": batch.summary})
-            if batch.outputs:
-                doc()["outputs"] = {**(doc().get("outputs") or {}), **batch.outputs}
-            for name, value in batch.fields.items():
-                if name in ("name", "alias"):  # columns, not part of the data document
-                    conn.execute(update(runs).where(runs.c.id == run_id).values({name: value}))
-                    continue
-                doc()[name] = value
-                if name == "tags":
-                    conn.execute(delete(run_tags).where(run_tags.c.run_id == run_id))
-                    if value:
-                        conn.execute(insert(run_tags), [{"run_id": run_id, "tag": t}
-                                                        for t in value])
-                if name == "primary_metric" and value:
-                    self._rescore_primary(conn, run_id, doc())
-            if data is not None:
-                text = dumps(data)
-                if text != row.data:  # only read (for the primary metric): nothing to rewrite
-                    conn.execute(update(runs).where(runs.c.id == run_id).values(data=text))
-                if batch.outputs or "inputs" in batch.fields or "outputs" in batch.fields:
-                    self._sync_lineage(conn, run_id, row.created_at, data)
-            if batch.heartbeat_at is not None:
-                self._heartbeat(conn, self._load_row(conn, run_id), batch.heartbeat_at)
-
-    @staticmethod
-    def _first_time(conn: Connection, run_id: str, batch: Batch, at: float) -> bool:
-        """Record the batch id; False when it was applied before."""
-        seen = conn.execute(select(applied_batches.c.batch_id)
-                            .where(applied_batches.c.batch_id == batch.batch_id)).first()
-        if seen is not None:
-            return False
-        conn.execute(insert(applied_batches).values(batch_id=batch.batch_id, run_id=run_id,
-                                                    at=at))
-        if random.random() < 0.001:  # now and then, forget ids older than a week
-            conn.execute(delete(applied_batches).where(applied_batches.c.at < at - 7 * 86400))
-        return True
-
-    def _rewrite_fields(self, conn: Connection, run_id: str, section: str,
-                        data: dict[str, Any]) -> None:
-        conn.execute(delete(run_fields).where(run_fields.c.run_id == run_id,
-                                              run_fields.c.section == section))
-        rows = _field_rows(run_id, section, data)
-        if rows:
-            conn.execute(insert(run_fields), rows)
-
-    def _write_chunks(self, conn: Connection, run_id: str, batch: Batch, doc: Any) -> None:
-        rows: list[dict[str, Any]] = []
-        latest: dict[str, dict[str, Any]] = {}
-        for chunk in batch.chunks:
-            if not chunk.steps:
-                continue
-            rows.extend(chunkio.chunk_rows(run_id, chunk))
-            step, value, t, stage = chunkio.latest_point(chunk)
-            prev = latest.get(chunk.key)
-            if prev is None or step >= prev["step"]:
-                count = len(chunk.steps) + (prev["count"] if prev else 0)
-                latest[chunk.key] = {"run_id": run_id, "key": chunk.key, "step": step,
-                                     "value": None if math.isnan(value) else value,
-                                     "time": t, "stage": stage, "count": count}
-            else:
-                prev["count"] += len(chunk.steps)
-        if not rows:
-            return
-        conn.execute(_INSERT_CHUNKS, rows)
-        self._upsert_latest(conn, list(latest.values()))
-        primary = doc().get("primary_metric")
-        if primary and primary.get("name") in latest:
-            key = primary["name"]
-            found = None
-            for chunk in batch.chunks:
-                if chunk.key == key and chunk.steps:
-                    cand = chunkio.best_point(chunk.values, chunk.steps, primary["mode"])
-                    if cand and (found is None or _better(cand[0], found[0], primary["mode"])):
-                        found = cand
-            if found and (primary.get("best") is None
-                          or _better(found[0], primary["best"], primary["mode"])):
-                primary["best"], primary["step"] = found
-                doc()["primary_metric"] = primary
-
-    def _rescore_primary(self, conn: Connection, run_id: str, data: dict[str, Any]) -> None:
-        primary = data["primary_metric"]
-        series = chunkio.read_series(primary["name"], self._chunk_rows(conn, run_id,
-                                                                       primary["name"]))
-        found = chunkio.best_point(series.values, series.steps, primary["mode"])
-        primary["best"], primary["step"] = found if found else (None, None)
-
-    # -- lineage and staleness (see store/sql/lineage.py) -------------------------------
-
-    def _lock_lineage(self, conn: Connection) -> None:
-        """Serialise staleness recomputes. SQLite's write lock already does; PostgreSQL
-        takes an advisory lock. Taken after the run rows a write locks and before any
-        ``run_stale`` row, so it never closes a cycle of waits."""
-
-    def _sync_lineage(self, conn: Connection, run_id: str, created_at: float,
-                      data: dict[str, Any]) -> None:
-        if lineage.sync(conn, run_id, created_at, data.get("inputs"), data.get("outputs")):
-            self._lock_lineage(conn)
-            lineage.refresh(conn, self.workspace)
+    # -- lineage (see store/sql/lineage.py) ---------------------------------------------
 
     def lineage(self, run_id: str, *, max_nodes: int = lineage.MAX_NODES) -> dict[str, Any]:
         """See ``Store.lineage``."""
@@ -576,19 +182,10 @@ class SqlStore:
 
     # -- metrics and logs ---------------------------------------------------------------
 
-    @staticmethod
-    def _chunk_rows(conn: Connection, run_id: str, key: str) -> Any:
-        return conn.execute(
-            select(metric_chunks.c.stage, metric_chunks.c.n, metric_chunks.c.step_min,
-                   metric_chunks.c.step_max, metric_chunks.c.ordered, metric_chunks.c.steps,
-                   metric_chunks.c.vals, metric_chunks.c.times)
-            .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
-            .order_by(metric_chunks.c.id))
-
     def metrics(self, run_id: str, key: str) -> MetricSeries:
         """See ``Store.metrics``."""
         with self._tx() as conn:
-            return chunkio.read_series(key, self._chunk_rows(conn, run_id, key))
+            return chunkio.read_series(key, chunk_rows(conn, run_id, key))
 
     def metric_keys(self, run_id: str) -> list[str]:
         """See ``Store.metric_keys``."""
@@ -726,20 +323,3 @@ class SqlStore:
         """See ``Store.close``."""
         self.engine.dispose()
 
-
-def _better(a: float, b: float, mode: str) -> bool:
-    return a > b if mode == "max" else a < b
-
-
-def latest_set(stmt: Any, table: Any) -> dict[str, Any]:
-    """The ``SET`` of the latest-point upsert (``stmt`` is a dialect's ``INSERT``): the new
-    point wins when its step is at least the stored one; the point count always adds up.
-    Shared by the SQLite and PostgreSQL stores, whose ``on_conflict_do_update`` agree."""
-    newer = stmt.excluded.step >= table.c.step
-    return {
-        "step": case((newer, stmt.excluded.step), else_=table.c.step),
-        "value": case((newer, stmt.excluded.value), else_=table.c.value),
-        "time": case((newer, stmt.excluded.time), else_=table.c.time),
-        "stage": case((newer, stmt.excluded.stage), else_=table.c.stage),
-        "count": table.c.count + stmt.excluded.count,
-    }

@@ -1,0 +1,158 @@
+"""``SqlBase``: what every part of the SQL store shares — transactions, error translation,
+row loading, events, and the document helpers (``dumps``, ``safe_text``, ``field_rows``).
+
+``SqlStore`` (``store.py``) is assembled from this base and its parts: transitions and
+heartbeats (``moves.py``), the batch write (``writes.py``), reads and the rest (``store.py``).
+Dialect differences (pragmas, locking, upserts) live in ``sqlite.py`` and ``postgres.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from picidae.core.lifecycle import RunFacts
+from picidae.core.run import COLUMN_FIELDS, DATA_DEFAULTS, DATA_FIELDS, duration_s
+from picidae.core.states import State
+from picidae.core.validation import flatten
+from picidae.errors import RunNotFound, StoreUnavailable
+from picidae.store.sql import lineage
+from picidae.store.sql.tables import events, run_fields, runs, transitions
+
+# The statements every run's create, write and finish repeat, built once: on SQLite, building a
+# statement (and its cache key) costs several times more than executing it.
+_INSERT_EVENT = insert(events)
+_LOAD_ROW = select(runs).where(runs.c.id == bindparam("b_id"),
+                               runs.c.workspace == bindparam("b_ws"))
+_LOAD_ROW_LOCKED = _LOAD_ROW.with_for_update()
+_TRANSITIONS = (select(transitions).where(transitions.c.run_id == bindparam("b_id"))
+                .order_by(transitions.c.id))
+
+
+def dumps(value: Any) -> str:
+    """JSON for stored documents; NaN and infinities survive (summary values may be NaN)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=True)
+
+
+def safe_text(value: str | None) -> str | None:
+    """Text without NUL characters: PostgreSQL's text types cannot hold them (SQLite can), so
+    every store writes U+FFFD in their place and gives the same answer back."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")
+
+
+def field_rows(run_id: str, section: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``run_fields`` rows (flattened key, number and text) of a config or summary, which
+    the where-language and ``order_by`` query."""
+    rows = []
+    for key, value in flatten(data).items():
+        num: float | None = None
+        text: str | None = None
+        if isinstance(value, bool):
+            num, text = float(value), "true" if value else "false"
+        elif isinstance(value, int | float):
+            num = float(value)
+            if math.isnan(num):
+                num = None
+        elif isinstance(value, str):
+            text = safe_text(value)
+        elif value is not None:
+            text = dumps(value)
+        rows.append({"run_id": run_id, "section": section, "key": key[:256], "num": num,
+                     "text": text})
+    return rows
+
+
+def facts(row: Any) -> RunFacts:
+    """What the lifecycle rules read of a run row."""
+    return RunFacts(row.id, State(row.status), row.started_at,
+                    State(row.lost_from) if row.lost_from else None, row.lost_at,
+                    claimed=row.queue is not None)
+
+
+class SqlBase:
+    """The SQL store's plumbing (see the module docstring)."""
+
+    dialect_name = "sql"
+
+    def __init__(self, engine: Engine, url: str, *, liveness_on_read: bool = True,
+                 workspace: str = "default") -> None:
+        self.engine = engine
+        self.url = url
+        self.workspace = workspace
+        self.liveness_on_read = liveness_on_read
+        self._liveness_lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn.execution_options(picidae_write=True)
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"store {self.url} is unavailable: {exc.orig}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(f"store {self.url} dropped the connection") from exc
+            raise
+
+    def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError  # each dialect's module provides it
+
+    def _event(self, conn: Connection, kind: str, run_id: str | None, at: float,
+               payload: dict[str, Any]) -> None:
+        conn.execute(_INSERT_EVENT, {"workspace": self.workspace, "run_id": run_id,
+                                     "type": kind, "at": at, "payload": dumps(payload)})
+
+    @staticmethod
+    def _record(row: Any, now: float | None = None) -> dict[str, Any]:
+        rec = {name: row._mapping[name] for name in COLUMN_FIELDS}
+        data = json.loads(row.data)
+        for name in DATA_FIELDS:
+            rec[name] = data.get(name, DATA_DEFAULTS[name])
+        rec["duration_s"] = duration_s(rec, time.time() if now is None else now)
+        return rec
+
+    def _load_row(self, conn: Connection, run_id: str, *, lock: bool = False) -> Any:
+        stmt = _LOAD_ROW_LOCKED if lock else _LOAD_ROW
+        row = conn.execute(stmt, {"b_id": run_id, "b_ws": self.workspace}).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return row
+
+    def _transitions(self, conn: Connection, run_id: str) -> list[dict[str, Any]]:
+        rows = conn.execute(_TRANSITIONS, {"b_id": run_id})
+        return [{"from": r.from_state, "to": r.to_state, "at": r.at, "reason": r.reason,
+                 "actor": r.actor} for r in rows]
+
+    def _rewrite_fields(self, conn: Connection, run_id: str, section: str,
+                        data: dict[str, Any]) -> None:
+        conn.execute(delete(run_fields).where(run_fields.c.run_id == run_id,
+                                              run_fields.c.section == section))
+        rows = field_rows(run_id, section, data)
+        if rows:
+            conn.execute(insert(run_fields), rows)
+
+    # -- lineage and staleness (see store/sql/lineage.py) -------------------------------
+
+    def _lock_lineage(self, conn: Connection) -> None:
+        """Serialise staleness recomputes. SQLite's write lock already does; PostgreSQL
+        takes an advisory lock. Taken after the run rows a write locks and before any
+        ``run_stale`` row, so it never closes a cycle of waits."""
+
+    def _sync_lineage(self, conn: Connection, run_id: str, created_at: float,
+                      data: dict[str, Any]) -> None:
+        if lineage.sync(conn, run_id, created_at, data.get("inputs"), data.get("outputs")):
+            self._lock_lineage(conn)
+            lineage.refresh(conn, self.workspace)

@@ -1,0 +1,157 @@
+"""State changes on a SQL store: transitions, heartbeats and the watchdog.
+
+What a move does (``started_at``, ``ended_at``, ``lost_from``, ``failure``...) and what a
+heartbeat does are decided by the rules in ``core/lifecycle.py``; this module only writes
+their answer. Every move is a conditional update, so two processes racing for one run get an
+ordinary ``IllegalTransition``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+
+from picidae.core import lifecycle
+from picidae.core.states import LEASED, LIVE, TERMINAL, State
+from picidae.errors import IllegalTransition
+from picidae.settings import settings
+from picidae.store.sql.base import SqlBase, dumps, facts, safe_text
+from picidae.store.sql.tables import runs, transitions
+
+_INSERT_TRANSITION = insert(transitions)
+# SET takes the columns named in the parameters; the WHERE makes the move conditional.
+_MOVE = update(runs).where(runs.c.id == bindparam("b_id"),
+                           runs.c.status == bindparam("b_status"))
+# A heartbeat on a run neither lost nor ended: stamp it and say its status, in one statement.
+_BEAT = (update(runs)
+         .where(runs.c.id == bindparam("b_id"), runs.c.workspace == bindparam("b_ws"),
+                runs.c.status.not_in([State.LOST.value, State.ARCHIVED.value,
+                                      *sorted(s.value for s in TERMINAL)]))
+         .values(last_heartbeat_at=bindparam("b_at"))
+         .returning(runs.c.status))
+
+
+class Moves(SqlBase):
+    """Transitions, heartbeats and liveness (see the module docstring)."""
+
+    def _move(self, conn: Connection, row: Any, to: State, *, reason: str | None,
+              actor: str | None, at: float, failure: dict[str, Any] | None = None) -> None:
+        """Apply a checked transition to a locked row: the lifecycle rules' changes, the
+        transition row and its event."""
+        current = State(row.status)
+        move = lifecycle.effects(facts(row), to, at=at, reason=reason, failure=failure)
+        values: dict[str, Any] = {"status": to.value, **move.columns}
+        if move.data:
+            values["data"] = dumps({**json.loads(row.data), **move.data})
+        result = conn.execute(_MOVE, {"b_id": row.id, "b_status": current.value, **values})
+        if result.rowcount != 1:  # another writer moved it between our read and write
+            now_row = self._load_row(conn, row.id)
+            lifecycle.require(row.id, State(now_row.status), to)
+            raise IllegalTransition(row.id, now_row.status, to.value, [])
+        conn.execute(_INSERT_TRANSITION, {"run_id": row.id, "from_state": current.value,
+                                          "to_state": to.value, "at": at,
+                                          "reason": safe_text(reason), "actor": actor})
+        self._event(conn, "run.transition", row.id, at,
+                    {"from": current.value, "to": to.value, "reason": reason, "actor": actor})
+
+    def transition(self, run_id: str, to: str, *, reason: str | None = None,
+                   actor: str | None = None, at: float | None = None,
+                   failure: dict[str, Any] | None = None,
+                   expect: set[str] | None = None) -> dict[str, Any]:
+        """See ``Store.transition``."""
+        target = lifecycle.parse_state(to)
+        at = time.time() if at is None else at
+        with self._tx(write=True) as conn:
+            row = self._load_row(conn, run_id, lock=True)
+            if expect is not None and row.status not in expect:
+                raise IllegalTransition(run_id, row.status, target.value, sorted(expect))
+            self._move(conn, row, target, reason=reason, actor=actor, at=at, failure=failure)
+            rec = self._record(self._load_row(conn, run_id))
+            rec["transitions"] = self._transitions(conn, run_id)
+        return rec
+
+    def _heartbeat(self, conn: Connection, row: Any, at: float) -> str:
+        """A heartbeat on a locked row, as ``lifecycle.on_heartbeat`` decides it."""
+        beat = lifecycle.on_heartbeat(facts(row), at=at, window_s=settings().lost_window_s)
+        if beat.target is None:
+            conn.execute(update(runs).where(runs.c.id == row.id).values(last_heartbeat_at=at))
+            return str(row.status)
+        self._move(conn, row, beat.target, reason=beat.reason, actor=beat.actor, at=at,
+                   failure=beat.failure)
+        return beat.target.value
+
+    def heartbeat(self, run_id: str, at: float | None = None) -> str:
+        """See ``Store.heartbeat``. The usual case (a live run) is one conditional UPDATE;
+        a lost, ended or unknown run takes the full path."""
+        at = time.time() if at is None else at
+        with self._tx(write=True) as conn:
+            status = conn.execute(_BEAT, {"b_id": run_id, "b_ws": self.workspace,
+                                          "b_at": at}).scalar()
+            if status is not None:
+                return str(status)
+            return self._heartbeat(conn, self._load_row(conn, run_id, lock=True), at)
+
+    def _maybe_apply_liveness(self) -> None:
+        if self.liveness_on_read:
+            self.apply_liveness()
+
+    def apply_liveness(self, now: float | None = None) -> list[tuple[str, str, str]]:
+        """See ``Store.apply_liveness``."""
+        cfg = settings()
+        now = time.time() if now is None else now
+        overdue = or_(
+            and_(runs.c.status.in_([s.value for s in LIVE]),
+                 runs.c.last_heartbeat_at < now - cfg.heartbeat_timeout_s),
+            # Claimed by a worker (it has a queue) that went silent before the command ran.
+            and_(runs.c.status.in_([s.value for s in LEASED]), runs.c.queue.is_not(None),
+                 runs.c.last_heartbeat_at < now - cfg.heartbeat_timeout_s),
+            and_(runs.c.status == State.LOST.value, runs.c.lost_at < now - cfg.lost_window_s),
+        )
+        with self._tx() as conn:
+            ids = [r.id for r in conn.execute(select(runs.c.id).where(overdue))]
+        if not ids:
+            return []
+        moves: list[tuple[str, str, str]] = []
+        with self._liveness_lock, self._tx(write=True) as conn:
+            for row in conn.execute(select(runs).where(runs.c.id.in_(ids), overdue)
+                                    .with_for_update(skip_locked=True)).all():
+                moves.extend(self._watch(conn, row, now))
+        return moves
+
+    def _watch(self, conn: Connection, row: Any, now: float) -> list[tuple[str, str, str]]:
+        """The watchdog's moves for one overdue run (see ``lifecycle.liveness_target``)."""
+        cfg = settings()
+        target = lifecycle.liveness_target(
+            State(row.status), now=now, last_heartbeat_at=row.last_heartbeat_at,
+            lost_at=row.lost_at, timeout_s=cfg.heartbeat_timeout_s,
+            window_s=cfg.lost_window_s, claimed=row.queue is not None)
+        if target is State.FAILED and row.status in LEASED:
+            # A worker claimed it and went silent before the command ran.
+            self._move(conn, row, target, reason="lost", actor="watchdog", at=now,
+                       failure=lifecycle.lost_failure(
+                           f"the worker holding it ({row.status}) sent no heartbeat for "
+                           f"{now - row.last_heartbeat_at:.0f}s"))
+            return [(row.id, row.status, target.value)]
+        moves: list[tuple[str, str, str]] = []
+        if target is State.LOST:
+            silent = now - row.last_heartbeat_at
+            # Lost when the timeout expired, not when someone happened to read the store: a
+            # run silent past timeout + window fails on this same read.
+            lost_at = min(now, row.last_heartbeat_at + cfg.heartbeat_timeout_s)
+            self._move(conn, row, target, actor="watchdog", at=lost_at,
+                       reason=f"no heartbeat for {silent:.0f}s "
+                              f"(timeout {cfg.heartbeat_timeout_s:g}s)")
+            moves.append((row.id, row.status, target.value))
+            if not lifecycle.lost_expired(lost_at, now, cfg.lost_window_s):
+                return moves
+            row = self._load_row(conn, row.id)
+            target = State.FAILED
+        if target is State.FAILED:
+            self._move(conn, row, target, reason="lost", actor="watchdog", at=now,
+                       failure=lifecycle.lost_failure(
+                           f"lost for over {cfg.lost_window_s:g}s without a heartbeat"))
+            moves.append((row.id, row.status, target.value))
+        return moves

@@ -1,0 +1,181 @@
+"""The batch write on a SQL store: metric chunks, log lines, merges and field updates of one
+run, in one transaction (the primitive the SDK's background writer uses).
+
+A run that has ended refuses the batch (``lifecycle.write_refusal``), so a second process
+cannot add to a finished record; a batch applied before the run ended is acknowledged when
+it is retried after (its ``batch_id`` is remembered).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, case, delete, insert, select, update
+
+from picidae.core.validation import deep_merge
+from picidae.store.base import Batch
+from picidae.store.lifecycle import refusal
+from picidae.store.sql import chunks as chunkio
+from picidae.store.sql.base import dumps, facts, safe_text
+from picidae.store.sql.moves import Moves
+from picidae.store.sql.tables import (
+    applied_batches,
+    logs,
+    metric_chunks,
+    run_tags,
+    runs,
+)
+
+_INSERT_CHUNKS = insert(metric_chunks)
+
+
+def chunk_rows(conn: Connection, run_id: str, key: str) -> Any:
+    """The stored chunks of one metric of a run, in write order."""
+    return conn.execute(
+        select(metric_chunks.c.stage, metric_chunks.c.n, metric_chunks.c.step_min,
+               metric_chunks.c.step_max, metric_chunks.c.ordered, metric_chunks.c.steps,
+               metric_chunks.c.vals, metric_chunks.c.times)
+        .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
+        .order_by(metric_chunks.c.id))
+
+
+class Writes(Moves):
+    """The batch write (see the module docstring)."""
+
+    def write(self, run_id: str, batch: Batch) -> None:
+        """See ``Store.write``."""
+        if batch.empty():
+            return
+        at = time.time()
+        with self._tx(write=True) as conn:
+            row = self._load_row(conn, run_id, lock=True)
+            if batch.batch_id is not None and not self._first_time(conn, run_id, batch, at):
+                return  # a retry of a batch already applied: acknowledge, change nothing
+            refused = refusal(facts(row), batch)
+            if refused is not None:
+                raise refused  # the transaction (and the batch id) rolls back
+            self._apply(conn, row, batch, at)
+
+    def _apply(self, conn: Connection, row: Any, batch: Batch, at: float) -> None:
+        run_id = row.id
+        data: dict[str, Any] | None = None
+
+        def doc() -> dict[str, Any]:
+            nonlocal data
+            if data is None:
+                data = json.loads(row.data)
+            return data
+
+        if batch.chunks:
+            self._write_chunks(conn, run_id, batch, doc)
+        if batch.logs:
+            conn.execute(insert(logs), [{"run_id": run_id, "time": ln.time,
+                                         "stream": ln.stream[:16], "line": safe_text(ln.text)}
+                                        for ln in batch.logs])
+        if batch.config:
+            doc()["config"] = deep_merge(doc().get("config") or {}, batch.config)
+            self._rewrite_fields(conn, run_id, "config", doc()["config"])
+        if batch.summary:
+            doc()["summary"] = deep_merge(doc().get("summary") or {}, batch.summary)
+            self._rewrite_fields(conn, run_id, "summary", doc()["summary"])
+            self._event(conn, "run.summary", run_id, at, {"summary": batch.summary})
+        if batch.outputs:
+            doc()["outputs"] = {**(doc().get("outputs") or {}), **batch.outputs}
+        for name, value in batch.fields.items():
+            if name in ("name", "alias"):  # columns, not part of the data document
+                conn.execute(update(runs).where(runs.c.id == run_id).values({name: value}))
+                continue
+            doc()[name] = value
+            if name == "tags":
+                conn.execute(delete(run_tags).where(run_tags.c.run_id == run_id))
+                if value:
+                    conn.execute(insert(run_tags), [{"run_id": run_id, "tag": t}
+                                                    for t in value])
+            if name == "primary_metric" and value:
+                self._rescore_primary(conn, run_id, doc())
+        if data is not None:
+            text = dumps(data)
+            if text != row.data:  # only read (for the primary metric): nothing to rewrite
+                conn.execute(update(runs).where(runs.c.id == run_id).values(data=text))
+            if batch.outputs or "inputs" in batch.fields or "outputs" in batch.fields:
+                self._sync_lineage(conn, run_id, row.created_at, data)
+        if batch.heartbeat_at is not None:
+            self._heartbeat(conn, self._load_row(conn, run_id), batch.heartbeat_at)
+
+    @staticmethod
+    def _first_time(conn: Connection, run_id: str, batch: Batch, at: float) -> bool:
+        """Record the batch id; False when it was applied before."""
+        seen = conn.execute(select(applied_batches.c.batch_id)
+                            .where(applied_batches.c.batch_id == batch.batch_id)).first()
+        if seen is not None:
+            return False
+        conn.execute(insert(applied_batches).values(batch_id=batch.batch_id, run_id=run_id,
+                                                    at=at))
+        if random.random() < 0.001:  # now and then, forget ids older than a week
+            conn.execute(delete(applied_batches).where(applied_batches.c.at < at - 7 * 86400))
+        return True
+
+    def _write_chunks(self, conn: Connection, run_id: str, batch: Batch,
+                      doc: Callable[[], dict[str, Any]]) -> None:
+        rows: list[dict[str, Any]] = []
+        latest: dict[str, dict[str, Any]] = {}
+        for chunk in batch.chunks:
+            if not chunk.steps:
+                continue
+            rows.extend(chunkio.chunk_rows(run_id, chunk))
+            step, value, t, stage = chunkio.latest_point(chunk)
+            prev = latest.get(chunk.key)
+            if prev is None or step >= prev["step"]:
+                count = len(chunk.steps) + (prev["count"] if prev else 0)
+                latest[chunk.key] = {"run_id": run_id, "key": chunk.key, "step": step,
+                                     "value": None if math.isnan(value) else value,
+                                     "time": t, "stage": stage, "count": count}
+            else:
+                prev["count"] += len(chunk.steps)
+        if not rows:
+            return
+        conn.execute(_INSERT_CHUNKS, rows)
+        self._upsert_latest(conn, list(latest.values()))
+        primary = doc().get("primary_metric")
+        if primary and primary.get("name") in latest:
+            key = primary["name"]
+            found = None
+            for chunk in batch.chunks:
+                if chunk.key == key and chunk.steps:
+                    cand = chunkio.best_point(chunk.values, chunk.steps, primary["mode"])
+                    if cand and (found is None or _better(cand[0], found[0], primary["mode"])):
+                        found = cand
+            if found and (primary.get("best") is None
+                          or _better(found[0], primary["best"], primary["mode"])):
+                primary["best"], primary["step"] = found
+                doc()["primary_metric"] = primary
+
+    def _rescore_primary(self, conn: Connection, run_id: str, data: dict[str, Any]) -> None:
+        primary = data["primary_metric"]
+        series = chunkio.read_series(primary["name"], chunk_rows(conn, run_id,
+                                                                 primary["name"]))
+        found = chunkio.best_point(series.values, series.steps, primary["mode"])
+        primary["best"], primary["step"] = found if found else (None, None)
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a > b if mode == "max" else a < b
+
+
+def latest_set(stmt: Any, table: Any) -> dict[str, Any]:
+    """The ``SET`` of the latest-point upsert (``stmt`` is a dialect's ``INSERT``): the new
+    point wins when its step is at least the stored one; the point count always adds up.
+    Shared by the SQLite and PostgreSQL stores, whose ``on_conflict_do_update`` agree."""
+    newer = stmt.excluded.step >= table.c.step
+    return {
+        "step": case((newer, stmt.excluded.step), else_=table.c.step),
+        "value": case((newer, stmt.excluded.value), else_=table.c.value),
+        "time": case((newer, stmt.excluded.time), else_=table.c.time),
+        "stage": case((newer, stmt.excluded.stage), else_=table.c.stage),
+        "count": table.c.count + stmt.excluded.count,
+    }
