@@ -73,7 +73,7 @@ def test_live_charts_draw_new_points_within_3_s_whenever_the_page_was_opened(
         page, demo_server, tmp_path):
     folder = tmp_path / "ctl"
     folder.mkdir()
-    env = {**demo_server.env, "PICIDAE_HEARTBEAT_INTERVAL_S": "1"}
+    env = {**demo_server.env, "PICIDAE_HEARTBEAT_INTERVAL_S": "1", "PICIDAE_SYSTEM_METRICS": "0"}
     proc = subprocess.Popen([sys.executable, "-c", LOGGER, demo_server.url, str(folder)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     pages = [page]

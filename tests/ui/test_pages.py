@@ -272,3 +272,32 @@ def test_the_log_search_highlights_matches_and_jumps_between_them(page, demo_ser
     search.fill("")
     assert matches.count() == 0
     assert page.console.take() == []
+
+
+def test_system_metrics_chart_in_their_own_section(page, demo_server, monkeypatch):
+    import picidae
+
+    monkeypatch.setenv("PICIDAE_SYSTEM_METRICS", "0")  # only the values logged here
+    with picidae.init("sys/sampled", store=demo_server.store) as run:
+        for step in range(20):
+            run.log({"loss": 1 / (step + 1), "system/cpu_percent": 40 + step,
+                     "system/memory_mb": 900 + step}, step=step)
+    page.goto(f"{demo_server.url}/runs/{run.id}")
+    page.wait_for_selector('#system [data-chart][data-key="system/cpu_percent"][data-drawn="1"]')
+    assert page.locator("#system [data-chart]").evaluate_all(
+        "els => els.map(e => e.dataset.key)") == ["system/cpu_percent", "system/memory_mb"]
+    assert page.locator("#system [data-chart]").first.get_attribute("data-points") == "20"
+    assert page.locator("#metrics [data-chart]").evaluate_all(
+        "els => els.map(e => e.dataset.key)") == ["loss"]
+    assert page.console.take() == []
+
+
+def test_id_and_tags_columns(page, demo_server):
+    open_runs(page, demo_server, "?cols=id,tags")
+    row = page.locator('tr[data-name="confidence-reweighting"]')
+    run = demo_server.run_named("confidence-reweighting")
+    assert row.locator('td[data-col="id"]').inner_text() == run["id"][:8]
+    assert row.locator('td[data-col="tags"] a.tag').all_inner_texts() == run["tags"]
+    page.click('tr[data-name="confidence-reweighting"] td[data-col="tags"] a.tag >> nth=0')
+    page.wait_for_url(re.compile(r"where=tags"))
+    assert page.console.take() == []

@@ -19,6 +19,7 @@ const MAX_DEFAULT_CHARTS = 12;
 const state = {
   run: null,
   keys: [],
+  sysKeys: [],
   latestJson: "",
   shownKeys: null,
   combine: false,
@@ -45,6 +46,15 @@ const metricsPanel = h("section", {class: "panel", id: "metrics", "aria-label": 
   chartControls(charts, [h("label", {class: "check"}, combineBox, "One chart"), groupSlot]),
   keysBox, chartsBox);
 const childrenPanel = h("section", {class: "panel", id: "children", hidden: true, "aria-label": "Children"});
+// system/* metrics (CPU, memory, GPU, I/O sampled alongside the run) chart in their own section.
+const sysBox = h("div", {class: "charts"});
+const sysCharts = new ChartSet(sysBox, {bands: false});
+const systemPanel = h("section", {class: "panel", id: "system", hidden: true, "aria-label": "System"},
+  h("div", {class: "panel-head"}, h("h2", {}, "System"), h("span", {class: "muted", id: "system-count"}),
+    h("span", {class: "faint"}, "axis, scale and smoothing as in Metrics")), sysBox);
+// One set of controls (the Metrics panel's) drives both sets of charts.
+charts.setOption = (name, value) => Promise.all([ChartSet.prototype.setOption.call(charts, name, value),
+  name === "bands" ? null : sysCharts.setOption(name, value)]);
 const runLog = new RunLog(runId);
 const artifacts = new ArtifactsPanel(runId);
 const timelinePanel = h("section", {class: "panel", id: "timeline", "aria-label": "Timeline"},
@@ -54,7 +64,8 @@ const detailsPanel = h("section", {class: "panel", id: "details", "aria-label": 
 
 function layout() {
   clear(main, head, h("div", {class: "run-grid"},
-    h("div", {class: "stack"}, metricsPanel, childrenPanel, runLog.panel, artifacts.panel),
+    h("div", {class: "stack"}, metricsPanel, childrenPanel, systemPanel, runLog.panel,
+      artifacts.panel),
     h("div", {class: "stack"}, timelinePanel, detailsPanel)));
 }
 
@@ -277,20 +288,31 @@ async function loadMetrics(initial, prefetched = null) {
   const json = JSON.stringify(body);
   if (!initial && json === state.latestJson) return;
   state.latestJson = json;
-  const newKeys = JSON.stringify(body.keys) !== JSON.stringify(state.keys);
+  const own = body.keys.filter((k) => !k.startsWith("system/"));
+  const system = body.keys.filter((k) => k.startsWith("system/"));
+  const newKeys = JSON.stringify(own) !== JSON.stringify(state.keys);
+  const newSystem = JSON.stringify(system) !== JSON.stringify(state.sysKeys);
   const previous = state.keys;
-  state.keys = body.keys;
-  if (state.shownKeys === null) state.shownKeys = body.keys.slice(0, MAX_DEFAULT_CHARTS);
+  state.keys = own;
+  state.sysKeys = system;
+  if (state.shownKeys === null) state.shownKeys = own.slice(0, MAX_DEFAULT_CHARTS);
   else if (newKeys) {
     // Keys that appear while watching are shown too.
-    state.shownKeys = [...state.shownKeys, ...body.keys.filter((k) => !previous.includes(k))];
+    state.shownKeys = [...state.shownKeys, ...own.filter((k) => !previous.includes(k))];
   }
-  if (initial || newKeys) {
-    renderKeys();
-    await setCharts();
-  } else {
-    await charts.refresh();
-  }
+  await Promise.all([
+    initial || newKeys ? (renderKeys(), setCharts()) : charts.refresh(),
+    initial || newSystem ? setSystemCharts() : sysCharts.refresh(),
+  ]);
+}
+
+function setSystemCharts() {
+  const run = state.run;
+  systemPanel.hidden = !state.sysKeys.length;
+  document.getElementById("system-count").textContent = state.sysKeys.length
+    ? `${state.sysKeys.length} ${state.sysKeys.length === 1 ? "key" : "keys"}` : "";
+  return sysCharts.set(state.sysKeys.map((key) => ({title: key.slice("system/".length), keys: [key],
+    fileName: `${run.name}-${key}`, series: [{runId: run.id, key, label: key, t0: run.started_at || run.created_at}]})));
 }
 
 // ---- Children -------------------------------------------------------------------------------

@@ -44,6 +44,18 @@ const FIXED = [
   ["primary", "Primary metric (best)", "best"],
 ];
 
+// Run fields a user may add as columns besides config/summary/metrics keys: how each cell
+// shows, and whether the server sorts by it.
+const RUN_COLUMNS = {
+  id: {sortable: true, cell: (run) => h("code", {class: "faint", title: run.id}, run.id.slice(0, 8))},
+  tags: {sortable: false, cell: (run) => (run.tags || []).map((t) =>
+    h("a", {class: "tag", href: `/?where=${encodeURIComponent(`tags contains "${t}"`)}`}, t))},
+  notes: {sortable: false, cell: (run) => {
+    const text = typeof run.notes === "string" ? run.notes : "";
+    return h("span", {class: "notes", title: text}, text.length > 80 ? `${text.slice(0, 80)}…` : text);
+  }},
+};
+
 const main = document.getElementById("main");
 const input = h("input", {type: "search", name: "where", id: "where", autocomplete: "off",
   spellcheck: "false", value: state.where, "aria-label": "Filter runs (where expression)",
@@ -59,7 +71,7 @@ const topBox = h("input", {type: "checkbox", id: "top-only", onchange: (e) => {
   restart();
 }});
 const colInput = h("input", {type: "text", list: "col-suggestions", placeholder: "config.lr",
-  "aria-label": "Add a column (config.KEY, summary.KEY or metrics.KEY)", size: 18});
+  "aria-label": "Add a column (config.KEY, summary.KEY, metrics.KEY, id, tags or notes)", size: 18});
 const colList = h("datalist", {id: "col-suggestions"});
 const table = h("table", {class: "runs"});
 const tableBox = h("div", {class: "table-wrap"}, table);
@@ -139,8 +151,8 @@ function restart(push = false) {
 
 function addColumn(path) {
   if (!path) return;
-  if (!/^(config|summary|metrics)\..+/.test(path)) {
-    showError("A column is config.KEY, summary.KEY or metrics.KEY, e.g. config.lr");
+  if (!/^(config|summary|metrics)\..+/.test(path) && !RUN_COLUMNS[path]) {
+    showError("A column is config.KEY, summary.KEY, metrics.KEY, id, tags or notes, e.g. config.lr");
     return;
   }
   if (!state.cols.includes(path)) state.cols.push(path);
@@ -287,6 +299,10 @@ function sortState(field) {
 
 function headerCell([id, label, field]) {
   const custom = !FIXED.some((f) => f[0] === id);
+  if (RUN_COLUMNS[id] && !RUN_COLUMNS[id].sortable) {
+    return h("th", {scope: "col", dataset: {col: id}}, label, h("button", {type: "button", class: "col-remove",
+      title: `Remove column ${label}`, "aria-label": `Remove column ${label}`, onclick: () => removeColumn(id)}, "✕"));
+  }
   let dir;
   if (id === "primary") {
     dir = {"best": "best", "best desc": "best", "best asc": "worst"}[state.order.trim()] || null;
@@ -366,6 +382,7 @@ function row(run, depth) {
       return h("td", {dataset: {col: id}, class: [id === "name" ? "name-cell" : "", ["duration", "primary"].includes(id) ? "num nowrap" : "", id === "created" ? "nowrap" : ""].join(" ").trim() || null,
         style: id === "name" && depth ? {paddingLeft: `${10 + depth * 24}px`} : null}, cells[id]);
     }
+    if (RUN_COLUMNS[id]) return h("td", {dataset: {col: id}}, RUN_COLUMNS[id].cell(run));
     return h("td", {class: "num"}, fmtValue(columnValue(run, id)));
   }));
   return tr;
@@ -468,6 +485,7 @@ function updateSuggestions() {
     Object.keys(flatten(run.summary)).forEach((k) => keys.add(`summary.${k}`));
     Object.keys(run.metrics || {}).forEach((k) => keys.add(`metrics.${k}`));
   }
+  ["id", "tags", "notes"].forEach((k) => keys.add(k));
   clear(colList, [...keys].sort().filter((k) => !state.cols.includes(k)).map((k) => h("option", {value: k})));
 }
 
