@@ -113,7 +113,7 @@ def page_mark(browser: Any, url: str, mark: str, repeat: int) -> list[float]:
         errors: list[str] = []
         page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
         page.goto(url)
-        page.wait_for_function(f"performance.getEntriesByName({mark!r}).length > 0",
+        page.wait_for_function(f"() => performance.getEntriesByName({mark!r}).length > 0",
                                timeout=60_000)
         out.append(page.evaluate(f"performance.getEntriesByName({mark!r})[0].startTime")
                    / 1000)
