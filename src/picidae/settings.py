@@ -88,6 +88,9 @@ class Settings:
     compute_target: str = "local"
     buffer_mb: float = 256.0
     finish_timeout_s: float = 60.0
+    #: System metrics of in-process runs (``sdk/system.py``).
+    system_metrics: bool = True
+    system_interval_s: float = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -117,6 +120,8 @@ class Settings:
             compute_target=(os.environ.get("PICIDAE_COMPUTE_TARGET") or "").strip() or "local",
             buffer_mb=_limit("PICIDAE_BUFFER_MB", 256.0),
             finish_timeout_s=_limit("PICIDAE_FINISH_TIMEOUT_S", 60.0),
+            system_metrics=_flag("PICIDAE_SYSTEM_METRICS", True),
+            system_interval_s=_float("PICIDAE_SYSTEM_INTERVAL_S", 10.0),
         )
 
 

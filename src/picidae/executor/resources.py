@@ -1,132 +1,15 @@
-"""Sampling what a command uses: CPU and memory of its process tree (psutil), and GPU
-utilisation and memory (NVML, when ``pynvml`` is importable and a GPU is present).
-
-A ``Sampler`` follows one process and its descendants. Each ``sample()`` returns the system
-metrics the worker logs on the run (``system/cpu_percent``, ``system/memory_mb``,
-``system/gpu_percent``, ``system/gpu_memory_mb``) and keeps the peaks and totals that end up
-in the run's ``resources``.
+"""What a command used, for the run's ``resources``: peaks and totals from the worker's
+``Sampler`` (``sdk.system``: the same sampler, and so the same ``system/*`` metric names, as
+an in-process run's system metrics) and the exit's ``rusage``.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
+from picidae.sdk.system import Sampler
 
-log = logging.getLogger("picidae.worker")
-
-MB = 1024 * 1024
-
-
-class _Nvml:
-    """GPU readings through NVML; ``None`` from ``open`` when there is no GPU or no pynvml."""
-
-    def __init__(self, nvml: Any, handles: list[Any]) -> None:
-        self._nvml = nvml
-        self._handles = handles
-
-    @classmethod
-    def open(cls) -> _Nvml | None:
-        try:
-            import pynvml  # type: ignore[import-not-found]
-        except ImportError:
-            return None
-        try:
-            pynvml.nvmlInit()
-            count = pynvml.nvmlDeviceGetCount()
-            handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-        except Exception:  # no driver, no device: no GPU readings
-            return None
-        return cls(pynvml, handles) if handles else None
-
-    def read(self, pids: set[int]) -> tuple[float, float] | None:
-        """(utilisation %, memory MB) summed over the GPUs the processes ``pids`` use, or
-        ``None`` when they use none."""
-        util = mem = 0.0
-        used = False
-        for handle in self._handles:
-            try:
-                procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(handle)
-            except Exception:
-                continue
-            mine = [p for p in procs if p.pid in pids]
-            if not mine:
-                continue
-            used = True
-            mem += sum((p.usedGpuMemory or 0) for p in mine) / MB
-            try:
-                util += float(self._nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-            except Exception:
-                pass
-        return (util, mem) if used else None
-
-
-class Sampler:
-    """Samples the process ``pid`` and its descendants (see the module docstring)."""
-
-    def __init__(self, pid: int, *, gpu: bool = True) -> None:
-        self.pid = pid
-        self._procs: dict[int, psutil.Process] = {}
-        self._cpu_s: dict[int, float] = {}  # the last CPU time seen of every process
-        self._nvml = _Nvml.open() if gpu else None
-        self._last: float | None = None
-        self.samples = 0
-        self.peak: dict[str, float] = {}
-        self.gpu_seconds = 0.0
-
-    def _tree(self) -> list[psutil.Process]:
-        try:
-            root = self._procs.get(self.pid) or psutil.Process(self.pid)
-            found = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
-        procs = []
-        for proc in found:
-            known = self._procs.get(proc.pid)
-            if known is None:
-                self._procs[proc.pid] = known = proc
-                try:
-                    known.cpu_percent(None)  # primes the counter: the next call measures
-                except psutil.Error:
-                    continue
-            procs.append(known)
-        return procs
-
-    def sample(self) -> dict[str, float]:
-        """The system metrics now (empty when the process is gone)."""
-        now = time.monotonic()
-        procs = self._tree()
-        if not procs:
-            return {}
-        cpu = mem = 0.0
-        for proc in procs:
-            try:
-                with proc.oneshot():
-                    cpu += proc.cpu_percent(None)
-                    mem += proc.memory_info().rss / MB
-                    times = proc.cpu_times()
-                    self._cpu_s[proc.pid] = times.user + times.system
-            except psutil.Error:
-                continue
-        out = {"system/cpu_percent": cpu, "system/memory_mb": mem}
-        if self._nvml is not None:
-            reading = self._nvml.read({p.pid for p in procs})
-            if reading is not None:
-                out["system/gpu_percent"], out["system/gpu_memory_mb"] = reading
-                if self._last is not None:
-                    self.gpu_seconds += reading[0] / 100.0 * (now - self._last)
-        self._last = now
-        self.samples += 1
-        for key, value in out.items():
-            name = key.split("/", 1)[1]
-            self.peak[name] = max(self.peak.get(name, 0.0), value)
-        return out
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) the tree used, as far as the samples saw it."""
-        return sum(self._cpu_s.values())
+__all__ = ["Sampler", "merge_usage", "usage"]
 
 
 def usage(sampler: Sampler | None, *, wall_s: float, rusage: Any = None) -> dict[str, Any]:

@@ -138,7 +138,7 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
          inputs: Iterable[Any] | None = None, capture_git: bool | None = None,
          capture_packages: bool | None = None, tqdm_mode: str | None = None,
          snapshot_max_mb: float | None = None, snapshot_max_files: int | None = None,
-         ) -> Run | NoopRun:
+         system_metrics: bool | None = None) -> Run | NoopRun:
     """Start recording a run, or attach to the unfinished run ``id`` (or ``PICIDAE_RUN_ID``,
     once per process). Returns a ``Run``; a ``NoopRun`` when recording is disabled.
 
@@ -146,7 +146,10 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
     and installed packages; ``capture_git`` the git state and diff; ``snapshot_code`` archives
     the workspace (limits ``snapshot_max_mb``/``snapshot_max_files``); ``capture_console``
     records stdout and stderr (``tqdm_mode`` smart/all/none); ``inputs`` are recorded as by
-    ``run.use_input`` (paths, or dicts with ``name``, ``version``, ``path_or_uri``)."""
+    ``run.use_input`` (paths, or dicts with ``name``, ``version``, ``path_or_uri``).
+    ``system_metrics`` samples this process's CPU, memory, I/O and GPUs as ``system/*``
+    metrics every ``PICIDAE_SYSTEM_INTERVAL_S`` seconds (default on; ``PICIDAE_SYSTEM_METRICS=0``
+    turns the default off; see ``sdk/system.py``)."""
     global _env_run_used
     if not is_enabled():
         return NoopRun(config, name, kind=kind)
@@ -154,7 +157,8 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
                            capture_packages=capture_packages, snapshot_code=snapshot_code,
                            capture_console=capture_console, tqdm_mode=tqdm_mode,
                            inputs=inputs, snapshot_max_mb=snapshot_max_mb,
-                           snapshot_max_files=snapshot_max_files)
+                           snapshot_max_files=snapshot_max_files,
+                           system_metrics=system_metrics)
     target = open_store(store)
     if id is None and not _env_run_used:
         id = settings().run_id

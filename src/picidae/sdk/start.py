@@ -34,6 +34,7 @@ class Extras:
     tqdm_mode: str = "smart"
     inputs: list[dict[str, Any]] = field(default_factory=list)
     workspace: capture.Workspace | None = None
+    system_metrics: bool = False
 
 
 def _input_spec(item: Any) -> dict[str, Any]:
@@ -58,8 +59,11 @@ def prepare(*, capture_env: bool = True, capture_git: bool | None = None,
             capture_packages: bool | None = None, snapshot_code: bool = False,
             capture_console: bool = False, tqdm_mode: str | None = None,
             inputs: Iterable[Any] | None = None, snapshot_max_mb: float | None = None,
-            snapshot_max_files: int | None = None) -> Extras:
-    """Check the options and everything they name, before the run is created."""
+            snapshot_max_files: int | None = None,
+            system_metrics: bool | None = False) -> Extras:
+    """Check the options and everything they name, before the run is created.
+    ``system_metrics=None`` means the setting (``PICIDAE_SYSTEM_METRICS``, on by default);
+    children started in the same process leave it off (the process is sampled once)."""
     from picidae.sdk.console import active, clean_tqdm_mode
     from picidae.sdk.uploads import input_entry
 
@@ -71,6 +75,7 @@ def prepare(*, capture_env: bool = True, capture_git: bool | None = None,
             cfg.capture_packages if capture_packages is None else bool(capture_packages)),
         console=bool(capture_console),
         tqdm_mode=clean_tqdm_mode(cfg.tqdm_mode if tqdm_mode is None else tqdm_mode),
+        system_metrics=cfg.system_metrics if system_metrics is None else bool(system_metrics),
     )
     if extras.console and active() is not None:
         raise InvalidInput("the console is already being captured for another run of this "
@@ -114,6 +119,10 @@ def begin(run: Run, extras: Extras) -> None:
     for spec in extras.inputs:
         uploads.use_input(run, spec["name"], spec["version"], spec["path_or_uri"],
                           spec["digest"])
+    if extras.system_metrics and run._managed is None:  # a worker samples its commands
+        from picidae.sdk import system
+
+        system.watch(run, settings().system_interval_s)
     bg = run._background
     # The first run of a process captures in the background; later runs reuse the cache
     # at once (a thread round trip per run would cost more than the copy).

@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from picidae.errors import PicidaeError
+from picidae.sdk import system
 from picidae.settings import settings
 from picidae.store.base import SeriesChunk
 
@@ -95,6 +96,7 @@ class Writer:
         """Stop tracking ``run`` (after its final flush)."""
         with self._lock:
             self._runs.pop(run.id, None)
+        system.forget(run.id)
 
     def active(self, run_id: str) -> Run | None:
         """The in-process run with this id, if it is still active."""
@@ -111,8 +113,10 @@ class Writer:
             self._wake.wait(interval)
             self._wake.clear()
             now = time.time()
+            clock = time.monotonic()
             for run in self.runs():
                 try:
+                    system.tick(run, clock)  # never raises
                     run._flush(scheduled=True)
                     run._maybe_heartbeat(now)
                 except Exception as exc:  # never let the thread die; the run keeps its data
