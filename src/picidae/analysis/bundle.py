@@ -42,7 +42,7 @@ from picidae.core.validation import (
 from picidae.errors import ArtifactNotFound, InvalidInput, PicidaeError, RunNotFound
 from picidae.store.base import Batch, RunQuery, SeriesChunk, Store
 from picidae.store.capabilities import ImportStore
-from picidae.store.wire import pack, unpack
+from picidae.store.wire import pack, unpack, wire_list
 
 FORMAT = "picidae-bundle"
 VERSION = 1
@@ -259,7 +259,7 @@ def clean_imported(record: Mapping[str, Any]) -> dict[str, Any]:
         out[name] = json_value(value, f"record.{name}")
     out["tags"] = clean_tags(record.get("tags"))
     moves = []
-    for i, move in enumerate(record.get("transitions") or []):
+    for i, move in enumerate(wire_list(record, "transitions")):
         if not isinstance(move, Mapping):
             raise InvalidInput(f"transitions[{i}] must be an object", field="transitions")
         reason, actor = move.get("reason"), move.get("actor")

@@ -52,10 +52,20 @@ def batch_to_wire(batch: Batch) -> dict[str, Any]:
     }
 
 
+def wire_list(data: Any, name: str) -> list[Any]:
+    """``data[name]`` as a list (absent or ``null``: empty), or ``InvalidInput`` naming it."""
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{name} must be a list, got {type(value).__name__}", field=name)
+    return value
+
+
 def batch_from_wire(data: dict[str, Any]) -> Batch:
     """A ``Batch`` from its wire form, checking shapes (values are validated by the caller)."""
     chunks = []
-    for i, c in enumerate(data.get("chunks") or []):
+    for i, c in enumerate(wire_list(data, "chunks")):
         where = f"chunks[{i}]"
         if not isinstance(c, dict) or not isinstance(c.get("key"), str):
             raise InvalidInput(f"{where} needs a string key", field=where)
@@ -72,7 +82,7 @@ def batch_from_wire(data: dict[str, Any]) -> Batch:
             raise InvalidInput(f"{where}.stage must be a string", field=f"{where}.stage")
         chunks.append(SeriesChunk(c["key"], stage, steps, values, times))
     logs = []
-    for i, row in enumerate(data.get("logs") or []):
+    for i, row in enumerate(wire_list(data, "logs")):
         if (not isinstance(row, list | tuple) or len(row) != 3
                 or not isinstance(row[0], int | float) or not isinstance(row[1], str)
                 or not isinstance(row[2], str)):

@@ -13,7 +13,7 @@ from pydantic import Field
 from picidae.analysis import bundle, compare, history, retention
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
-from picidae.server.routes.artifacts import artifact_digests, require_blobs
+from picidae.server.routes.artifacts import ArtifactIn, artifact_digests, require_blobs
 from picidae.server.routes.runs import Strict
 from picidae.server.schemas import ERRORS, RunOut
 
@@ -36,7 +36,7 @@ class RunPayloadIn(Strict):
     record: dict[str, Any]
     metrics: list[dict[str, Any]] = Field(default_factory=list)
     logs: list[list[Any]] = Field(default_factory=list)
-    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    artifacts: list[ArtifactIn] = Field(default_factory=list)
 
 
 @router.get("/compare")
@@ -100,6 +100,7 @@ def import_run(body: RunPayloadIn, access: Annotated[Access, Depends(writer)]) -
     record = body.record
     access.refuse_foreign({f"record.{name}": record.get(name)
                            for name in ("parent_id", "root_id", "retry_of", "replay_of")})
-    for i, art in enumerate(body.artifacts):
+    payload = body.model_dump(exclude_none=True)
+    for i, art in enumerate(payload.get("artifacts", [])):
         require_blobs(access, artifact_digests(art), field=f"artifacts[{i}].digest")
-    return JSONResponse(bundle.load_run(access.store, body.model_dump()), status_code=201)
+    return JSONResponse(bundle.load_run(access.store, payload), status_code=201)

@@ -72,10 +72,10 @@ class RunIn(Strict):
     inputs: list[dict[str, Any]] | None = None
     code: dict[str, Any] | None = None
     flow: str | None = Field(None, max_length=256)
-    flow_version: int | None = None
+    flow_version: int | None = Field(None, ge=1, le=2**31 - 1)
     retry_of: str | None = Field(None, max_length=64)
     replay_of: str | None = Field(None, max_length=64)
-    attempt: int | None = None
+    attempt: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
 class MoveIn(Strict):
