@@ -100,3 +100,27 @@ def test_runs_table_groups_by_a_config_key(page, demo_server):
     assert names[0] == "#0.001" and names[3] == "#0.003"
     assert all("lr=0.001" in n for n in names[1:3])
     assert page.console.take() == []
+
+
+def test_sweep_analysis_plots_every_run_against_a_config_key(page, demo_server):
+    from drawing import RECORD_DRAWING as record
+
+    runs = sweep_points(demo_server)
+    page.add_init_script(record)
+    page.goto(f"{demo_server.url}/compare?ids={','.join(r['id'] for r in runs)}")
+    scatter = page.locator('#sweep [data-chart="scatter"]')
+    scatter.wait_for()
+    assert scatter.get_attribute("data-key") == "val/acc"  # the primary metric by default
+    assert scatter.get_attribute("data-points") == "4"
+    page.select_option('#sweep select[aria-label="Config key"]', "lr")
+    page.wait_for_selector('#sweep [data-chart="scatter"][data-x-key="lr"]')
+    shown = page.locator('#sweep [data-chart="scatter"] li').all_inner_texts()
+    for run in runs:
+        assert any(run["name"] in line and f"→ {run['metrics']['val/acc']:.4g}"[:8] in line
+                   for line in shown), (run["name"], shown)
+    texts = page.evaluate("window.__draws.filter(d => d.op === 'text').map(d => d.text)")
+    assert "lr" in texts and "batch_size" in texts  # the axes are labelled
+    parallel = page.locator('#sweep [data-chart="parallel"]')
+    assert parallel.get_attribute("data-keys") == "batch_size,lr"
+    assert parallel.get_attribute("data-points") == "4"
+    assert page.console.take() == []

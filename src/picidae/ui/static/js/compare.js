@@ -3,6 +3,7 @@
 
 import {ChartSet, chartControls, seriesColor} from "./charts.js";
 import {groupedSpecs} from "./groups.js";
+import {sweepPanel} from "./sweep.js";
 import {
   api, badge, boot, clear, emptyState, fmtValue, groupByBox, groupByParam, h, query,
   runLink, subscribe, throttle,
@@ -150,7 +151,7 @@ function render() {
   clear(main,
     h("div", {class: "page-head"}, h("h1", {}, `Compare ${runs.length} runs`)),
     runsHeader(runs),
-    h("div", {class: "stack"}, diffTable(runs, rows), chartsPanel(runs)));
+    h("div", {class: "stack"}, diffTable(runs, rows), sweepPanel(runs), chartsPanel(runs)));
   if (state.shownKeys && state.shownKeys.length) setCharts(runs);
 }
 
