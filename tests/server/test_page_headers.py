@@ -17,6 +17,7 @@ def test_pages_carry_a_csp_without_inline_scripts(client: TestClient, path: str)
     csp = response.headers["content-security-policy"]
     script_src = next(part for part in csp.split(";") if "script-src" in part)
     assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+    assert "'unsafe-inline'" not in csp
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
     assert response.headers["x-content-type-options"] == "nosniff"
     for tag in re.findall(r"<script\b[^>]*>", response.text):

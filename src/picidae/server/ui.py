@@ -53,9 +53,9 @@ def _template() -> Template:
 
 #: The pages' Content-Security-Policy: scripts, styles, fonts and data only from this origin
 #: (the boot data is a JSON script, never run; the theme script is a file); images also from
-#: ``data:``/``blob:`` URLs (chart exports); no plugins, frames, foreign forms or ``<base>``.
-#: Styles may be inline: the pages set ``style`` on elements they build.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+#: ``data:``/``blob:`` URLs (chart exports); no plugins, frames, foreign forms or ``<base>``;
+#: no inline style either (the pages style elements through the CSSOM only).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
        "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
        "frame-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
