@@ -50,6 +50,8 @@ _LAZY: dict[str, str] = {
     "history": "picidae.sdk.analysis",
     "cleanup": "picidae.sdk.analysis",
     "lineage": "picidae.sdk.analysis",
+    "edit": "picidae.sdk.edit",
+    "restore": "picidae.sdk.edit",
 }
 
 __all__ = [
@@ -75,6 +77,7 @@ __all__ = [
     "cancel",
     "cleanup",
     "compare",
+    "edit",
     "events",
     "get_run",
     "history",
@@ -82,6 +85,7 @@ __all__ = [
     "is_enabled",
     "lineage",
     "replay",
+    "restore",
     "retry",
     "runs",
     "set_enabled",
@@ -110,6 +114,7 @@ if TYPE_CHECKING:
     from picidae.executor.submit import submit
     from picidae.sdk.analysis import cleanup, compare, history, lineage
     from picidae.sdk.api import get_run, init, is_enabled, runs, set_enabled
+    from picidae.sdk.edit import edit, restore
     from picidae.sdk.events import events
     from picidae.sdk.noop import NoopRun
     from picidae.sdk.run import Run

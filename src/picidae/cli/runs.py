@@ -1,4 +1,4 @@
-"""``picidae runs ls|show`` and ``picidae archive``."""
+"""``picidae runs ls|show|edit|rm``, ``picidae archive`` and ``picidae restore``."""
 
 from __future__ import annotations
 
@@ -144,6 +144,8 @@ def show(
         console.print(Panel(Text(f"{fail.get('reason')}: {fail.get('message') or ''}\n"
                                  f"{fail.get('traceback') or ''}".rstrip()),
                             title="failure", border_style="red", title_align="left"))
+    if rv.notes:
+        console.print(Panel(Text(rv.notes), title="notes", title_align="left"))
     moves = Table("at", "from", "to", "reason", "actor", title="transitions", box=None,
                   title_justify="left", header_style="bold")
     for t in data["transitions"]:
@@ -198,6 +200,36 @@ def show(
         console.print(stats)
 
 
+@app.command("edit")
+def edit(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The run to edit.")],
+    alias: Annotated[str | None, typer.Option("--alias", help="A new alias ('' clears it).")]
+    = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t",
+                   help="Add this tag (repeatable).")] = None,
+    untag: Annotated[list[str] | None, typer.Option("--untag",
+                     help="Remove this tag (repeatable).")] = None,
+    notes: Annotated[str | None, typer.Option("--notes",
+                     help="Replace the run's notes ('' clears them; '-' reads stdin).")]
+    = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Edit a run after the fact, in any state: its alias, tags and notes. Each edit is
+    recorded in the run's edits."""
+    if notes == "-":
+        import sys
+
+        notes = sys.stdin.read()
+    rv = picidae.edit(run_id, alias=alias, add_tags=tag, remove_tags=untag, notes=notes,
+                      store=store, actor="cli")
+    if json:
+        print_json(rv.to_dict(transitions=False))
+        return
+    console.print(f"edited {rv.id}: tags {', '.join(rv.tags) or '-'}"
+                  + (f", alias {rv.alias}" if rv.alias else ""))
+
+
 @app.command("rm")
 def rm(
     run_ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Runs to delete.")],
@@ -232,3 +264,20 @@ def archive(
     else:
         for item in done:
             console.print(f"archived {item['id']}")
+
+
+def restore(
+    run_ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Runs to restore.")],
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Return archived runs to the state they were archived from."""
+    done = []
+    for run_id in run_ids:
+        rv = picidae.restore(run_id, store=store, actor="cli")
+        done.append({"id": rv.id, "status": rv.status})
+    if json:
+        print_json(done)
+    else:
+        for item in done:
+            console.print(f"restored {item['id']} ({item['status']})")

@@ -13,13 +13,13 @@ COLUMN_FIELDS: tuple[str, ...] = (
     "id", "workspace", "name", "alias", "parent_id", "root_id", "kind", "status", "trigger",
     "agent", "benchmark", "seed", "attempt", "retry_of", "replay_of",
     "created_at", "started_at", "ended_at", "last_heartbeat_at", "queue", "flow",
-    "flow_version",
+    "flow_version", "notes",
 )
 
 DATA_FIELDS: tuple[str, ...] = (
     "config", "tags", "evaluation", "compute", "progress", "command", "env", "image", "code",
     "inputs", "outputs", "resources", "cost", "summary", "primary_metric", "failure",
-    "warnings", "execution",
+    "warnings", "execution", "edits",
 )
 
 #: Every field of a run as the contract lists it (``duration_s`` is derived; ``stale`` —
@@ -34,7 +34,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "config": {}, "tags": [], "evaluation": None, "compute": None, "progress": None,
     "command": None, "env": None, "image": None, "code": None, "inputs": [], "outputs": {},
     "resources": None, "cost": None, "summary": {}, "primary_metric": None, "failure": None,
-    "warnings": [], "execution": None,
+    "warnings": [], "execution": None, "edits": [],
 }
 
 

@@ -24,7 +24,7 @@ def events(store: str | Path | None = None, since: int | None = None, *,
            timeout: float | None = None) -> Iterator[dict[str, Any]]:
     """Yield events as they happen: ``{"id", "type", "run_id", "at", ...}`` with ``type`` one
     of ``run.created``, ``run.transition``, ``run.summary``, ``run.artifact``,
-    ``run.deleted``.
+    ``run.edited`` (payload ``at``, ``actor``, ``changes``), ``run.deleted``.
 
     ``since`` resumes after that event id (``0``: from the first event; ``None``: from now).
     ``run_id`` keeps one run's events; ``timeout`` stops after that many idle seconds

@@ -319,6 +319,20 @@ class Run:
         if not self._ended:
             self._status = State(status)
 
+    # -- annotation (allowed after the run ended, too) ----------------------------------
+
+    def set_tags(self, add: Any = None, remove: Any = None) -> Run:
+        """Add and remove tags (a tag or a list of tags each), at once and in any state: an
+        edit recorded in the run's ``edits`` (see ``picidae.edit``)."""
+        self._store.edit_run(self.id, {"add_tags": add, "remove_tags": remove}, actor="sdk")
+        return self
+
+    def note(self, markdown: str) -> Run:
+        """Set the run's notes (free text, Markdown; the last write wins, ``""`` clears
+        them), at once and in any state: an edit recorded in the run's ``edits``."""
+        self._store.edit_run(self.id, {"notes": markdown}, actor="sdk")
+        return self
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def heartbeat(self) -> Run:

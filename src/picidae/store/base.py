@@ -174,6 +174,23 @@ class Store(Protocol):
         changed."""
         ...
 
+    def edit_run(self, run_id: str, changes: dict[str, Any], *,
+                 actor: str | None = None) -> dict[str, Any]:
+        """Annotate a run in any state (ended and archived runs too; unlike ``write``, never
+        ``RunFinished``): ``changes`` holds any of ``alias`` (``""`` clears it),
+        ``add_tags``, ``remove_tags`` and ``notes`` (replaced; ``""`` clears them), checked
+        by ``core.edits.clean_edit``. Appends ``{at, actor, changes}`` to the run's
+        ``edits``, emits a ``run.edited`` event with the same payload and returns the
+        updated record. ``InvalidInput`` for a bad change, ``RunNotFound`` for an unknown
+        id; nothing changes on an error."""
+        ...
+
+    def restore_run(self, run_id: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Return an archived run to the terminal state it was archived from, recorded as a
+        transition (reason ``restored from the archive``); return the updated record.
+        ``IllegalTransition`` for a run that is not archived."""
+        ...
+
     def heartbeat(self, run_id: str, at: float | None = None) -> str:
         """Record a heartbeat; a ``lost`` run returns to the state it was lost from (or fails,
         reason ``lost``, past the recovery window). Returns the status after the heartbeat;

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from picidae.core.edits import clean_edit
 from picidae.core.run import LogLine
 from picidae.errors import InvalidInput, StoreUnavailable, from_body
 from picidae.store.base import Batch, MetricSeries, RunQuery
@@ -155,6 +156,22 @@ class HttpStore:
             body["expect"] = sorted(expect)
         return self._call("POST", f"/api/v1/runs/{_seg(run_id)}/transitions",  # type: ignore
                           body={k: v for k, v in body.items() if v is not None})
+
+    def edit_run(self, run_id: str, changes: dict[str, Any], *,
+                 actor: str | None = None) -> dict[str, Any]:
+        """See ``Store.edit_run`` (``PATCH /api/v1/runs/{id}``; the server records the
+        actor it is given, else the token's)."""
+        body: dict[str, Any] = clean_edit(changes)  # a bad edit fails here, as elsewhere
+        if actor is not None:
+            body["actor"] = actor
+        rec: dict[str, Any] = self._call("PATCH", f"/api/v1/runs/{_seg(run_id)}", body=body)
+        return rec
+
+    def restore_run(self, run_id: str, *, actor: str | None = None) -> dict[str, Any]:
+        """See ``Store.restore_run`` (``POST /api/v1/runs/{id}/restore``)."""
+        rec: dict[str, Any] = self._call("POST", f"/api/v1/runs/{_seg(run_id)}/restore",
+                                         body={"actor": actor} if actor is not None else {})
+        return rec
 
     def heartbeat(self, run_id: str, at: float | None = None) -> str:
         """See ``Store.heartbeat``."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 #: Run columns holding text, numbers, and epoch-second times.
 TEXT_FIELDS = ("status", "name", "alias", "kind", "agent", "benchmark", "trigger", "id",
-               "parent_id", "root_id", "retry_of", "replay_of")
+               "parent_id", "root_id", "retry_of", "replay_of", "notes")
 NUMBER_FIELDS = ("seed", "attempt")
 TIME_FIELDS = ("created_at", "started_at", "ended_at", "last_heartbeat_at")
 #: True or false for every run: ``stale`` (a newer version of an input exists upstream).

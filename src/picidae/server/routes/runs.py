@@ -1,4 +1,5 @@
-"""``/api/v1/runs``: create, list, read, transition, heartbeat, batch write, delete."""
+"""``/api/v1/runs``: create, list, read, edit, transition, restore, heartbeat, batch write,
+delete."""
 
 from __future__ import annotations
 
@@ -87,6 +88,23 @@ class MoveIn(Strict):
     failure: dict[str, Any] | None = None
     at: float | None = None
     expect: list[str] | None = Field(None, description="Move only from one of these states.")
+
+
+class EditIn(Strict):
+    """An edit after the fact (any state): fields left out (or null) stay as they are."""
+
+    alias: str | None = Field(None, description="A new alias; \"\" clears it.")
+    add_tags: list[str] | None = Field(None, max_length=1000)
+    remove_tags: list[str] | None = Field(None, max_length=1000)
+    notes: str | None = Field(None, description="Replaces the notes; \"\" clears them.")
+    actor: str | None = Field(None, max_length=128,
+                              description="Who edits (default: the token's actor).")
+
+
+class RestoreIn(Strict):
+    """A restore request: who restores (default: the token's actor)."""
+
+    actor: str | None = Field(None, max_length=128)
 
 
 class HeartbeatIn(Strict):
@@ -218,6 +236,25 @@ def list_runs(
 def get_run(run_id: str, access: Annotated[Access, Depends(reader)]) -> JSONResponse:
     """One run with its transitions; 404 for an unknown id."""
     return JSONResponse(access.store.get_run(run_id))
+
+
+@router.patch("/{run_id}", response_model=RunOut)
+def edit_run(run_id: str, body: EditIn,
+             access: Annotated[Access, Depends(writer)]) -> JSONResponse:
+    """Edit a run's alias, tags or notes, whatever its state; the edit is kept in its
+    ``edits`` and sent as a ``run.edited`` event. Returns the record."""
+    changes = body.model_dump(exclude={"actor"}, exclude_none=True)
+    return JSONResponse(access.store.edit_run(run_id, changes,
+                                              actor=body.actor or access.actor))
+
+
+@router.post("/{run_id}/restore", response_model=RunOut)
+def restore_run(run_id: str, access: Annotated[Access, Depends(writer)],
+                body: RestoreIn | None = None) -> JSONResponse:
+    """Return an archived run to the terminal state it was archived from; 409 when the run
+    is not archived."""
+    actor = body.actor if body and body.actor else access.actor
+    return JSONResponse(access.store.restore_run(run_id, actor=actor))
 
 
 @router.delete("/{run_id}", response_model=DeletedOut)

@@ -161,6 +161,19 @@ class SqlStore(Writes):
         if had_lineage:
             lineage.refresh(conn, self.workspace)
 
+    def edit_run(self, run_id: str, changes: dict[str, Any], *,
+                 actor: str | None = None) -> dict[str, Any]:
+        """See ``Store.edit_run`` (``store/sql/edits.py``)."""
+        from picidae.store.sql import edits
+
+        return edits.edit_run(self, run_id, changes, actor)
+
+    def restore_run(self, run_id: str, *, actor: str | None = None) -> dict[str, Any]:
+        """See ``Store.restore_run`` (``store/sql/edits.py``)."""
+        from picidae.store.sql import edits
+
+        return edits.restore_run(self, run_id, actor)
+
     # -- lineage (see store/sql/lineage.py) ---------------------------------------------
 
     def lineage(self, run_id: str, *, max_nodes: int = lineage.MAX_NODES) -> dict[str, Any]:

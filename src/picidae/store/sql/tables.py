@@ -60,6 +60,9 @@ runs = Table(
     Column("queue", String(64)),
     Column("flow", String(256)),
     Column("flow_version", Integer),
+    # A person's or agent's notes on the run (free text, edited after the fact): a column so
+    # the where-language can filter on it (``notes contains "bug"``).
+    Column("notes", Text),
     Index(None, "workspace", "created_at"),
     Index(None, "status", "queue", "created_at"),
     Index(None, "flow", "created_at"),
