@@ -285,3 +285,16 @@ def test_another_workspace_reaches_nothing_of_a_on_any_route(two_workspaces: Any
     for run in b_runs["runs"]:
         for field in ("parent_id", "root_id", "retry_of", "replay_of"):
             assert run.get(field) not in all_ids, (field, run)
+
+
+def test_only_healthz_and_the_page_shells_answer_without_a_token(two_workspaces: Any) -> None:
+    url = two_workspaces.url
+    assert httpx.get(f"{url}/healthz").status_code == 200
+    for path in ("/metrics", "/api/v1/runs", "/api/v1/events", "/api/v1/flows"):
+        response = httpx.get(f"{url}{path}")
+        assert response.status_code == 401, path
+        assert response.json()["code"] == "unauthorized"
+    page = httpx.get(f"{url}/")  # the shell only: its data requests carry the token
+    assert page.status_code == 200 and "content-security-policy" in page.headers
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKENS['b_read']}"}) as b:
+        assert b.get(f"{url}/metrics").status_code == 200

@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 import picidae
 from picidae.server import errors
-from picidae.server.auth import Grant, Keyring, load_token_file
+from picidae.server.auth import Grant, Keyring, check, load_token_file
 from picidae.server.jsonresp import JSONResponse, NonFinite
 from picidae.server.limits import BodyLimit
 from picidae.server.notify import Notifier
@@ -131,8 +131,10 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
         return {"status": "ok", "version": picidae.__version__}
 
     @app.get("/metrics", tags=["meta"], include_in_schema=False)
-    def prometheus() -> Response:
-        """Request counts and latencies in Prometheus' text format."""
+    def prometheus(request: Request) -> Response:
+        """Request counts and latencies in Prometheus' text format (with tokens on, for any
+        token: give the scraper a read token)."""
+        check(request, keyring, "read")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     if ui:
