@@ -44,12 +44,17 @@ def server(server_factory: object) -> ServerProcess:
 
 
 @pytest.fixture
-def two_workspaces(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[ServerProcess]:
-    """A real server whose token file holds workspaces A and B (see ``TOKENS``)."""
+def two_workspaces(request: pytest.FixtureRequest, tmp_path: Path,
+                   subprocess_env: dict[str, str]) -> Iterator[ServerProcess]:
+    """A real server whose token file holds workspaces A and B (see ``TOKENS``), over an
+    embedded store, or over PostgreSQL when parametrized indirectly with "postgresql"."""
+    backing = getattr(request, "param", "sqlite")
+    store = (request.getfixturevalue("pg_url") if backing == "postgresql"
+             else str(tmp_path / "store"))
     tokens = tmp_path / "tokens"
     tokens.write_text(f"{TOKENS['a']} A write\n{TOKENS['a_read']} A read\n"
                       f"{TOKENS['b']} B write\n{TOKENS['b_read']} B read\n")
-    srv = ServerProcess(str(tmp_path / "store"), subprocess_env, "--token-file", str(tokens))
+    srv = ServerProcess(store, subprocess_env, "--token-file", str(tokens))
     srv.start()
     try:
         yield srv

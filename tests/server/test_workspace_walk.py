@@ -243,6 +243,7 @@ def _leaks(response: httpx.Response, sent: str, secrets: list[str]) -> list[str]
     return [s for s in secrets if s in text and s not in sent]
 
 
+@pytest.mark.parametrize("two_workspaces", ["sqlite", "postgresql"], indirect=True)
 def test_another_workspace_reaches_nothing_of_a_on_any_route(two_workspaces: Any) -> None:
     url = two_workspaces.url
     a = Api(url, TOKENS["a"])
