@@ -176,10 +176,11 @@ class PicidaeBench:
         self.pc.runs(store=folder, limit=1)
         return folder
 
-    def w1(self, rows: list[dict[str, float]], loop_times: list[float]) -> float:
+    def w1(self, rows: list[dict[str, float]], loop_times: list[float],
+           system_metrics: bool = True) -> float:
         folder = self.fresh()
         t0 = perf()
-        run = self.pc.init("bench/w1", store=folder)
+        run = self.pc.init("bench/w1", store=folder, system_metrics=system_metrics)
         t1 = perf()
         for row in rows:
             run.log(**row)
@@ -189,6 +190,12 @@ class PicidaeBench:
         loop_times.append(t2 - t1)
         self.w1_ids.append((folder, run.id))
         return t3 - t0
+
+    def w1_pair(self, rows: list[dict[str, float]], loop_times: list[float],
+                off_times: list[float]) -> float:
+        """W1 without system metrics (into ``off_times``), then W1 as a user runs it."""
+        off_times.append(self.w1(rows, [], system_metrics=False))
+        return self.w1(rows, loop_times)
 
     def w2(self, runs: list[tuple[dict[str, Any], dict[str, float]]],
            capture_env: bool = True) -> float:
@@ -467,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     w1 = Result("W1 one run, init → finish", sizes.points, "points")
     w1_loop = Result("W1 log() calls only", sizes.points, "points",
                      note="init and finish excluded")
+    w1_nosys = Result("W1 with system_metrics=False", sizes.points, "points",
+                      note="W1 samples the process by default")
     w2 = Result("W2 runs with config, tags, finals", sizes.runs, "runs")
     w2_bare = Result("W2 with capture_env=False", sizes.runs, "runs",
                      note="where the capture's cost shows")
@@ -476,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     w5p = Result("W5 read + iterate every Point", sizes.points, "points")
     imp = Result("import picidae (fresh process)", 0, "")
     first = Result("import picidae; picidae.init (loads SQLAlchemy)", 0, "")
-    results = [floor, raw, w1, w1_loop, w2, w2_bare, w4, w5, w5p, imp, first]
+    results = [floor, raw, w1, w1_loop, w1_nosys, w2, w2_bare, w4, w5, w5p, imp, first]
 
     root = Path(tempfile.mkdtemp(prefix="picidae-bench-"))
     try:
@@ -487,7 +496,10 @@ def main(argv: list[str] | None = None) -> int:
         first.picidae = first_use_times(max(reps, 5))
 
         pb = PicidaeBench(root)
-        w1.picidae = repeat("Picidae W1", reps, lambda i: pb.w1(rows, w1_loop.picidae))
+        # With and without system metrics in turns, so the machine's drift hits both alike.
+        for both in repeat("Picidae W1 (system metrics on, then off)", reps,
+                           lambda i: pb.w1_pair(rows, w1_loop.picidae, w1_nosys.picidae)):
+            w1.picidae.append(both)
         pb.check_w1(rows)
         w2.picidae = repeat("Picidae W2", reps, lambda i: pb.w2(runs))
         w2_bare.picidae = repeat("Picidae W2, capture_env=False", reps,
@@ -515,6 +527,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
 
     targets = evaluate(sizes, floor, w1, w2, w5, imp)
+    on, off = w1.p(), w1_nosys.p()
+    assert on is not None and off is not None
+    targets.insert(1, ("W1 with system metrics within 10% of without",
+                       f"{on / off - 1:+.1%} ({fmt_s(on)} vs {fmt_s(off)})", on <= 1.1 * off))
     print(render(results, targets, info, args.markdown))
     if args.json:
         args.json.write_text(json.dumps({
