@@ -299,3 +299,32 @@ def test_only_healthz_and_the_page_shells_answer_without_a_token(two_workspaces:
     assert page.status_code == 200 and "content-security-policy" in page.headers
     with httpx.Client(headers={"Authorization": f"Bearer {TOKENS['b_read']}"}) as b:
         assert b.get(f"{url}/metrics").status_code == 200
+
+
+def test_ids_of_another_workspace_in_a_body_are_refused_by_name(two_workspaces: Any) -> None:
+    url = two_workspaces.url
+    a, b = Api(url, TOKENS["a"]), Api(url, TOKENS["b"])
+    run = a.ok("POST", "/api/v1/runs", json={"name": "a/run", "status": "running"})
+    a.ok("POST", f"/api/v1/runs/{run['id']}/metrics",
+         json={"points": [{"key": "acc", "value": 0.9, "step": 0}]})
+    for field in ("parent_id", "retry_of", "replay_of"):
+        response = b.client.post("/api/v1/runs", json={"name": "b/x", field: run["id"]})
+        assert response.status_code == 403, response.text
+        assert response.json()["field"] == field
+    record = {"id": "0190a000-0000-7000-8000-00000000e001", "name": "b/imp",
+              "status": "queued", "created_at": 1.0}
+    for field in ("parent_id", "root_id", "retry_of", "replay_of"):
+        response = b.client.post("/api/v1/runs/import",
+                                 json={"record": {**record, field: run["id"]}})
+        assert response.status_code == 403, response.text
+        assert response.json()["field"] == f"record.{field}"
+    # an id no workspace has is fine for an import (its parent may not have been exported)
+    assert b.client.post("/api/v1/runs/import", json={"record": {
+        **record, "parent_id": "0190a000-0000-7000-8000-0000000000ff"}}).status_code == 201
+    latest = b.ok("POST", "/api/v1/metrics/latest", json={"run_ids": [run["id"], "nope"]})
+    assert latest == {run["id"]: {}, "nope": {}}
+    assert a.ok("POST", "/api/v1/metrics/latest", json={"run_ids": [run["id"]]}) == {
+        run["id"]: {"acc": 0.9}}
+    assert [r["name"] for r in b.ok("GET", "/api/v1/runs")["runs"]] == ["b/imp"]
+    a.close()
+    b.close()

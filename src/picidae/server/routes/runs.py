@@ -154,7 +154,8 @@ def _check_moves(moves: list[TransitionIn], status: str) -> list[dict[str, Any]]
 def create_run(body: RunIn, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Create a run (``queued`` unless ``status`` says ``running``) → 201 with the record."""
     store = access.store
-    access.refuse_foreign({"retry_of": body.retry_of, "replay_of": body.replay_of})
+    access.refuse_foreign({"parent_id": body.parent_id, "retry_of": body.retry_of,
+                           "replay_of": body.replay_of})
     parent = store.get_run(body.parent_id) if body.parent_id else None
     record = new_record(
         body.name, status=body.status, parent=parent, alias=body.alias, kind=body.kind,
