@@ -103,7 +103,7 @@ class Settings:
             heartbeat_interval_s=_float("PICIDAE_HEARTBEAT_INTERVAL_S", 60.0),
             heartbeat_timeout_s=_float("PICIDAE_HEARTBEAT_TIMEOUT_S", 900.0),
             lost_window_s=_float("PICIDAE_LOST_WINDOW_S", 172800.0),
-            flush_interval_s=_float("PICIDAE_FLUSH_INTERVAL_S", 1.0),
+            flush_interval_s=_float("PICIDAE_FLUSH_INTERVAL_S", 0.5),
             enabled=os.environ.get("PICIDAE_DISABLED", "").lower() not in ("1", "true", "yes"),
             artifacts=os.environ.get("PICIDAE_ARTIFACTS") or None,
             tqdm_mode=_choice("PICIDAE_TQDM_MODE", ("smart", "all", "none"), "smart"),

@@ -313,3 +313,23 @@ def test_finish_after_the_watchdog_failed_the_run_warns_instead_of_raising(
     assert rv.metric_keys() == []
     assert "was already failed" in caplog.text
     assert caplog.text.count("takes no more writes") == 1
+
+
+def test_a_healthy_run_is_never_lost_under_a_short_heartbeat_timeout(store_dir, monkeypatch):
+    import time
+
+    import picidae
+
+    # Only the timeout is short: the SDK beats at min(interval, timeout / 3), as workers do.
+    monkeypatch.setenv("PICIDAE_HEARTBEAT_TIMEOUT_S", "1.5")
+    run = picidae.init("healthy", store=store_dir, capture_env=False)
+    seen = set()
+    deadline = time.monotonic() + 4.5  # three timeouts
+    while time.monotonic() < deadline:
+        run.log(x=1.0)
+        seen.add(picidae.get_run(run.id, store=store_dir).status)  # reads apply liveness
+        time.sleep(0.1)
+    run.finish()
+    assert seen == {"running"}
+    rv = picidae.get_run(run.id, store=store_dir)
+    assert [t["to"] for t in rv.transitions] == ["running", "completed"]

@@ -199,7 +199,7 @@ class Outbox:
         try:
             base = settings().flush_interval_s
         except PicidaeError:
-            base = 1.0
+            base = 0.5
         delay = min(MAX_BACKOFF_S, base * 2 ** min(self.failures - 1, 10))
         self.retry_at = now + delay * random.uniform(0.8, 1.2)
         if self.failures == 1:

@@ -21,7 +21,7 @@ from typing import Any
 
 from picidae.core.lifecycle import heartbeat_every, parse_state
 from picidae.core.run import LogLine
-from picidae.core.states import TERMINAL, State
+from picidae.core.states import SYNONYMS, TERMINAL, State
 from picidae.core.validation import (
     MAX_STEP,
     MAX_TEXT_LINE,
@@ -413,8 +413,15 @@ class Run:
 
     def fail(self, reason: str = "crash", message: str | None = None, *,
              traceback: str | None = None, exit_code: int | None = None) -> Run:
-        """End the run as ``failed`` with a reason (``crash``, ``error``, ``timeout``...)."""
+        """End the run as ``failed`` with a reason (``crash``, ``error``, ``timeout``...).
+        ``abandoned`` and ``interrupted`` are the contract's synonyms of ``canceled``: the run
+        ends ``canceled`` with that reason (and ``message`` in its log), so abandoned work
+        stays out of crash metrics and failure rates."""
         reason = clean_label(reason, "reason") or "crash"
+        if SYNONYMS.get(reason.lower()) is State.CANCELED:
+            if message is not None and not self._ended:
+                self.log_text(f"{reason}: {message}", stream="picidae")
+            return self._end(State.CANCELED, reason=reason)
         failure: dict[str, Any] = {"reason": reason, "message": message}
         if traceback is not None:
             failure["traceback"] = traceback

@@ -1,5 +1,6 @@
 """The background writer: one thread per process flushes every active run's buffer in
-batches, at least every ``PICIDAE_FLUSH_INTERVAL_S`` (1 s), and sends heartbeats.
+batches, at least every ``PICIDAE_FLUSH_INTERVAL_S`` (0.5 s, on a fixed schedule), and sends
+heartbeats (waking as often as the shortest heartbeat interval asks).
 
 ``Run.log`` only appends to a deque (no I/O, no lock on the caller's thread). A flush drains
 the deque, packs points into columnar chunks per key and stage, and hands one ``Batch`` per run
@@ -108,9 +109,15 @@ class Writer:
             return list(self._runs.values())
 
     def _loop(self) -> None:
+        # Flushes start on a fixed schedule (a deadline, not a pause after each write), so
+        # the time between two flushes never grows by how long a write took: a SIGKILLed
+        # process loses at most one interval plus one write of points.
+        due = time.monotonic()
         while True:
-            interval = _flush_interval()
-            self._wake.wait(interval)
+            runs = self.runs()
+            tick = min([_flush_interval(), *(r._heartbeat_interval for r in runs)])
+            due = max(due + tick, time.monotonic())  # behind schedule: no burst to catch up
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             now = time.time()
             clock = time.monotonic()
@@ -127,7 +134,7 @@ def _flush_interval() -> float:
     try:
         return settings().flush_interval_s
     except PicidaeError:
-        return 1.0
+        return 0.5
 
 
 _writer = Writer()
