@@ -109,3 +109,40 @@ def test_a_forged_link_record_is_refused(store_dir: Path) -> None:
             run.store.add_artifact(run.id, {**record, "links": links})
         assert err.value.field == field
     run.finish()
+
+
+def test_a_recorded_location_never_gets_our_token(store_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An artifact record's ``location`` is data whoever wrote the run chose: reading the
+    artifact may ask that server for the blob, but never with this process's token."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str | None] = []
+
+    class Capture(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("PICIDAE_TOKEN", "do-not-leak")
+        run = picidae.init("lure", store=store_dir, **QUIET)
+        run.store.add_artifact(run.id, {
+            "name": "bait.bin", "kind": "file", "digest": "ab" * 32, "size": 1,
+            "created_at": 1.0, "location": f"http://127.0.0.1:{httpd.server_address[1]}"})
+        run.finish()
+        (art,) = picidae.get_run(run.id, store=store_dir).artifacts()
+        with pytest.raises(picidae.ArtifactNotFound):
+            art.read_bytes()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert seen == [None]

@@ -55,7 +55,7 @@ class Artifact(dict[str, Any]):
     def _blob_store(self, digest: str) -> ArtifactStore:
         """The artifact store holding ``digest``: the one configured now for this run's
         store, else the one the artifact was written to."""
-        from picidae.artifacts.registry import for_store, open_artifacts
+        from picidae.artifacts.registry import for_store
 
         tried: list[str] = []
         candidates: list[Any] = []
@@ -66,12 +66,17 @@ class Artifact(dict[str, Any]):
         if self.get("location"):
             candidates.append(self["location"])
         for candidate in candidates:
-            astore = open_artifacts(candidate) if isinstance(candidate, str) else candidate
+            astore = _recorded(candidate) if isinstance(candidate, str) else candidate
             if astore.location in tried:
                 continue
             tried.append(astore.location)
-            if astore.exists(digest):
-                return astore
+            try:
+                if astore.exists(digest):
+                    return astore
+            except PicidaeError:
+                if astore is not candidates[0]:
+                    continue  # a recorded location that refuses us: as if it had nothing
+                raise
         raise ArtifactNotFound(
             f"the content of artifact {self['name']!r} (sha256 {digest[:12]}…) is not in "
             f"{' or '.join(tried) or 'any artifact store'}; set PICIDAE_ARTIFACTS to where "
@@ -159,3 +164,16 @@ def _relink(root: Path, links: list[dict[str, str]]) -> None:
 
 def _within(path: Path, top: Path) -> bool:
     return path.resolve().is_relative_to(top)
+
+
+def _recorded(location: str) -> ArtifactStore:
+    """The artifact store at a location an artifact record names. The record is data anyone
+    who could write the run chose, so a server named there is asked without this process's
+    ``PICIDAE_TOKEN`` (the run store's own artifact store, tried first, has the token)."""
+    from picidae.artifacts.registry import open_artifacts
+
+    if location.lower().startswith(("http://", "https://")):
+        from picidae.artifacts.http import HttpArtifactStore
+
+        return HttpArtifactStore(location, token="")
+    return open_artifacts(location)
