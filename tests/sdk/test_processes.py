@@ -260,7 +260,7 @@ def test_eight_concurrent_writer_processes_all_succeed_and_lose_nothing(
 
 
 HEAVY = ("sqlalchemy", "fastapi", "starlette", "psycopg", "psycopg2", "boto3", "botocore",
-         "alembic", "uvicorn")
+         "alembic", "uvicorn", "mcp")
 
 
 def test_import_picidae_loads_no_database_or_web_dependency(
@@ -281,7 +281,7 @@ def test_recording_on_the_embedded_store_loads_no_server_or_cloud_dependency(
         with picidae.init("light", store=sys.argv[1]) as run:
             run.log(x=1.0)
         picidae.runs(store=sys.argv[1])
-        heavy = {"fastapi", "starlette", "uvicorn", "psycopg", "psycopg2", "boto3"}
+        heavy = {"fastapi", "starlette", "uvicorn", "psycopg", "psycopg2", "boto3", "mcp"}
         print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & heavy)))
     """, str(store_dir))
     assert proc.returncode == 0, proc.stderr

@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover
 from picidae.cli import admin, analysis, artifacts, demo, flows, logs, runs, server, sync, tokens
 from picidae.cli import exec as execute
 from picidae.cli.common import error_text
+from picidae.cli.mcp import mcp
 from picidae.errors import PicidaeError
 
 app = typer.Typer(
@@ -66,6 +67,7 @@ app.command("export")(analysis.export)
 app.command("import")(analysis.import_)
 app.command("gc")(analysis.gc)
 app.command("lineage")(analysis.lineage)
+app.command("mcp")(mcp)
 
 
 def main(argv: list[str] | None = None) -> None:
