@@ -54,6 +54,7 @@ def _make_runs(url: str, tmp: Path) -> dict[str, str]:
         broken.log(loss=1.0)
         broken.fail("crash", "CUDA out of memory")
     ids["failed"] = broken.id
+    picidae.edit(broken.id, add_tags=["oom"], notes="OOM at batch 512", store=url)
     open_store(url).transition(broken.id, "archived", reason="tidy", actor="test")
     return ids
 
@@ -112,6 +113,7 @@ def test_a_bundle_of_chosen_runs_takes_their_children_and_loads_over_http(
         child.log_text("hi")
     with picidae.init("other", store=source, **KW):
         pass
+    picidae.edit(child.id, notes="notes travel with the run", store=source)
     done = bundle.export_bundle(open_store(source), tmp_path / "b", [parent.id])
     assert sorted(done["runs"]) == sorted([parent.id, child.id])
     result = bundle.import_bundle(open_store(any_store_url), tmp_path / "b")

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, Protocol
 from picidae.artifacts.base import check_digest
 from picidae.artifacts.local import LocalArtifactStore
 from picidae.artifacts.registry import for_store, open_artifacts
+from picidae.core.edits import clean_notes
 from picidae.core.lifecycle import parse_state
 from picidae.core.record import clean_seed, clean_trigger
 from picidae.core.run import LogLine
@@ -252,7 +253,8 @@ def clean_imported(record: Mapping[str, Any]) -> dict[str, Any]:
                            field="record.flow_version")
     for name in ("config", "summary", "outputs"):
         out[name] = clean_mapping(record.get(name), f"record.{name}")
-    for name in ("inputs", "warnings"):
+    out["notes"] = clean_notes(record.get("notes")) or None
+    for name in ("inputs", "warnings", "edits"):
         value = record.get(name) or []
         if not isinstance(value, list):
             raise InvalidInput(f"record.{name} must be a list", field=f"record.{name}")
