@@ -138,7 +138,8 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
          inputs: Iterable[Any] | None = None, capture_git: bool | None = None,
          capture_packages: bool | None = None, tqdm_mode: str | None = None,
          snapshot_max_mb: float | None = None, snapshot_max_files: int | None = None,
-         system_metrics: bool | None = None) -> Run | NoopRun:
+         system_metrics: bool | None = None, ranks: str = "zero",
+         job: str | None = None) -> Run | NoopRun:
     """Start recording a run, or attach to the unfinished run ``id`` (or ``PICIDAE_RUN_ID``,
     once per process). Returns a ``Run``; a ``NoopRun`` when recording is disabled.
 
@@ -149,10 +150,22 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
     ``run.use_input`` (paths, or dicts with ``name``, ``version``, ``path_or_uri``).
     ``system_metrics`` samples this process's CPU, memory, I/O and GPUs as ``system/*``
     metrics every ``PICIDAE_SYSTEM_INTERVAL_S`` seconds (default on; ``PICIDAE_SYSTEM_METRICS=0``
-    turns the default off; see ``sdk/system.py``)."""
+    turns the default off; see ``sdk/system.py``).
+
+    Distributed jobs (``sdk/ranks.py``): ``ranks="zero"`` records on rank 0 only (other ranks
+    get a ``NoopRun``; ``run.rank`` says which); ``ranks="all"`` gives every rank a child of
+    kind ``rank`` under one run of the job, found through ``job`` or the launcher's key."""
     global _env_run_used
+    from picidae.sdk import ranks as ranking
+
+    mode = ranking.check_mode(ranks)
     if not is_enabled():
         return NoopRun(config, name, kind=kind)
+    where = ranking.launch(job)
+    if mode == "zero" and where.rank != 0:
+        noop = NoopRun(config, name, kind=kind)
+        noop.rank = where.rank
+        return noop
     extras = start.prepare(capture_env=capture_env, capture_git=capture_git,
                            capture_packages=capture_packages, snapshot_code=snapshot_code,
                            capture_console=capture_console, tqdm_mode=tqdm_mode,
@@ -168,6 +181,15 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
             raise InvalidInput(f"id must be a run id string, got {type(id).__name__}",
                                field="id")
         return attach_run(target, id, config=config, tags=tags, name=name, extras=extras)
+    if mode == "all":
+        job_run = {"alias": alias, "parent": parent, "kind": kind, "config": config,
+                   "tags": tags, "agent": agent, "benchmark": benchmark, "seed": seed,
+                   "trigger": trigger, "evaluation": evaluation, "compute": compute,
+                   "resources": resources, "primary_metric": primary_metric,
+                   "extras": start.prepare(capture_env=capture_env, capture_git=False,
+                                           capture_packages=False)}
+        return ranking.start_rank_run(target, where, name, create_run, job_run,
+                                      {"config": config, "extras": extras})
     return create_run(target, name, alias=alias, parent=parent, kind=kind, config=config,
                       tags=tags, agent=agent, benchmark=benchmark, seed=seed, trigger=trigger,
                       evaluation=evaluation, compute=compute, resources=resources,

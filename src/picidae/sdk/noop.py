@@ -15,6 +15,7 @@ class NoopRun:
     parent_id = None
     root_id = None
     store = None
+    rank = 0  # the launcher's rank (init(ranks="zero") gives other ranks a NoopRun)
 
     def __init__(self, config: Mapping[str, Any] | None = None, name: str | None = None, *,
                  kind: str | None = None) -> None:

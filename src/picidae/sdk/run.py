@@ -100,6 +100,8 @@ class Run:
         self._console: Any = None  # a ConsoleCapture while capture_console is on
         # Run by a worker: the worker ends the run and heartbeats (see sdk/managed.py).
         self._managed: str | None = managed.end_file(self.id)
+        self.rank = 0  # the launcher's rank of this process (sdk/ranks.py)
+        self._rank_parent: str | None = None  # ranks="all": the job's run, settled by ranks
         writer().register(self)
 
     # -- identity -----------------------------------------------------------------------
@@ -318,6 +320,10 @@ class Run:
             raise
         if not self._ended:
             self._status = State(status)
+        if self._rank_parent is not None:  # any live rank keeps the job's run alive
+            from picidae.sdk import ranks
+
+            ranks.heartbeat_parent(self, now)
 
     # -- annotation (allowed after the run ended, too) ----------------------------------
 
@@ -398,6 +404,10 @@ class Run:
             with self._flush_lock:
                 self._outbox.report()  # what was not sent, and where it is kept
             writer().unregister(self)
+        if self._rank_parent is not None:
+            from picidae.sdk import ranks
+
+            ranks.settle(self)
         return self
 
     def finish(self, status: str = "completed") -> Run:
