@@ -8,6 +8,8 @@ seeing ``canceled`` sends SIGTERM to the command's process group, then SIGKILL a
 
 from __future__ import annotations
 
+from typing import Any
+
 from picidae.core.states import UNFINISHED, State
 from picidae.errors import IllegalTransition
 from picidae.executor import parents
@@ -34,17 +36,24 @@ def cancel_tree(store: Store, run_id: str, *, reason: str, actor: str) -> list[s
     return done
 
 
-def cancel(run_id: str, *, store: StoreLocation = None, reason: str | None = None,
-           actor: str = "user") -> RunView:
-    """Cancel a run (and its unfinished children). A run that ended already, with nothing
-    left to cancel under it, raises ``IllegalTransition``."""
-    target = open_store(store)
-    rec = target.get_run(run_id)
-    done = cancel_tree(target, run_id, reason=reason or "canceled by user", actor=actor)
+def cancel_run(store: Store, run_id: str, *, reason: str | None = None,
+               actor: str = "user") -> dict[str, Any]:
+    """``cancel`` on an open store: the run's record after. A run that ended already, with
+    nothing left to cancel under it, raises ``IllegalTransition``."""
+    rec = store.get_run(run_id)
+    done = cancel_tree(store, run_id, reason=reason or "canceled by user", actor=actor)
     if not done:
         from picidae.core.states import LEGAL
 
         raise IllegalTransition(run_id, rec["status"], State.CANCELED.value,
                                 [s.value for s in LEGAL[State(rec["status"])]])
-    parents.settle(target, rec.get("parent_id"), actor)
-    return RunView(target, target.get_run(run_id))
+    parents.settle(store, rec.get("parent_id"), actor)
+    return store.get_run(run_id)
+
+
+def cancel(run_id: str, *, store: StoreLocation = None, reason: str | None = None,
+           actor: str = "user") -> RunView:
+    """Cancel a run (and its unfinished children). A run that ended already, with nothing
+    left to cancel under it, raises ``IllegalTransition``."""
+    target = open_store(store)
+    return RunView(target, cancel_run(target, run_id, reason=reason, actor=actor))

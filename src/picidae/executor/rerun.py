@@ -80,18 +80,31 @@ def rerun_record(store: Store, orig: dict[str, Any], mode: str, *,
     return new
 
 
+def retry_run(store: Store, run_id: str, *, actor: str = "user") -> dict[str, Any]:
+    """``retry`` on an open store: the new queued record. A run that has not ended is
+    refused (cancel it first)."""
+    orig = store.get_run(run_id)
+    status = State(orig["status"])
+    if status not in TERMINAL and status is not State.ARCHIVED:
+        raise InvalidInput(f"run {run_id} is {status.value}; only an ended run can be retried "
+                           f"(cancel it first: picidae cancel {run_id})", field="id")
+    return rerun_record(store, orig, "retry", actor=actor)
+
+
 def retry(run_id: str, *, store: StoreLocation = None, actor: str = "user") -> RunView:
     """Run an ended run again: a new queued run with ``attempt`` + 1, ``retry_of`` and
     ``trigger=retry``, under the same parent. A run that has not ended is refused (cancel it
     first)."""
     target = open_store(store)
-    orig = target.get_run(run_id)
-    status = State(orig["status"])
-    if status not in TERMINAL and status is not State.ARCHIVED:
-        raise InvalidInput(f"run {run_id} is {status.value}; only an ended run can be retried "
-                           f"(cancel it first: picidae cancel {run_id})", field="id")
-    new = rerun_record(target, orig, "retry", actor=actor)
+    new = retry_run(target, run_id, actor=actor)
     return RunView(target, target.get_run(new["id"]))
+
+
+def replay_run(store: Store, run_id: str, overrides: Mapping[str, Any] | None = None, *,
+               actor: str = "user") -> dict[str, Any]:
+    """``replay`` on an open store: the new queued record."""
+    return rerun_record(store, store.get_run(run_id), "replay", overrides=overrides,
+                        actor=actor)
 
 
 def replay(run_id: str, overrides: Mapping[str, Any] | None = None, *, store: StoreLocation = None,
@@ -100,6 +113,5 @@ def replay(run_id: str, overrides: Mapping[str, Any] | None = None, *, store: St
     ``overrides`` merged into the config (nested dicts key by key); ``replay_of`` and
     ``trigger=replay``. The original may be in any state."""
     target = open_store(store)
-    new = rerun_record(target, target.get_run(run_id), "replay", overrides=overrides,
-                       actor=actor)
+    new = replay_run(target, run_id, overrides, actor=actor)
     return RunView(target, target.get_run(new["id"]))

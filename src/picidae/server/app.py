@@ -24,6 +24,7 @@ from picidae.server.jsonresp import JSONResponse, NonFinite
 from picidae.server.limits import BodyLimit
 from picidae.server.notify import Notifier
 from picidae.server.routes import (
+    actions,
     analysis,
     artifacts,
     events,
@@ -109,7 +110,7 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
     if dog is not None:
         target.liveness_on_read = False  # the watchdog's timer does it
     errors.install(app)
-    for module in (runs, metrics, logs, events, ui_api, queue, flows, artifacts):
+    for module in (runs, actions, metrics, logs, events, ui_api, queue, flows, artifacts):
         app.include_router(module.router)
     app.include_router(analysis.router)
 

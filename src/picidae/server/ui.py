@@ -29,7 +29,8 @@ STATIC_DIR = UI_DIR / "static"
 #: Page name → (title, script module, modules it imports besides common.js).
 PAGES = {
     "runs": ("Runs", "runs.js", ()),
-    "run": ("Run", "run.js", ("charts.js", "groups.js", "artifacts.js", "runlog.js")),
+    "run": ("Run", "run.js", ("charts.js", "groups.js", "artifacts.js", "runlog.js",
+                            "actions.js")),
     "compare": ("Compare", "compare.js", ("charts.js", "groups.js", "sweep.js")),
     "history": ("History", "history.js", ()),
 }

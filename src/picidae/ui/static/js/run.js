@@ -7,6 +7,7 @@ import {
   fmtValue, groupByBox, groupByParam, h, parentPrimary, query, runLink, subscribe, throttle,
   toast,
 } from "./common.js";
+import {RunActions} from "./actions.js";
 import {ArtifactsPanel} from "./artifacts.js";
 import {groupedSpecs} from "./groups.js";
 import {RunLog} from "./runlog.js";
@@ -56,6 +57,7 @@ const systemPanel = h("section", {class: "panel", id: "system", hidden: true, "a
 charts.setOption = (name, value) => Promise.all([ChartSet.prototype.setOption.call(charts, name, value),
   name === "bands" ? null : sysCharts.setOption(name, value)]);
 const runLog = new RunLog(runId);
+const actions = new RunActions(() => loadRun());
 const artifacts = new ArtifactsPanel(runId);
 const timelinePanel = h("section", {class: "panel", id: "timeline", "aria-label": "Timeline"},
   h("div", {class: "panel-head"}, h("h2", {}, "Timeline")), h("div", {class: "panel-body"}));
@@ -130,7 +132,8 @@ async function renderHead(run) {
       h("button", {type: "button", class: "small", onclick: () => copy(run.id)}, "Copy id"),
       h("a", {class: "button small", href: `/api/v1/runs/${encodeURIComponent(run.id)}`}, "JSON")),
     h("div", {class: "meta"}, meta.map(([k, v]) => h("span", {}, `${k} `, h("b", {}, v)))),
-    progress, failure);
+    actions.el, progress, failure);
+  await actions.render(run);
 }
 
 function copy(text) {
@@ -186,6 +189,7 @@ function renderDetails(run) {
   const parts = [];
   parts.push(section("Summary", kv(run.summary), true, Object.keys(flatten(run.summary)).length));
   parts.push(section("Config", kv(run.config), true, Object.keys(flatten(run.config)).length));
+  if (run.notes) parts.push(section("Notes", h("div", {class: "notes"}, run.notes)));
   parts.push(section("Tags", (run.tags || []).length ? h("div", {}, run.tags.map((t) =>
     h("a", {class: "tag", href: `/?where=${encodeURIComponent(`tags contains "${t}"`)}`}, t)))
     : h("p", {class: "faint"}, "none")));
