@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "State": "picidae.core.states",
     "events": "picidae.sdk.events",
     "submit": "picidae.executor.submit",
+    "sweep": "picidae.executor.sweep",
     "replay": "picidae.executor.rerun",
     "retry": "picidae.executor.rerun",
     "cancel": "picidae.executor.cancel",
@@ -90,6 +91,7 @@ __all__ = [
     "runs",
     "set_enabled",
     "submit",
+    "sweep",
 ]
 
 
@@ -112,6 +114,7 @@ if TYPE_CHECKING:
     from picidae.executor.cancel import cancel
     from picidae.executor.rerun import replay, retry
     from picidae.executor.submit import submit
+    from picidae.executor.sweep import sweep
     from picidae.sdk.analysis import cleanup, compare, history, lineage
     from picidae.sdk.api import get_run, init, is_enabled, runs, set_enabled
     from picidae.sdk.edit import edit, restore

@@ -14,7 +14,20 @@ try:  # Typer ≥ 0.20 vendors click; older releases depend on it
 except ImportError:  # pragma: no cover
     from click import exceptions as click  # type: ignore[no-redef]
 
-from picidae.cli import admin, analysis, artifacts, demo, flows, logs, runs, server, sync, tokens
+from picidae.cli import (
+    admin,
+    analysis,
+    artifacts,
+    demo,
+    flows,
+    logs,
+    runs,
+    schedules,
+    server,
+    sweep,
+    sync,
+    tokens,
+)
 from picidae.cli import exec as execute
 from picidae.cli.common import error_text
 from picidae.cli.mcp import mcp
@@ -61,6 +74,8 @@ app.command("cancel")(execute.cancel)
 app.command("retry")(execute.retry)
 app.command("replay")(execute.replay)
 app.add_typer(flows.app, name="flow")
+app.command("sweep")(sweep.sweep)
+app.add_typer(schedules.app, name="schedule")
 app.command("compare")(analysis.compare)
 app.command("history")(analysis.history)
 app.command("export")(analysis.export)

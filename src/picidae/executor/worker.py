@@ -25,6 +25,7 @@ from picidae.core.validation import clean_label
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.executor import prices
 from picidae.executor.launcher import Launcher, Options
+from picidae.executor.schedules import Scheduler
 from picidae.settings import settings
 from picidae.store.base import Store
 from picidae.store.registry import open_store, resolve
@@ -93,6 +94,14 @@ class Worker:
     def run(self) -> int:
         """Work until stopped (or, with ``once``, until the queue is empty); returns how many
         runs this worker took."""
+        scheduler = Scheduler(self.store)  # a worker fires schedules too (once per slot)
+        scheduler.start()
+        try:
+            return self._work()
+        finally:
+            scheduler.stop()
+
+    def _work(self) -> int:
         taken = 0
         while not self.opts.stop.is_set():
             for run_id, thread in list(self._active.items()):

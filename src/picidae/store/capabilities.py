@@ -17,6 +17,7 @@ protocol             methods                                     implemented by
 ``EventNotifier``    ``event_listener``                          PostgreSQL
 ``EventStream``      ``stream_events``                           HTTP
 ``TokenStore``       ``tokens``                                  SQLite, PostgreSQL
+``ScheduleStore``    ``schedules``                               SQLite, PostgreSQL
 ``FolderStore``      ``folder``                                  SQLite (the embedded store)
 ``HistoryStore``     ``history``                                 HTTP
 ``RemovalStore``     ``remove_runs``                             HTTP
@@ -28,6 +29,7 @@ protocol             methods                                     implemented by
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -157,6 +159,58 @@ class TokenStore(Store, Protocol):
         ...
 
 
+class ScheduleBook(Protocol):
+    """The schedules of a store's workspace and the slots they fired."""
+
+    def add(self, name: str, cron: str, tz: str, *, spec: dict[str, Any] | None = None,
+            flow: str | None = None, now: float | None = None) -> dict[str, Any]:
+        """Store a new schedule submitting ``spec`` (a submission spec's dict) or the latest
+        version of ``flow`` at each slot of ``cron`` (checked by the caller) in ``tz``; its
+        first slot is the first after ``now``. ``InvalidInput`` when the name is taken."""
+        ...
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every schedule, by name: ``{name, cron, tz, spec, flow, paused, created_at,
+        last_slot, last_run}`` (``last_run``: ``{id, slot, fired_at}`` or None)."""
+        ...
+
+    def get(self, name: str) -> dict[str, Any]:
+        """One schedule as ``list`` gives it; ``ScheduleNotFound`` for an unknown name."""
+        ...
+
+    def remove(self, name: str) -> dict[str, Any]:
+        """Delete a schedule (and the record of its slots); returns what it was."""
+        ...
+
+    def set_paused(self, name: str, paused: bool, *, now: float | None = None,
+                   ) -> dict[str, Any]:
+        """Pause or resume a schedule; a resumed one fires no slot missed while paused."""
+        ...
+
+    def claim(self, name: str, slot: float, *, now: float | None = None) -> bool:
+        """Take ``slot`` for the caller to fire (a conditional insert keyed by schedule and
+        slot): True for exactly one caller however many processes try."""
+        ...
+
+    def fired(self, name: str, slot: float, run_id: str) -> None:
+        """Record the run a claimed slot submitted."""
+        ...
+
+    def fires(self, name: str) -> builtins.list[dict[str, Any]]:
+        """Every slot the schedule fired, oldest first: ``{slot, run_id, fired_at}``."""
+        ...
+
+
+@runtime_checkable
+class ScheduleStore(Store, Protocol):
+    """A store whose database holds schedules (what ``picidae schedule`` manages and
+    servers and workers fire)."""
+
+    def schedules(self) -> ScheduleBook:
+        """The schedules of this store's workspace."""
+        ...
+
+
 @runtime_checkable
 class FolderStore(Store, Protocol):
     """A store kept in a folder on this machine (the embedded store): its artifacts go in
@@ -205,10 +259,11 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         source: EventSource = sqlite
         tokens: TokenStore = sqlite
         folder: FolderStore = sqlite
-        workspaced = source = tokens = pg
+        timed: ScheduleStore = sqlite
+        workspaced = source = tokens = timed = pg
         notifier: EventNotifier = pg
         stream: EventStream = http
         history: HistoryStore = http
         removal: RemovalStore = http
         importer: ImportStore = http
-        del workspaced, source, tokens, folder, notifier, stream, history, removal, importer
+        del workspaced, source, tokens, timed, folder, notifier, stream, history, removal, importer

@@ -26,6 +26,7 @@ from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
 from picidae.store.sql.base import dumps, field_rows, safe_text
 from picidae.store.sql.event_log import EventReader
+from picidae.store.sql.schedules import ScheduleTable
 from picidae.store.sql.tables import (
     applied_batches,
     artifacts,
@@ -262,6 +263,10 @@ class SqlStore(Writes):
     def event_reader(self, after: int, *, run_id: str | None = None) -> EventReader:
         """See ``EventSource.event_reader`` (``store/sql/event_log.py``)."""
         return EventReader(self, after, run_id=run_id)
+
+    def schedules(self) -> ScheduleTable:
+        """See ``ScheduleStore.schedules`` (``store/sql/schedules.py``)."""
+        return ScheduleTable(self)
 
     def tokens(self) -> TokenTable:
         """See ``TokenStore.tokens`` (``store/sql/tokens.py``)."""

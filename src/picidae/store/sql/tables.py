@@ -262,3 +262,34 @@ run_stale = Table(
     Column("input", String(256)),
     Column("at", Float, nullable=False),
 )
+
+# Schedules (``picidae schedule add``): a cron expression (and time zone) that submits
+# ``spec`` (a submission spec as JSON) or the latest version of ``flow`` at each slot.
+# ``last_slot`` is the newest slot fired (or the creation time, before the first).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("workspace", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("cron", String(256), nullable=False),
+    Column("tz", String(64), nullable=False),
+    Column("spec", Text),
+    Column("flow", String(256)),
+    Column("paused", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("last_slot", Float, nullable=False),
+    PrimaryKeyConstraint("workspace", "name"),
+)
+
+# One row per slot a schedule fired: the primary key makes firing a conditional insert, so
+# any number of servers and workers fire each slot exactly once.
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("workspace", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("slot", Float, nullable=False),
+    Column("run_id", String(36)),
+    Column("fired_at", Float, nullable=False),
+    PrimaryKeyConstraint("workspace", "name", "slot"),
+)

@@ -1,0 +1,141 @@
+"""Schedules: a command (or a flow) submitted at each slot of a cron expression.
+
+``add`` stores one (``picidae schedule add``); ``fire_due`` fires the slots that are due,
+and ``Scheduler`` calls it on a timer inside ``picidae server``, ``picidae ui`` and
+``picidae worker``. Each slot is taken by a conditional insert keyed by schedule and slot
+(``ScheduleBook.claim``), so however many of them run, a slot fires exactly once; after
+downtime only the newest missed slot fires (at most one catch-up). A fired run is queued
+with trigger ``schedule`` and names its schedule in ``execution.schedule`` (``{name,
+slot}``). Schedules live in a SQL store's database (``ScheduleStore``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from picidae.core import cron as crons
+from picidae.core.submission import Spec, plan, plan_children
+from picidae.errors import InvalidInput, PicidaeError
+from picidae.store.base import Store
+from picidae.store.capabilities import ScheduleBook, ScheduleStore
+from picidae.store.registry import StoreLocation, open_store
+
+log = logging.getLogger("picidae.schedules")
+
+ACTOR = "schedule"
+#: Seconds between two looks for due slots (per-second cron expressions need under one).
+TICK_S = 0.5
+
+
+def book(store: Store) -> ScheduleBook:
+    """The store's schedules, or ``InvalidInput`` for a store that keeps none."""
+    if not isinstance(store, ScheduleStore):
+        raise InvalidInput(f"schedules live in the database: use the SQLite folder or "
+                           f"PostgreSQL URL the server uses, not {store.url}", field="store")
+    return store.schedules()
+
+
+def add(name: str, cron: str, *, command: Any = None, flow: str | None = None,
+        tz: str | None = None, spec: dict[str, Any] | None = None,
+        store: StoreLocation = None, now: float | None = None) -> dict[str, Any]:
+    """Store schedule ``name``: at each slot of ``cron`` (in ``tz``, default UTC) submit
+    ``command`` with the submit options in ``spec`` (``config``, ``cpus``, ``queue``...), or
+    the latest version of ``flow``. Everything is checked before anything is stored."""
+    text = crons.check(cron, tz)
+    if (command is None) == (flow is None):
+        raise InvalidInput("a schedule runs a command (after '--') or a flow (--flow), one "
+                           "of them", field="command")
+    target = open_store(store)
+    table = book(target)
+    data: dict[str, Any] | None = None
+    if command is not None:
+        from picidae.executor.submit import pin_inputs
+
+        built = Spec.build(command, **(spec or {}))
+        pin_inputs(built)
+        data = built.to_dict()
+    else:
+        target.get_flow(str(flow))  # FlowNotFound now, not at the first slot
+    return table.add(name, text, tz or "UTC", spec=data, flow=flow, now=now)
+
+
+def _submit(store: Store, schedule: dict[str, Any], slot: float) -> str:
+    """Queue the schedule's work for ``slot`` (the records ``picidae submit`` makes)."""
+    flow = None
+    if schedule.get("flow"):
+        stored = store.get_flow(schedule["flow"])
+        spec, flow = Spec.from_dict(stored["spec"]), (stored["name"], stored["version"])
+    else:
+        spec = Spec.from_dict(schedule["spec"])
+    top = plan(spec, name=schedule["name"], trigger="schedule", flow=flow, actor=ACTOR)
+    top["execution"]["schedule"] = {"name": schedule["name"], "slot": slot}
+    top = store.create_run(top)
+    for child in plan_children(spec, top, actor=ACTOR):
+        store.create_run(child)
+    return str(top["id"])
+
+
+def fire_due(store: Store, now: float | None = None) -> list[tuple[str, float, str]]:
+    """Fire every active schedule whose newest slot at or before ``now`` is newer than the
+    last it fired: ``(name, slot, run id)`` for each this caller fired."""
+    if not isinstance(store, ScheduleStore):
+        return []
+    now = time.time() if now is None else now
+    table = store.schedules()
+    out = []
+    for schedule in table.list():
+        if schedule["paused"]:
+            continue
+        try:
+            slot = crons.latest_slot(schedule["cron"], schedule["tz"], now)
+        except PicidaeError as exc:
+            log.warning("schedule %s: %s", schedule["name"], exc)
+            continue
+        if slot <= schedule["last_slot"] or not table.claim(schedule["name"], slot, now=now):
+            continue
+        try:
+            run_id = _submit(store, schedule, slot)
+        except PicidaeError as exc:  # a removed flow, a bad spec: the slot is spent
+            log.warning("schedule %s could not submit its slot: %s", schedule["name"], exc)
+            continue
+        table.fired(schedule["name"], slot, run_id)
+        out.append((schedule["name"], slot, run_id))
+    return out
+
+
+class Scheduler:
+    """A daemon thread calling ``fire_due`` every ``tick_s`` seconds (a server's, a
+    worker's). ``clock`` gives the time (tests inject one)."""
+
+    def __init__(self, store: Store, *, tick_s: float = TICK_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.tick_s = tick_s
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="picidae-scheduler",
+                                        daemon=True)
+
+    def start(self) -> None:
+        """Start firing (nothing happens for a store without schedules)."""
+        if isinstance(self.store, ScheduleStore):
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop firing (waits for the current tick)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for name, slot, run_id in fire_due(self.store, self.clock()):
+                    log.info("schedule %s fired slot %s: run %s", name, slot, run_id)
+            except Exception as exc:  # a bad tick must not stop the scheduler
+                log.warning("scheduler tick failed: %s", exc)
+            self._stop.wait(self.tick_s)
