@@ -90,6 +90,8 @@ def test_unknown_run_is_run_not_found(store_url: str) -> None:
         open_store(store_url).heartbeat("nope")
 
 
+@pytest.mark.not_http("the server's watchdog applies liveness on its own timer, at the real "
+                      "time (test_team.py covers it)")
 def test_heartbeat_returns_lost_run_to_running(store_url: str) -> None:
     run_id = _new_run(store_url, "hb")
     store = open_store(store_url)
@@ -100,6 +102,8 @@ def test_heartbeat_returns_lost_run_to_running(store_url: str) -> None:
     assert moves[1:] == [("running", "lost", "watchdog"), ("lost", "running", "heartbeat")]
 
 
+@pytest.mark.not_http("the server's watchdog applies liveness on its own timer, at the real "
+                      "time (test_team.py covers it)")
 def test_lost_run_fails_after_the_recovery_window(store_url: str) -> None:
     run_id = _new_run(store_url, "gone")
     store = open_store(store_url)
@@ -218,6 +222,7 @@ def test_delete_runs_removes_them_and_what_they_own(store_url: str) -> None:
     assert store.count_runs(RunQuery()) == 1 and store.metric_keys(keep.id) == ["x"]
 
 
+@pytest.mark.not_http("it migrates a database file or URL directly")
 def test_upgrade_url_initialises_a_store_then_does_nothing(
         store_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from picidae.store.sql.migrate import HEAD, upgrade_url

@@ -1,41 +1,31 @@
 """The run record: which fields a run has, and where each lives.
 
-A record is a plain dict keyed by the contract's field names. ``COLUMN_FIELDS`` are stored as
-columns (so they can be filtered and sorted in SQL); ``DATA_FIELDS`` travel together as one
-JSON document. ``transitions`` are rows of their own.
+A record is a plain dict keyed by the contract's field names. The field table
+(``core.fields``) says where each is stored; the tuples here are derived from it:
+``COLUMN_FIELDS`` are stored as columns (so they can be filtered and sorted in SQL);
+``DATA_FIELDS`` travel together as one JSON document. ``transitions`` are rows of their own.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple, SupportsIndex, overload
 
-COLUMN_FIELDS: tuple[str, ...] = (
-    "id", "workspace", "name", "alias", "parent_id", "root_id", "kind", "status", "trigger",
-    "agent", "benchmark", "seed", "attempt", "retry_of", "replay_of",
-    "created_at", "started_at", "ended_at", "last_heartbeat_at", "queue", "flow",
-    "flow_version", "notes",
-)
+from picidae.core.fields import COLUMN, DATA, TABLE, TRIGGERS, data_default, names
 
-DATA_FIELDS: tuple[str, ...] = (
-    "config", "tags", "evaluation", "compute", "progress", "command", "env", "image", "code",
-    "inputs", "outputs", "resources", "cost", "summary", "primary_metric", "failure",
-    "warnings", "execution", "edits",
-)
+__all__ = ["COLUMN_FIELDS", "DATA_DEFAULTS", "DATA_FIELDS", "FIELDS", "TRIGGERS", "LogLine",
+           "Point", "data_default", "duration_s"]
+
+COLUMN_FIELDS: tuple[str, ...] = names(stored=COLUMN)
+
+DATA_FIELDS: tuple[str, ...] = names(stored=DATA)
 
 #: Every field of a run as the contract lists it (``duration_s`` is derived; ``stale`` —
 #: ``None``, or why a newer version of an input makes the run outdated — is kept by the
 #: store, see ``store/sql/lineage.py``).
-FIELDS: tuple[str, ...] = (*COLUMN_FIELDS, *DATA_FIELDS, "transitions", "duration_s", "stale")
+FIELDS: tuple[str, ...] = tuple(f.name for f in TABLE)
 
-TRIGGERS = ("user", "agent", "policy", "schedule", "webhook", "retry", "replay", "child")
-
-#: Defaults for the data fields of a new run.
-DATA_DEFAULTS: dict[str, Any] = {
-    "config": {}, "tags": [], "evaluation": None, "compute": None, "progress": None,
-    "command": None, "env": None, "image": None, "code": None, "inputs": [], "outputs": {},
-    "resources": None, "cost": None, "summary": {}, "primary_metric": None, "failure": None,
-    "warnings": [], "execution": None, "edits": [],
-}
+#: Defaults for the data fields of a new run (read-only: ``data_default`` gives a copy).
+DATA_DEFAULTS: dict[str, Any] = {name: data_default(name) for name in DATA_FIELDS}
 
 
 class Point(NamedTuple):

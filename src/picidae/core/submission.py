@@ -36,10 +36,9 @@ from picidae.core.validation import clean_label, clean_mapping, clean_tags, deep
 from picidae.errors import InvalidInput
 
 __all__ = [  # the parsers are re-exported: callers import them from here
-    "DEFAULT_QUEUE", "MAX_CHILDREN", "SUBMITTED_FIELDS", "Spec", "clean_input",
-    "clean_submitted", "nest", "parse_assignments", "parse_command", "parse_duration",
-    "parse_grid", "parse_input", "parse_memory", "parse_seeds", "parse_value", "plan",
-    "plan_children",
+    "DEFAULT_QUEUE", "MAX_CHILDREN", "Spec", "clean_input", "nest", "parse_assignments",
+    "parse_command", "parse_duration", "parse_grid", "parse_input", "parse_memory",
+    "parse_seeds", "parse_value", "plan", "plan_children",
 ]
 
 DEFAULT_QUEUE = "default"
@@ -245,41 +244,4 @@ def plan_children(spec: Spec, group: dict[str, Any], *, actor: str = "submit",
         child.update(inputs=spec.inputs, code=spec.code, queue=spec.queue,
                      execution=_execution(spec))
         out.append(child)
-    return out
-
-
-# -- fields of submitted runs, as they arrive over HTTP ---------------------------------
-
-#: The fields of a new run that only submitted work has.
-SUBMITTED_FIELDS = ("queue", "execution", "inputs", "code", "flow", "flow_version", "retry_of",
-                    "replay_of", "attempt")
-
-
-def clean_submitted(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The execution fields of a new run (``queue``, ``execution``, ``inputs``, ``code``,
-    ``flow``, ``flow_version``, ``retry_of``, ``replay_of``, ``attempt``), checked; absent
-    ones are left out."""
-    out: dict[str, Any] = {}
-    if fields.get("queue") is not None:
-        out["queue"] = clean_label(fields["queue"], "queue", max_len=64)
-    for name in ("execution", "code"):
-        if fields.get(name) is not None:
-            out[name] = clean_mapping(fields[name], name)
-    if fields.get("inputs") is not None:
-        items = fields["inputs"]
-        if not isinstance(items, list):
-            raise InvalidInput("inputs must be a list", field="inputs")
-        out["inputs"] = [clean_input(i) if isinstance(i, Mapping) else parse_input(i)
-                         for i in items]
-    if fields.get("flow") is not None:
-        out["flow"] = clean_label(fields["flow"], "flow", max_len=256)
-    for name in ("flow_version", "attempt"):
-        value = fields.get(name)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInput(f"{name} must be an int ≥ 1, got {value!r}", field=name)
-            out[name] = value
-    for name in ("retry_of", "replay_of"):
-        if fields.get(name) is not None:
-            out[name] = clean_label(fields[name], name, max_len=36)
     return out

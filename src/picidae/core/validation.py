@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -13,8 +14,26 @@ MAX_NAME = 512
 MAX_KEY = 256
 MAX_TAG = 128
 MAX_TEXT_LINE = 64 * 1024
+MAX_TAGS = 1000
+#: Limits on one JSON document (config, summary, outputs, ...) in one write: its compact
+#: JSON at most this many bytes (UTF-8), and at most this many keys once flattened.
+MAX_DOC_BYTES = 1 << 20
+MAX_DOC_KEYS = 10_000
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_text(value: str, field: str) -> str:
+    """``value`` if it is valid Unicode text (UTF-8 can hold it: no lone surrogates such as
+    ``"\\udfff"``, which ``surrogateescape`` decoding and broken JSON produce)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"{field} is not valid text: it holds a lone surrogate "
+                f"{value[exc.start]!r} at character {exc.start}", field=field) from None
+    return value
 
 
 def clean_name(name: object) -> str:
@@ -24,7 +43,7 @@ def clean_name(name: object) -> str:
         return "default"
     if not isinstance(name, str):
         raise InvalidInput(f"name must be a string, got {type(name).__name__}", field="name")
-    value = name.replace("\\", "/").strip()
+    value = clean_text(name, "name").replace("\\", "/").strip()
     if not value:
         raise InvalidInput("name must not be empty (leave it None for 'default')", field="name")
     if _CONTROL.search(value):
@@ -48,7 +67,7 @@ def clean_label(value: object, field: str, *, max_len: int = MAX_TAG) -> str | N
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string, got {type(value).__name__}", field=field)
-    value = value.strip()
+    value = clean_text(value, field).strip()
     if not value:
         return None
     if _CONTROL.search(value):
@@ -72,6 +91,8 @@ def clean_tags(tags: object) -> list[str]:
         label = clean_label(tag, "tags")
         if label is not None and label not in out:
             out.append(label)
+            if len(out) > MAX_TAGS:
+                raise InvalidInput(f"a run has at most {MAX_TAGS} tags", field="tags")
     return out
 
 
@@ -79,6 +100,7 @@ def clean_key(key: object, field: str = "key") -> str:
     """A metric, config or summary key: a non-empty one-line string."""
     if not isinstance(key, str):
         raise InvalidInput(f"{field} must be a string, got {type(key).__name__}", field=field)
+    clean_text(key, field)
     if not key or key != key.strip():
         raise InvalidInput(f"{field} {key!r} must be non-empty without surrounding spaces",
                            field=field)
@@ -134,7 +156,9 @@ def json_value(value: Any, field: str, depth: int = 0) -> Any:
     """A value that can be stored as JSON: dicts with string keys, lists, str, int, float
     (NaN/inf kept), bool, None; tuples become lists, numpy scalars and arrays become Python
     values. Anything else is refused naming the field."""
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        return clean_text(value, field)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value
@@ -145,6 +169,7 @@ def json_value(value: Any, field: str, depth: int = 0) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidInput(f"{field} keys must be strings, got {k!r}", field=field)
+            clean_text(k, field)
             out[k] = json_value(v, f"{field}.{k}", depth + 1)
         return out
     if isinstance(value, list | tuple | set | frozenset):
@@ -163,9 +188,42 @@ def clean_mapping(value: object, field: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInput(f"{field} must be a dict, got {type(value).__name__}", field=field)
+    if len(value) > MAX_DOC_KEYS:
+        raise InvalidInput(f"{field} has {len(value)} keys; at most {MAX_DOC_KEYS}",
+                           field=field)
     for key in value:
         clean_key(key, field)
-    return json_value(dict(value), field)  # type: ignore[no-any-return]
+    out: dict[str, Any] = json_value(dict(value), field)
+    check_size(out, field)
+    return out
+
+
+def _leaves(value: Any, limit: int) -> int:
+    """How many keys ``flatten`` makes of ``value`` (counting stops past ``limit``)."""
+    if not isinstance(value, Mapping) or not value:
+        return 1
+    n = 0
+    for item in value.values():
+        n += _leaves(item, limit - n)
+        if n > limit:
+            break
+    return n
+
+
+def check_size(doc: Mapping[str, Any], field: str) -> None:
+    """Refuse a document over ``MAX_DOC_KEYS`` flattened keys or ``MAX_DOC_BYTES`` of JSON,
+    naming ``field``."""
+    if not doc:
+        return
+    keys = _leaves(doc, MAX_DOC_KEYS)
+    if keys > MAX_DOC_KEYS:
+        raise InvalidInput(f"{field} has more than {MAX_DOC_KEYS} keys (flattened with dots);"
+                           " store large data as an artifact", field=field)
+    size = len(json.dumps(doc, separators=(",", ":"), allow_nan=True, ensure_ascii=False,
+                          default=str).encode("utf-8", "surrogatepass"))
+    if size > MAX_DOC_BYTES:
+        raise InvalidInput(f"{field} is {size} bytes as JSON; at most {MAX_DOC_BYTES} "
+                           "(store large data as an artifact)", field=field)
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

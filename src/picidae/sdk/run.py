@@ -25,11 +25,13 @@ from picidae.core.states import SYNONYMS, TERMINAL, State
 from picidae.core.validation import (
     MAX_STEP,
     MAX_TEXT_LINE,
+    check_size,
     clean_fraction,
     clean_key,
     clean_label,
     clean_mapping,
     clean_step,
+    clean_text,
     deep_merge,
     json_value,
     metric_value,
@@ -182,7 +184,9 @@ class Run:
         data = clean_mapping(_as_mapping(args), "config")
         if extra is not None:
             data = deep_merge(data, clean_mapping(extra, "extra"))
-        self._config = deep_merge(self._config, data)
+        merged = deep_merge(self._config, data)
+        check_size(merged, "config")  # so no batch of it can be over the limit either
+        self._config = merged
         self._merge("config", data)
         return self
 
@@ -190,7 +194,9 @@ class Run:
         """Merge values into the run's summary (run-level results)."""
         self._check_open()
         data = clean_mapping(values, "summary")
-        self._summary = deep_merge(self._summary, data)
+        merged = deep_merge(self._summary, data)
+        check_size(merged, "summary")
+        self._summary = merged
         self._merge("summary", data)
         return self
 
@@ -211,6 +217,7 @@ class Run:
         if not isinstance(text, str):
             raise InvalidInput(f"log_text takes a string, got {type(text).__name__}",
                                field="text")
+        clean_text(text, "text")
         now = time.time()
         for line in text.splitlines() or [""]:
             self._logs.append(LogLine(now, stream, line[:MAX_TEXT_LINE]))

@@ -19,21 +19,18 @@ from typing import Any
 import httpx
 
 from picidae.core.edits import clean_edit
+from picidae.core.fields import names
 from picidae.core.run import LogLine
-from picidae.errors import InvalidInput, StoreUnavailable, from_body
+from picidae.errors import InvalidInput, RunNotFound, StoreUnavailable, from_body
 from picidae.store.base import Batch, MetricSeries, RunQuery
-from picidae.store.wire import batch_to_wire, unpack
+from picidae.store.wire import batch_to_wire, parse_nonfinite, unpack
 
 PAGE = 1000
 #: Pauses before the quick retries of a request that failed in transport (a restarting
 #: server, a stale keep-alive connection); longer outages are the SDK outbox's to ride out.
 RETRY_PAUSES_S = (0.05, 0.25)
-_CREATE_FIELDS = ("name", "status", "alias", "parent_id", "kind", "config", "tags", "trigger",
-                  "agent", "benchmark", "seed", "evaluation", "compute", "resources",
-                  "primary_metric", "command", "env", "created_at",
-                  # submitted work (see core/submission.py)
-                  "queue", "execution", "inputs", "code", "flow", "flow_version", "retry_of",
-                  "replay_of", "attempt")
+#: What a create request carries (the server assigns the id and derives the root).
+_CREATE_FIELDS = tuple(n for n in names(create=True) if n != "transitions")
 
 
 def _dumps(data: Any) -> bytes:
@@ -229,15 +226,22 @@ class HttpStore:
 
     def metrics(self, run_id: str, key: str) -> MetricSeries:
         """See ``Store.metrics`` (read packed, so NaN and infinities survive)."""
-        data = self._call("GET", f"/api/v1/runs/{_seg(run_id)}/metrics/{_seg(key, True)}",
-                          params={"format": "packed"})
+        try:
+            data = self._call("GET",
+                              f"/api/v1/runs/{_seg(run_id)}/metrics/{_seg(key, True)}",
+                              params={"format": "packed"})
+        except RunNotFound:  # as the other stores: an unknown run has no points
+            return MetricSeries(key, [], [], [], [])
         return MetricSeries(key, unpack("q", data["steps"], "steps").tolist(),
                             unpack("d", data["values"], "values").tolist(),
                             unpack("d", data["times"], "times").tolist(), data["stages"])
 
     def metric_keys(self, run_id: str) -> list[str]:
         """See ``Store.metric_keys``."""
-        return self._call("GET", f"/api/v1/runs/{_seg(run_id)}/metrics")["keys"]  # type: ignore
+        try:
+            return self._call("GET", f"/api/v1/runs/{_seg(run_id)}/metrics")["keys"]  # type: ignore
+        except RunNotFound:  # as the other stores: an unknown run has no keys
+            return []
 
     def latest_metrics(self, run_ids: list[str]) -> dict[str, dict[str, float]]:
         """See ``Store.latest_metrics``."""
@@ -246,7 +250,8 @@ class HttpStore:
             data = self._call("POST", "/api/v1/metrics/latest",
                               body={"run_ids": run_ids[lo:lo + 5000]})
             for run_id, values in data.items():
-                out[run_id] = {k: math.nan if v is None else v for k, v in values.items()}
+                out[run_id] = {k: math.nan if v is None else parse_nonfinite(v)
+                               for k, v in values.items()}
         return out
 
     def logs(self, run_id: str, offset: int = 0, limit: int | None = None) -> list[LogLine]:
@@ -254,7 +259,10 @@ class HttpStore:
         params: dict[str, Any] = {"offset": offset}
         if limit is not None:
             params["limit"] = limit
-        data = self._call("GET", f"/api/v1/runs/{_seg(run_id)}/logs", params=params)
+        try:
+            data = self._call("GET", f"/api/v1/runs/{_seg(run_id)}/logs", params=params)
+        except RunNotFound:  # as the other stores: an unknown run has no lines
+            return []
         return [LogLine(ln["time"], ln["stream"], ln["text"]) for ln in data["lines"]]
 
     def stream_events(self, *, since: int | None = None, run_id: str | None = None,

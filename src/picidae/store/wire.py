@@ -1,7 +1,9 @@
 """The wire form of store data, shared by the HTTP client store and the server.
 
 Metric chunks travel as base64 of their packed little-endian arrays (exact, NaN-safe and far
-smaller than JSON numbers); everything else is plain JSON. No SQLAlchemy here.
+smaller than JSON numbers); everything else is plain JSON, where NaN and infinities are the
+strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` unless the client asked for them as
+bare tokens (``server/jsonresp.py``). No SQLAlchemy here.
 """
 
 from __future__ import annotations
@@ -100,3 +102,48 @@ def batch_from_wire(data: dict[str, Any]) -> Batch:
     batch.heartbeat_at = hb
     batch.batch_id = data.get("batch_id") if isinstance(data.get("batch_id"), str) else None
     return batch
+
+
+# -- NaN and infinities in JSON (see server/jsonresp.py) ----------------------------------
+
+_NAMES = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
+
+
+def spell_nonfinite(value: Any, nan: Any = "NaN") -> Any:
+    """``value`` with NaN as ``nan`` and infinities as ``"Infinity"``/``"-Infinity"`` (or,
+    with ``nan=None``, every non-finite float as ``None``). Containers are copied only when
+    they hold a non-finite float."""
+    kind = type(value)
+    if kind is float:
+        if value - value == 0:  # finite (inf - inf and NaN - NaN are NaN)
+            return value
+        if nan is None:
+            return None
+        return _NAMES.get(value, nan)
+    if kind is dict:
+        out = None
+        for k, v in value.items():
+            new = spell_nonfinite(v, nan)
+            if new is not v:
+                if out is None:
+                    out = dict(value)
+                out[k] = new
+        return value if out is None else out
+    if kind is list or kind is tuple:
+        items = None
+        for i, v in enumerate(value):
+            new = spell_nonfinite(v, nan)
+            if new is not v:
+                if items is None:
+                    items = list(value)
+                items[i] = new
+        return value if items is None else items
+    return value
+
+
+def parse_nonfinite(value: Any) -> Any:
+    """A number the API wrote as ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` as a float;
+    anything else as it is (for values that are always numbers, such as metric values)."""
+    if value in ("NaN", "Infinity", "-Infinity"):
+        return float(value.replace("Infinity", "inf"))
+    return value

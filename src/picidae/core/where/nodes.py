@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Run columns holding text, numbers, and epoch-second times.
-TEXT_FIELDS = ("status", "name", "alias", "kind", "agent", "benchmark", "trigger", "id",
-               "parent_id", "root_id", "retry_of", "replay_of", "notes")
-NUMBER_FIELDS = ("seed", "attempt")
-TIME_FIELDS = ("created_at", "started_at", "ended_at", "last_heartbeat_at")
+from picidae.core.fields import COLUMN, names
+
+#: Run columns holding text, numbers, and epoch-second times (from the field table,
+#: ``core.fields``).
+TEXT_FIELDS = names(query="text")
+NUMBER_FIELDS = names(stored=COLUMN, query="number")
+TIME_FIELDS = names(query="time")
 #: True or false for every run: ``stale`` (a newer version of an input exists upstream).
-BOOL_FIELDS = ("stale",)
+BOOL_FIELDS = names(query="bool")
 #: Sections whose keys follow a dot: ``config.opt.lr``, ``metrics.train/loss``.
 SECTIONS = ("config", "summary", "metrics")
 #: Every bare field name the language knows.

@@ -7,13 +7,12 @@ import base64
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from picidae.core import lifecycle
+from picidae.core import fields, lifecycle
 from picidae.core.order import parse_order_by
 from picidae.core.record import new_record
 from picidae.core.states import State
-from picidae.core.submission import SUBMITTED_FIELDS, clean_submitted
 from picidae.errors import InvalidInput
 from picidae.server import best
 from picidae.server.deps import Access, reader, writer
@@ -44,39 +43,26 @@ class TransitionIn(Strict):
     actor: str | None = Field(None, max_length=128)
 
 
-class RunIn(Strict):
-    """A new run. ``status`` is ``queued`` (the default: work to be done) or ``running``."""
+def _create_model() -> type[BaseModel]:
+    """``RunIn``, built from the field table: every field a create request may set."""
+    specs: dict[str, Any] = {}
+    for name in fields.names(create=True):
+        spec = fields.BY_NAME[name]
+        if name == "status":
+            specs[name] = (Literal["queued", "running"], Field("queued", description=spec.doc))
+        elif name == "transitions":
+            specs[name] = (list[TransitionIn] | None, Field(
+                None, description="Moves already made (imports); checked against the "
+                                  "lifecycle."))
+        else:
+            specs[name] = (spec.wire, Field(None, description=spec.doc or None))
+    model: type[BaseModel] = create_model(
+        "RunIn", __base__=Strict, __doc__="A new run. ``status`` is ``queued`` (the default: "
+        "work to be done) or ``running``.", **specs)
+    return model
 
-    name: str | None = Field(None, max_length=512)
-    status: Literal["queued", "running"] = "queued"
-    alias: str | None = None
-    parent_id: str | None = Field(None, max_length=64)
-    kind: str | None = None
-    config: dict[str, Any] | None = None
-    tags: list[str] | None = Field(None, max_length=1000)
-    trigger: str | None = None
-    agent: str | None = None
-    benchmark: str | None = None
-    seed: int | None = Field(None, ge=-(1 << 63), le=(1 << 63) - 1)
-    evaluation: dict[str, Any] | str | None = None
-    compute: dict[str, Any] | str | None = None
-    resources: dict[str, Any] | str | None = None
-    primary_metric: dict[str, Any] | str | None = None
-    command: list[str] | None = None
-    env: dict[str, Any] | None = None
-    created_at: float | None = Field(None, description="Back-date the run (imports, demos).")
-    transitions: list[TransitionIn] | None = Field(
-        None, description="Moves already made (imports); checked against the lifecycle.")
-    # Submitted work (picidae submit, retry, replay, flows): see core/submission.py.
-    queue: str | None = Field(None, max_length=64, description="Queue a worker claims it from.")
-    execution: dict[str, Any] | None = None
-    inputs: list[dict[str, Any]] | None = None
-    code: dict[str, Any] | None = None
-    flow: str | None = Field(None, max_length=256)
-    flow_version: int | None = Field(None, ge=1, le=2**31 - 1)
-    retry_of: str | None = Field(None, max_length=64)
-    replay_of: str | None = Field(None, max_length=64)
-    attempt: int | None = Field(None, ge=1, le=2**31 - 1)
+
+RunIn = _create_model()
 
 
 class MoveIn(Strict):
@@ -151,23 +137,21 @@ def _check_moves(moves: list[TransitionIn], status: str) -> list[dict[str, Any]]
 
 
 @router.post("", status_code=201, response_model=RunOut)
-def create_run(body: RunIn, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
+def create_run(body: RunIn,  # type: ignore[valid-type]
+               access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Create a run (``queued`` unless ``status`` says ``running``) → 201 with the record."""
     store = access.store
-    access.refuse_foreign({"parent_id": body.parent_id, "retry_of": body.retry_of,
-                           "replay_of": body.replay_of})
-    parent = store.get_run(body.parent_id) if body.parent_id else None
+    req: Any = body  # built from the field table: see _create_model
+    given = req.model_dump(exclude={"transitions", "created_at", "name", "status"})
+    access.refuse_foreign({name: given[name] for name in ("parent_id", "retry_of",
+                                                          "replay_of")})
+    parent = store.get_run(given["parent_id"]) if given.get("parent_id") else None
     record = new_record(
-        body.name, status=body.status, parent=parent, alias=body.alias, kind=body.kind,
-        config=body.config, tags=body.tags, agent=body.agent, benchmark=body.benchmark,
-        seed=body.seed, trigger=body.trigger, evaluation=body.evaluation, compute=body.compute,
-        resources=body.resources, primary_metric=body.primary_metric, command=body.command,
-        env=body.env, actor=access.actor, reason="started" if body.status == "running" else None,
-        now=body.created_at,
-    )
-    record.update(clean_submitted(body.model_dump(include=set(SUBMITTED_FIELDS))))
-    if body.transitions is not None:
-        record["transitions"] = _check_moves(body.transitions, body.status)
+        req.name, status=req.status, parent=parent, actor=access.actor,
+        reason="started" if req.status == "running" else None, now=req.created_at,
+        **given)
+    if req.transitions is not None:
+        record["transitions"] = _check_moves(req.transitions, req.status)
         if record["transitions"]:
             first = record["transitions"][0]["at"]
             record["started_at"] = record["last_heartbeat_at"] = first

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from picidae.core.lifecycle import RunFacts
-from picidae.core.run import COLUMN_FIELDS, DATA_DEFAULTS, DATA_FIELDS, duration_s
+from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, data_default, duration_s
 from picidae.core.states import State
 from picidae.core.validation import flatten
 from picidae.errors import RunNotFound, StoreUnavailable
@@ -120,7 +120,7 @@ class SqlBase:
         rec = {name: row._mapping[name] for name in COLUMN_FIELDS}
         data = json.loads(row.data)
         for name in DATA_FIELDS:
-            rec[name] = data.get(name, DATA_DEFAULTS[name])
+            rec[name] = data[name] if name in data else data_default(name)
         rec["duration_s"] = duration_s(rec, time.time() if now is None else now)
         return rec
 

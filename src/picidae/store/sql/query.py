@@ -25,6 +25,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from picidae.core.fields import names
 from picidae.core.states import State
 from picidae.core.where import And, Compare, Contains, In, Like, parse
 from picidae.errors import InvalidInput
@@ -32,10 +33,7 @@ from picidae.store.base import RunQuery
 from picidae.store.sql.tables import metric_latest, run_fields, run_tags, runs
 
 #: Columns a listing may sort by directly.
-SORTABLE = {
-    "created_at", "started_at", "ended_at", "last_heartbeat_at", "name", "alias", "kind",
-    "status", "trigger", "agent", "benchmark", "seed", "attempt", "id", "parent_id",
-}
+SORTABLE = set(names(sort=True))
 
 
 class bytewise(ColumnElement[Any]):

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
-from picidae.core.run import COLUMN_FIELDS, DATA_DEFAULTS, DATA_FIELDS, LogLine
+from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, LogLine, data_default
 from picidae.errors import InvalidInput, RunNotFound
 from picidae.store.base import MetricSeries, RunQuery
 from picidae.store.sql import artifact_rows, lineage
@@ -64,7 +64,8 @@ class SqlStore(Writes):
         row = {name: record.get(name) for name in COLUMN_FIELDS if name != "workspace"}
         row["workspace"] = self.workspace
         row["attempt"] = record.get("attempt") or 1
-        data = {name: record.get(name, DATA_DEFAULTS[name]) for name in DATA_FIELDS}
+        data = {name: record[name] if name in record else data_default(name)
+                for name in DATA_FIELDS}
         row["data"] = dumps(data)
         with self._tx(write=True) as conn:
             if conn.execute(_RUN_EXISTS, {"b_id": run_id}).first() is not None:

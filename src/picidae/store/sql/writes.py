@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, delete, insert, select, update
 
+from picidae.core.fields import clean_batch_fields
 from picidae.core.validation import deep_merge
 from picidae.store.base import Batch
 from picidae.store.lifecycle import refusal
@@ -51,6 +52,8 @@ class Writes(Moves):
         """See ``Store.write``."""
         if batch.empty():
             return
+        if batch.fields:  # the same check the server applies (core.fields)
+            batch.fields = clean_batch_fields(batch.fields)
         at = time.time()
         with self._tx(write=True) as conn:
             row = self._load_row(conn, run_id, lock=True)
