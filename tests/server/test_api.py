@@ -97,7 +97,7 @@ def test_metrics_round_trip_with_nan_and_stages(client: TestClient):
     series = client.get(f"/api/v1/runs/{run['id']}/metrics/loss").json()
     assert series["total"] == 11 and not series["downsampled"]
     assert [p["step"] for p in series["points"]] == list(range(11))
-    assert series["points"][-1]["value"] is None and series["points"][-1]["stage"] == "eval"
+    assert series["points"][-1]["value"] == "NaN" and series["points"][-1]["stage"] == "eval"
     keys = client.get(f"/api/v1/runs/{run['id']}/metrics").json()
     assert keys["keys"] == ["loss"]
 

@@ -25,6 +25,7 @@ from picidae.server.deps import Access, reader
 from picidae.server.notify import POLL_S, Notifier
 from picidae.server.schemas import ERRORS
 from picidae.store.capabilities import EventSource
+from picidae.store.wire import spell_nonfinite
 
 router = APIRouter(prefix="/api/v1", tags=["events"], responses=ERRORS)
 
@@ -53,8 +54,8 @@ def envelope(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_event(event: dict[str, Any]) -> bytes:
-    """One event in SSE framing."""
-    data = orjson.dumps(envelope(event))
+    """One event in SSE framing (NaN and infinities spelled as the API spells them)."""
+    data = orjson.dumps(spell_nonfinite(envelope(event)))
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event["id"], event["type"].encode(), data)
 
 

@@ -81,8 +81,11 @@ function token() {
 }
 
 function authHeaders() {
+  // NaN and infinities as null (a gap in a chart, "—" in a table), not as strings
   const t = token();
-  return t ? {Authorization: `Bearer ${t}`} : {};
+  const headers = {"X-Picidae-Nonfinite": "null"};
+  if (t) headers.Authorization = `Bearer ${t}`;
+  return headers;
 }
 
 /** GET (or other) a JSON API path; throws ApiError with the server's {code, message, field}. */
