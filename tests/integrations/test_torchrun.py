@@ -90,6 +90,19 @@ def test_a_rank_that_raises_fails_the_parent_naming_the_rank(
     assert failed.status == "failed" and failed.failure["reason"] == "crash"
 
 
+def test_ranks_all_with_a_queued_run_records_each_rank_under_it(
+        tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    queued = picidae.submit("torchrun train.py", name="ddp/queued")
+    proc = _torchrun(tmp_path, {**subprocess_env, "PICIDAE_RUN_ID": queued.id}, "all")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    job = picidae.get_run(queued.id)
+    assert job.status == "completed"
+    assert sorted(c.name for c in job.children()) == ["ddp/queued/rank-0",
+                                                      "ddp/queued/rank-1"]
+    assert picidae.runs(name="ddp/job") == []  # no second job run
+
+
 @pytest.mark.parametrize("bad", ["first", "", None])
 def test_ranks_must_be_zero_or_all(bad: Any) -> None:
     with pytest.raises(picidae.InvalidInput, match="ranks"):

@@ -126,7 +126,8 @@ class Recorder:
         if self._own is not None and fresh:
             self._own.fail("crash", message="training stopped before it reached its end")
             self._own = None
-        if self._own is None and self._rank() == 0:
+        everyone = self.init_kwargs.get("ranks") == "all"  # each rank its own child run
+        if self._own is None and (everyone or self._rank() == 0):
             from picidae.sdk.api import init
 
             self._own = self.last = init(self.name, **self.init_kwargs)

@@ -180,6 +180,9 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
         if not isinstance(id, str):
             raise InvalidInput(f"id must be a run id string, got {type(id).__name__}",
                                field="id")
+        if mode == "all":  # the queued run is the job's run: each rank records under it
+            return ranking.join_run(target, where, id, create_run,
+                                    {"config": config, "extras": extras})
         return attach_run(target, id, config=config, tags=tags, name=name, extras=extras)
     if mode == "all":
         job_run = {"alias": alias, "parent": parent, "kind": kind, "config": config,

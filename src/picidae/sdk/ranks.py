@@ -32,6 +32,7 @@ _RANK = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "LOCAL_RANK")
 _SIZE = ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "LOCAL_WORLD_SIZE")
 MODES = ("zero", "all")
 WAIT_S = 120.0  # how long a rank waits for rank 0 to create the job's run
+_world: dict[str, int] = {}  # rank child id → the world size its launcher gave
 
 
 def _int_env(names: tuple[str, ...]) -> int | None:
@@ -128,6 +129,31 @@ def start_rank_run(store: Any, info: Launch, name: str | None, create: Any,
                       trigger="child", **child_kwargs)
     run.rank = info.rank
     run._rank_parent = parent_id
+    _world[run.id] = info.world_size
+    return run
+
+
+def join_run(store: Any, info: Launch, run_id: str, create: Any,
+             child_kwargs: dict[str, Any]) -> Run:
+    """``ranks="all"`` with a run to attach to (``id=``, ``PICIDAE_RUN_ID``): that run is the
+    job's run, and this rank records into its child ``…/rank-N`` under it. Under a worker the
+    worker ends the job's run (from the launcher's exit code); otherwise its ranks settle it."""
+    from picidae.settings import settings
+
+    record = store.get_run(run_id)
+    if State(record["status"]) in TERMINAL or record["status"] == State.ARCHIVED.value:
+        from picidae.errors import RunFinished
+
+        raise RunFinished(f"run {run_id} is {record['status']}; its ranks cannot record into "
+                          "it")
+    if record["status"] == State.QUEUED.value and info.rank == 0:
+        store.transition(run_id, State.RUNNING.value, reason="attached", actor="sdk")
+    run: Run = create(store, f"{record['name']}/rank-{info.rank}", parent=run_id, kind="rank",
+                      trigger="child", **child_kwargs)
+    run.rank = info.rank
+    if settings().managed is None:
+        run._rank_parent = run_id
+        _world[run.id] = info.world_size
     return run
 
 
@@ -152,7 +178,9 @@ def settle(run: Run) -> None:
         parent = store.get_run(parent_id)
         if State(parent["status"]) in TERMINAL:
             return
-        world = int((parent.get("compute") or {}).get("world_size") or 0)
+        compute = parent.get("compute")
+        world = max(_world.get(run.id, 0), int(
+            compute.get("world_size") or 0) if isinstance(compute, dict) else 0)
         kids = store.list_runs(RunQuery(parent=parent_id, kind="rank"))
         failed = [k for k in kids if k["status"] == State.FAILED.value]
         if failed:
