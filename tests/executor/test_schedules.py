@@ -4,10 +4,12 @@ run, at most one catch-up after downtime."""
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -108,6 +110,21 @@ def test_bad_schedule_input_exits_2_with_one_line_and_stores_nothing(
 
 def _slots(runs: list[picidae.RunView]) -> list[float]:
     return [r.execution["schedule"]["slot"] for r in runs]
+
+
+def test_a_worker_fires_a_schedule_and_runs_what_it_fired(
+        sqlite_url: str, cli: Cli, start_worker: Any, script: Any) -> None:
+    prog = script("""
+        import picidae
+        picidae.init().log(fired=1.0)
+    """)
+    cli("schedule", "add", "tick", "--cron", EVERY_2S, "--store", sqlite_url, "--",
+        sys.executable, prog)
+    start_worker("--store", sqlite_url)
+    run = wait_for(lambda: next((r for r in _fired(sqlite_url) if r.status == "completed"),
+                                None), timeout=60)
+    assert run.trigger == "schedule" and run.latest_metrics()["fired"] == 1.0
+    assert run.execution["schedule"]["name"] == "tick"
 
 
 @pytest.mark.slow

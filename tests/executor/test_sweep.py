@@ -95,6 +95,8 @@ def test_parallel_3_never_has_more_than_3_trials_running(
     assert parent.status == "completed"
     kids = parent.children()
     assert len(kids) == 7 and all(k.status == "completed" for k in kids)
+    assert {(k.primary_metric["name"], k.primary_metric["mode"]) for k in kids} == {
+        ("value", "max")}  # the trials rank by the sweep's metric, as the parent does
     intervals = _running_intervals(kids)
     for start, _ in intervals:
         assert sum(1 for s, e in intervals if s <= start < e) <= 3

@@ -233,6 +233,8 @@ class Controller:
         rec, _ = store_spec(self.store, spec, name=f"{self.parent['name']}/trial-{number}",
                             parent=self.parent["id"], trigger="policy", kind="sweep-point",
                             actor=ACTOR)
+        self.store.write(rec["id"], Batch(fields={"primary_metric": {  # ranks the trials
+            "name": self.defn.metric, "mode": self.defn.mode, "best": None, "step": None}}))
         self.open[rec["id"]] = _Trial(trial, params)
         self.created = number
         self.echo(f"{rec['name']} ({rec['id']}): " + ", ".join(f"{k}={v!r}"
