@@ -34,6 +34,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     for name in _VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PICIDAE_HOME", str(tmp_path / "home"))
+    # System metrics (on by default) are tested in tests/sdk/test_system_metrics.py; elsewhere
+    # a slow machine must not add system/* keys to a run whose metric keys a test checks.
+    monkeypatch.setenv("PICIDAE_SYSTEM_METRICS", "0")
     import picidae.sdk.api as api
 
     monkeypatch.setattr(api, "_env_run_used", False)
@@ -60,6 +63,7 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
     """The environment for a child Python process using this checkout's picidae."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PICIDAE_")}
     env["PICIDAE_HOME"] = str(tmp_path / "home")
+    env["PICIDAE_SYSTEM_METRICS"] = "0"  # as in this process (see _isolated_env)
     return env
 
 

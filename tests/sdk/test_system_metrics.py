@@ -16,6 +16,7 @@ INTERVAL = 0.2
 
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PICIDAE_SYSTEM_METRICS", "1")  # the suite turns them off elsewhere
     monkeypatch.setenv("PICIDAE_SYSTEM_INTERVAL_S", str(INTERVAL))
     monkeypatch.setenv("PICIDAE_FLUSH_INTERVAL_S", "0.02")
 
@@ -74,3 +75,17 @@ def test_children_in_the_same_process_are_not_sampled_again() -> None:
     assert _system_keys(child) == []
     child.finish()
     parent.finish()
+
+
+def test_system_metrics_are_on_unless_the_environment_says_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from picidae.settings import settings
+
+    monkeypatch.delenv("PICIDAE_SYSTEM_METRICS")
+    assert settings().system_metrics is True
+    assert settings().system_interval_s == INTERVAL
+    monkeypatch.delenv("PICIDAE_SYSTEM_INTERVAL_S")
+    assert settings().system_interval_s == 10.0
+    for off in ("0", "false", "no", "off"):
+        monkeypatch.setenv("PICIDAE_SYSTEM_METRICS", off)
+        assert settings().system_metrics is False
