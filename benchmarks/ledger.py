@@ -16,6 +16,8 @@ and migrated before the clock starts):
 - Floors: the W1 loop calling a ``log`` that does nothing; a raw sqlite3 ``executemany`` of W1's
   100,000 rows into a bare table.
 - ``import picidae`` in a fresh interpreter.
+- The SIGKILL loss window (``benchmarks/sigkill.py``): a logging process killed at a random
+  moment; the seconds of logging the store did not keep, by point times.
 
 Each Picidae workload runs ``--repeat`` times (MLflow ``--mlflow-repeat`` times, it is slow) and
 the median is reported.
@@ -42,6 +44,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import sigkill  # benchmarks/sigkill.py, beside this script
 
 perf = time.perf_counter
 
@@ -485,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     w5p = Result("W5 read + iterate every Point", sizes.points, "points")
     imp = Result("import picidae (fresh process)", 0, "")
     first = Result("import picidae; picidae.init (loads SQLAlchemy)", 0, "")
-    results = [floor, raw, w1, w1_loop, w1_nosys, w2, w2_bare, w4, w5, w5p, imp, first]
+    kill = Result("SIGKILL at a random moment: seconds of logging lost (median)", 0, "")
+    results = [floor, raw, w1, w1_loop, w1_nosys, w2, w2_bare, w4, w5, w5p, imp, first, kill]
 
     root = Path(tempfile.mkdtemp(prefix="picidae-bench-"))
     try:
@@ -508,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         w5.picidae = repeat("Picidae W5", reps, lambda i: pb.w5(keys, points=False))
         w5p.picidae = repeat("Picidae W5 points", reps, lambda i: pb.w5(keys, points=True))
         pb.close()
+        progress("SIGKILL loss window")
+        kill.picidae = sigkill.losses(root, max(reps, 5))
 
         if not args.no_mlflow:
             try:
@@ -531,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     assert on is not None and off is not None
     targets.insert(1, ("W1 with system metrics within 10% of without",
                        f"{on / off - 1:+.1%} ({fmt_s(on)} vs {fmt_s(off)})", on <= 1.1 * off))
+    worst = max(kill.picidae)
+    targets.append((f"SIGKILL loses ≤ 1 s of points (worst of {len(kill.picidae)} kills)",
+                    fmt_s(worst), worst <= 1.0))
     print(render(results, targets, info, args.markdown))
     if args.json:
         args.json.write_text(json.dumps({
