@@ -84,17 +84,20 @@ class RunQuery:
 class MetricSeries(Sequence[Point]):
     """A metric's points in step order. A sequence of ``Point`` (built as they are read, so a
     long series costs nothing until iterated) that also exposes its columns (``steps``,
-    ``values``, ``times``, ``stages``) for plotting and NumPy."""
+    ``values``, ``times``, ``stages``) for plotting and NumPy. ``total`` is the number of
+    points stored: more than ``len`` when the read was downsampled (``Store.metrics(...,
+    max_points=N)``)."""
 
-    __slots__ = ("key", "stages", "steps", "times", "values")
+    __slots__ = ("key", "stages", "steps", "times", "total", "values")
 
     def __init__(self, key: str, steps: list[int], values: list[float], times: list[float],
-                 stages: list[str | None]) -> None:
+                 stages: list[str | None], total: int | None = None) -> None:
         self.key = key
         self.steps = steps
         self.values = values
         self.times = times
         self.stages = stages
+        self.total = len(steps) if total is None else total
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -203,8 +206,10 @@ class Store(Protocol):
         store applied this ``batch_id`` before it ended; nothing is written then."""
         ...
 
-    def metrics(self, run_id: str, key: str) -> MetricSeries:
-        """Every point of one metric, in step order."""
+    def metrics(self, run_id: str, key: str, max_points: int | None = None) -> MetricSeries:
+        """Every point of one metric, in step order; with ``max_points``, a longer series
+        downsampled to at most that many (``core.downsample``: the first and last points and
+        each bucket's lowest and highest), ``total`` saying how many are stored."""
         ...
 
     def metric_keys(self, run_id: str) -> list[str]:

@@ -224,17 +224,22 @@ class HttpStore:
 
     # -- metrics, logs, events ----------------------------------------------------------
 
-    def metrics(self, run_id: str, key: str) -> MetricSeries:
-        """See ``Store.metrics`` (read packed, so NaN and infinities survive)."""
+    def metrics(self, run_id: str, key: str, max_points: int | None = None) -> MetricSeries:
+        """See ``Store.metrics`` (read packed, so NaN and infinities survive; the server
+        downsamples)."""
+        params: dict[str, Any] = {"format": "packed"}
+        if max_points is not None:
+            params["max_points"] = max_points
         try:
             data = self._call("GET",
                               f"/api/v1/runs/{_seg(run_id)}/metrics/{_seg(key, True)}",
-                              params={"format": "packed"})
+                              params=params)
         except RunNotFound:  # as the other stores: an unknown run has no points
             return MetricSeries(key, [], [], [], [])
         return MetricSeries(key, unpack("q", data["steps"], "steps").tolist(),
                             unpack("d", data["values"], "values").tolist(),
-                            unpack("d", data["times"], "times").tolist(), data["stages"])
+                            unpack("d", data["times"], "times").tolist(), data["stages"],
+                            total=data.get("total"))
 
     def metric_keys(self, run_id: str) -> list[str]:
         """See ``Store.metric_keys``."""

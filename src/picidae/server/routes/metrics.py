@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from picidae.core.downsample import minmax_indices
 from picidae.core.validation import MAX_STEP, clean_key, clean_label, metric_value
 from picidae.errors import InvalidInput
 from picidae.server.deps import Access, reader, writer
@@ -100,15 +99,9 @@ def metric_series(
     With ``max_points``, a longer series is cut to at most that many points by min/max
     buckets, so every peak and trough stays."""
     access.store.get_run(run_id)
-    series = access.store.metrics(run_id, key)
-    total = len(series)
+    series = access.store.metrics(run_id, key, max_points)  # downsampled by the store
+    total = series.total
     steps, values, times, stages = series.steps, series.values, series.times, series.stages
-    if max_points is not None and total > max_points:
-        keep = minmax_indices(values, max_points)
-        steps = [steps[i] for i in keep]
-        values = [values[i] for i in keep]
-        times = [times[i] for i in keep]
-        stages = [stages[i] for i in keep]
     if format == "packed":
         return JSONResponse({"id": run_id, "key": key, "total": total,
                              "steps": pack(array("q", steps)), "values": pack(array("d", values)),

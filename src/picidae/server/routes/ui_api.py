@@ -225,6 +225,12 @@ def series_window(
     zooming into a long series shows its detail."""
     store = access.store
     store.get_run(run_id)
+    if lo is None and hi is None:  # the whole series: the store downsamples its arrays
+        whole = store.metrics(run_id, key, max_points)
+        return JSONResponse({
+            "id": run_id, "key": key, "total": whole.total, "window": whole.total,
+            "downsampled": len(whole) < whole.total, "steps": whole.steps,
+            "values": whole.values, "times": whole.times, "stages": _stage_runs(whole.stages)})
     series = store.metrics(run_id, key)
     total = len(series)
     steps, values, times, stages = series.steps, series.values, series.times, series.stages
@@ -242,14 +248,19 @@ def series_window(
         last = min(total, last + 1)
     window = values[first:last]
     keep = [first + i for i in minmax_indices(window, max_points)]
-    runs: list[list[Any]] = []
-    for pos, i in enumerate(keep):
-        if not runs or runs[-1][1] != stages[i]:
-            runs.append([pos, stages[i]])
     return JSONResponse({
         "id": run_id, "key": key, "total": total, "window": last - first,
         "downsampled": len(keep) < last - first,
         "steps": [steps[i] for i in keep], "values": [values[i] for i in keep],
-        "times": [times[i] for i in keep], "stages": runs,
+        "times": [times[i] for i in keep], "stages": _stage_runs([stages[i] for i in keep]),
     })
+
+
+def _stage_runs(stages: list[str | None]) -> list[list[Any]]:
+    """``[[first index, stage], ...]``: where each run of equal stages starts."""
+    runs: list[list[Any]] = []
+    for pos, stage in enumerate(stages):
+        if not runs or runs[-1][1] != stage:
+            runs.append([pos, stage])
+    return runs
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import sys
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterable
 from itertools import islice
 from operator import le
 from typing import Any
 
+from picidae.core.downsample import minmax_indices
 from picidae.store.base import MetricSeries, SeriesChunk
 
 MAX_CHUNK = 65536
@@ -79,24 +81,41 @@ def best_point(values: Iterable[float], steps: Iterable[int],
     return best
 
 
-def read_series(key: str, rows: Iterable[Any]) -> MetricSeries:
-    """A ``MetricSeries`` from chunk rows ordered by id."""
+def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) -> MetricSeries:
+    """A ``MetricSeries`` from chunk rows ordered by id; with ``max_points``, downsampled
+    (``minmax_indices``) straight from the packed arrays — a 1,000,000-point series never
+    becomes Python lists when its steps are in order."""
     steps = array("q")
     values = array("d")
     times = array("d")
-    stages: list[str | None] = []
+    stage_runs: list[tuple[int, str | None]] = []  # (first index, stage)
     in_order = True
     last_max: int | None = None
     for row in rows:
+        if not stage_runs or stage_runs[-1][1] != row.stage:
+            stage_runs.append((len(steps), row.stage))
         steps.extend(_unpack("q", row.steps))
         values.extend(_unpack("d", row.vals))
         times.extend(_unpack("d", row.times))
-        stages.extend([row.stage] * row.n)
         if not row.ordered or (last_max is not None and row.step_min < last_max):
             in_order = False
         last_max = row.step_max if last_max is None else max(last_max, row.step_max)
+    n = len(steps)
+    if in_order and max_points is not None and n > max_points:
+        keep = minmax_indices(values, max_points)
+        starts = [start for start, _ in stage_runs]
+        return MetricSeries(key, [steps[i] for i in keep], [values[i] for i in keep],
+                            [times[i] for i in keep],
+                            [stage_runs[bisect_right(starts, i) - 1][1] for i in keep], total=n)
+    stages: list[str | None] = []
+    for i, (start, stage) in enumerate(stage_runs):
+        end = stage_runs[i + 1][0] if i + 1 < len(stage_runs) else n
+        stages.extend([stage] * (end - start))
     if in_order:
         return MetricSeries(key, steps.tolist(), values.tolist(), times.tolist(), stages)
-    order = sorted(range(len(steps)), key=steps.__getitem__)
+    order = sorted(range(n), key=steps.__getitem__)
+    if max_points is not None and n > max_points:
+        ordered = [values[i] for i in order]
+        order = [order[i] for i in minmax_indices(ordered, max_points)]
     return MetricSeries(key, [steps[i] for i in order], [values[i] for i in order],
-                        [times[i] for i in order], [stages[i] for i in order])
+                        [times[i] for i in order], [stages[i] for i in order], total=n)

@@ -197,10 +197,10 @@ class SqlStore(Writes):
 
     # -- metrics and logs ---------------------------------------------------------------
 
-    def metrics(self, run_id: str, key: str) -> MetricSeries:
+    def metrics(self, run_id: str, key: str, max_points: int | None = None) -> MetricSeries:
         """See ``Store.metrics``."""
         with self._tx() as conn:
-            return chunkio.read_series(key, chunk_rows(conn, run_id, key))
+            return chunkio.read_series(key, chunk_rows(conn, run_id, key), max_points)
 
     def metric_keys(self, run_id: str) -> list[str]:
         """See ``Store.metric_keys``."""
