@@ -30,7 +30,7 @@ STATIC_DIR = UI_DIR / "static"
 PAGES = {
     "runs": ("Runs", "runs.js", ()),
     "run": ("Run", "run.js", ("charts.js", "groups.js", "artifacts.js", "runlog.js",
-                            "actions.js")),
+                            "actions.js", "trials.js", "sweep.js")),
     "compare": ("Compare", "compare.js", ("charts.js", "groups.js", "sweep.js")),
     "history": ("History", "history.js", ()),
 }

@@ -11,6 +11,7 @@ import {RunActions} from "./actions.js";
 import {ArtifactsPanel} from "./artifacts.js";
 import {groupedSpecs} from "./groups.js";
 import {RunLog} from "./runlog.js";
+import {trialsPanel} from "./trials.js";
 
 const runId = boot.run_id;
 const main = document.getElementById("main");
@@ -47,6 +48,7 @@ const metricsPanel = h("section", {class: "panel", id: "metrics", "aria-label": 
   chartControls(charts, [h("label", {class: "check"}, combineBox, "One chart"), groupSlot]),
   keysBox, chartsBox);
 const childrenPanel = h("section", {class: "panel", id: "children", hidden: true, "aria-label": "Children"});
+const trialsSlot = h("div", {});  // a sweep's trials: ranked, over time, parallel coordinates
 // system/* metrics (CPU, memory, GPU, I/O sampled alongside the run) chart in their own section.
 const sysBox = h("div", {class: "charts"});
 const sysCharts = new ChartSet(sysBox, {bands: false});
@@ -66,7 +68,7 @@ const detailsPanel = h("section", {class: "panel", id: "details", "aria-label": 
 
 function layout() {
   clear(main, head, h("div", {class: "run-grid"},
-    h("div", {class: "stack"}, metricsPanel, childrenPanel, systemPanel, runLog.panel,
+    h("div", {class: "stack"}, metricsPanel, trialsSlot, childrenPanel, systemPanel, runLog.panel,
       artifacts.panel),
     h("div", {class: "stack"}, timelinePanel, detailsPanel)));
 }
@@ -347,6 +349,7 @@ async function loadChildren() {
   state.childAgg = agg;
   if (!hadStats) await renderHead(state.run);
   childrenPanel.hidden = false;
+  if (state.run.kind === "sweep") clear(trialsSlot, trialsPanel(state.run, kids.runs));
   const pm = state.run.primary_metric && state.run.primary_metric.name;
   // Every key the children have (the table scrolls sideways), the primary metric first.
   const keys = Object.keys(agg.stats).sort((a, b) => (b === pm) - (a === pm));

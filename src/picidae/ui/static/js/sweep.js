@@ -1,15 +1,16 @@
 // Sweep analysis on the compare page: a scatter of any config key against any final metric,
 // and parallel coordinates of the config keys that vary against a chosen metric. Drawn on a
-// canvas; hooks: [data-chart="scatter"|"parallel"][data-key=METRIC] with data-points.
+// canvas; hooks: [data-chart="scatter"|"parallel"][data-key=METRIC] with data-points. A sweep's own
+// page (trials.js) draws its parallel coordinates with the same code.
 
 import {cssVar, flatten, fmtNum, fmtValue, h} from "./common.js";
 import {seriesColor} from "./charts.js";
 
-const W = 560;
-const H = 300;
-const PAD = {left: 56, right: 16, top: 16, bottom: 40};
+export const W = 560;
+export const H = 300;
+export const PAD = {left: 56, right: 16, top: 16, bottom: 40};
 
-function niceTicks(lo, hi, count = 5) {
+export function niceTicks(lo, hi, count = 5) {
   if (lo === hi) { lo -= 1; hi += 1; }
   const raw = (hi - lo) / count;
   const pow = 10 ** Math.floor(Math.log10(raw));
@@ -20,7 +21,7 @@ function niceTicks(lo, hi, count = 5) {
 }
 
 /** An axis over the values of one field: numeric (linear) or categorical (evenly spaced). */
-function axisOf(values) {
+export function axisOf(values) {
   const numeric = values.every((v) => typeof v === "number" && Number.isFinite(v));
   if (numeric) {
     const lo = Math.min(...values);
@@ -36,7 +37,7 @@ function axisOf(values) {
     categorical: true};
 }
 
-function canvas(el) {
+export function canvas(el) {
   const ratio = devicePixelRatio || 1;
   const c = h("canvas", {width: String(W * ratio), height: String(H * ratio)});
   c.style.width = `${W}px`;
@@ -49,7 +50,7 @@ function canvas(el) {
 }
 
 /** A colour from low (first palette colour) to high (second) for a value in [0, 1]. */
-function ramp(t) {
+export function ramp(t) {
   const a = [37, 99, 235];
   const b = [232, 89, 12];
   const c = a.map((x, i) => Math.round(x + (b[i] - x) * t));
@@ -102,7 +103,7 @@ function scatter(el, runs, configKey, metric) {
     h("a", {href: `/runs/${encodeURIComponent(p.run.id)}`}, p.run.name), ` ${fmtValue(p.x)} → ${fmtNum(p.y)}`))));
 }
 
-function parallel(el, runs, keys, metric) {
+export function parallel(el, runs, keys, metric) {
   const having = runs.filter((r) => typeof (r.metrics || {})[metric] === "number");
   el.dataset.points = String(having.length);
   if (!having.length || !keys.length) {
