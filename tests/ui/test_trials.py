@@ -3,11 +3,14 @@ of the parameters against the value."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import picidae
+from conftest import child_env
+from processes import ServerProcess
 
 pytest.importorskip("optuna")
 
@@ -39,9 +42,18 @@ def _sweep(store_url: str) -> tuple[str, list[tuple[str, float | None]]]:
     return parent["id"], made
 
 
-def test_a_sweeps_page_ranks_its_trials_and_draws_them(page: Any, demo_server: Any) -> None:
-    parent_id, made = _sweep(demo_server.store)
-    page.goto(f"{demo_server.url}/runs/{parent_id}")
+@pytest.fixture
+def sweep_server(tmp_path: Path, browser: Any) -> Any:
+    """A server of its own: the session's demo store keeps no sweep to skew other pages."""
+    server = ServerProcess(str(tmp_path / "store"), child_env(tmp_path / "home"),
+                           log=tmp_path / "server.log").start()
+    yield server
+    server.stop()
+
+
+def test_a_sweeps_page_ranks_its_trials_and_draws_them(page: Any, sweep_server: Any) -> None:
+    parent_id, made = _sweep(sweep_server.store)
+    page.goto(f"{sweep_server.url}/runs/{parent_id}")
     table = page.locator("table[data-trials]")
     table.wait_for()
     rows = table.locator("tbody tr").evaluate_all("els => els.map(e => e.dataset.runId)")
