@@ -164,6 +164,32 @@ def test_a_killed_controller_resumes_to_exactly_the_trials_asked(
     assert done.summary["best_value"] == max(k.config["x"] for k in kids)
 
 
+def test_ctrl_c_stops_the_controller_and_the_trials_go_on(
+        sqlite_url: str, env: dict[str, str], start_worker: Callable[..., Any],
+        script: Callable[[str], str], tmp_path: Path) -> None:
+    prog = script("""
+        import time, picidae
+        run = picidae.init()
+        time.sleep(1.0)
+        run.log(value=run.config["x"])
+    """)
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "picidae", "sweep", "--store", sqlite_url, "--param",
+         "x=int:0:9", "--metric", "value", "--trials", "5", "--parallel", "2", "--",
+         sys.executable, prog], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    parent = wait_for(lambda: next(iter(picidae.runs(store=sqlite_url, kind="sweep")), None))
+    wait_for(lambda: len(parent.children()) == 2)
+    controller.send_signal(signal.SIGINT)
+    _, err = controller.communicate(timeout=30)
+    assert controller.returncode == 130
+    assert f"picidae sweep resume {parent.id}" in err
+    start_worker("--store", sqlite_url, "--once")  # the trials it started still run
+    wait_for(lambda: all(k.status == "completed" for k in parent.children()), timeout=60)
+    assert len(parent.children()) == 2  # and no controller submitted more
+    assert picidae.get_run(parent.id, store=sqlite_url).status == "running"
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (["--param", "x=uniform:0:1", "--metric", "v", "--strategy", "bayes"],
      "unknown strategy 'bayes'"),

@@ -32,7 +32,7 @@ from picidae.core.search_space import Param, SweepDef, parse_params
 from picidae.core.states import TERMINAL, UNFINISHED, State
 from picidae.core.submission import Spec, nest
 from picidae.core.validation import deep_merge, flatten
-from picidae.errors import IllegalTransition, InvalidInput, MissingDependency
+from picidae.errors import IllegalTransition, InvalidInput, MissingDependency, StoreUnavailable
 from picidae.executor.cancel import cancel_tree
 from picidae.executor.parents import latest_attempts
 from picidae.executor.submit import store_spec
@@ -302,6 +302,15 @@ class Controller:
             return True
         return False
 
+    def _step_tolerantly(self) -> bool:
+        """``step``, riding out a store that is briefly unreachable (a server restarting):
+        nothing is lost, the next look sees whatever happened meanwhile."""
+        try:
+            return self.step()
+        except StoreUnavailable as exc:
+            self.echo(f"store unavailable, retrying: {exc}")
+            return False
+
     def _finish(self) -> None:
         done = self.counts["completed"]
         try:
@@ -317,7 +326,7 @@ class Controller:
         self.rebuild()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna's notes are not the user's problem
-            while not self.step():
+            while not self._step_tolerantly():
                 self.sleep(self.poll_s)
         return self.store.get_run(self.parent["id"])
 
