@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover
 
 from picidae.cli import (
     admin,
+    alerts,
     analysis,
     artifacts,
     demo,
@@ -76,6 +77,7 @@ app.command("replay")(execute.replay)
 app.add_typer(flows.app, name="flow")
 app.command("sweep")(sweep.sweep)
 app.add_typer(schedules.app, name="schedule")
+app.add_typer(alerts.app, name="alerts")
 app.command("compare")(analysis.compare)
 app.command("history")(analysis.history)
 app.command("export")(analysis.export)

@@ -24,6 +24,7 @@ from picidae.core.submission import DEFAULT_QUEUE
 from picidae.core.validation import clean_label
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.executor import prices
+from picidae.executor.alerts import Deliverer
 from picidae.executor.launcher import Launcher, Options
 from picidae.executor.schedules import Scheduler
 from picidae.settings import settings
@@ -95,10 +96,13 @@ class Worker:
         """Work until stopped (or, with ``once``, until the queue is empty); returns how many
         runs this worker took."""
         scheduler = Scheduler(self.store)  # a worker fires schedules too (once per slot)
+        deliverer = Deliverer(self.store)  # and delivers alerts (once per alert)
         scheduler.start()
+        deliverer.start()
         try:
             return self._work()
         finally:
+            deliverer.stop()
             scheduler.stop()
 
     def _work(self) -> int:

@@ -28,7 +28,7 @@ class NoopRun:
 
     log = log_config = summary = set_primary_metric = log_text = output = progress = _self
     log_image = log_artifact = use_input = flush = heartbeat = transition = _self
-    finish = fail = cancel = set_tags = note = _self
+    finish = fail = cancel = set_tags = note = alert = _self
 
     def child(self, name: str | None = None, *, kind: str | None = None,
               config: Mapping[str, Any] | None = None, **init_kwargs: Any) -> NoopRun:

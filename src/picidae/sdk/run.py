@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace, TracebackType
 from typing import Any
 
+from picidae.core.alerts import check_alert
 from picidae.core.lifecycle import heartbeat_every, parse_state
 from picidae.core.run import LogLine
 from picidae.core.states import SYNONYMS, TERMINAL, State
@@ -229,6 +230,15 @@ class Run:
         clean_key(name, "output name")
         with self._pending_lock:
             self._pending.outputs[name] = json_value(value, f"outputs.{name}")
+        return self
+
+    def alert(self, title: str, text: str | None = None, level: str = "info") -> Run:
+        """Raise an alert about this run: rules with ``--on alert`` (``picidae alerts
+        add``) post it to their webhook or Slack. ``level`` is info, warn or error."""
+        self._check_open()
+        entry = {**check_alert(title, text, level), "at": time.time()}
+        with self._pending_lock:
+            self._pending.alerts.append(entry)
         return self
 
     def progress(self, fraction: float, message: str | None = None) -> Run:

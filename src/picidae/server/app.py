@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 import picidae
+from picidae.executor.alerts import Deliverer
 from picidae.executor.schedules import Scheduler
 from picidae.server import errors
 from picidae.server.auth import Grant, Keyring, check, load_token_file
@@ -77,10 +78,11 @@ class Measure:
 def create_app(store: Store | str | Path | None = None, *, token_file: str | Path | None = None,
                tokens: dict[str, Grant] | None = None, watchdog: bool = True,
                max_body_mb: float | None = None, ui: bool = True,
-               schedules: bool = True) -> FastAPI:
+               schedules: bool = True, alerts: bool = True) -> FastAPI:
     """The server for ``store`` (a store object, a URL or folder; ``None``: the default
     store). ``token_file`` (or tokens in the store's database) turns on tokens; ``watchdog``
-    applies heartbeat timeouts on a timer; ``schedules`` fires the store's schedules.
+    applies heartbeat timeouts on a timer; ``schedules`` fires the store's schedules; ``alerts``
+    delivers its alerts.
     """
     target = store if isinstance(store, Store) else open_store(store)
     grants = tokens if tokens is not None else (load_token_file(token_file)
@@ -90,6 +92,7 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
         max_body_mb = float(os.environ.get("PICIDAE_MAX_BODY_MB") or DEFAULT_MAX_BODY_MB)
     dog = Watchdog(target) if watchdog else None
     scheduler = Scheduler(target) if schedules else None
+    deliverer = Deliverer(target) if alerts else None
     notifier = Notifier(target)
 
     @asynccontextmanager
@@ -98,11 +101,15 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
             dog.start()
         if scheduler is not None:
             scheduler.start()
+        if deliverer is not None:
+            deliverer.start()
         notifier.start()
         try:
             yield
         finally:
             notifier.stop()
+            if deliverer is not None:
+                deliverer.stop()
             if scheduler is not None:
                 scheduler.stop()
             if dog is not None:

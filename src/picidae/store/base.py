@@ -42,6 +42,9 @@ class Batch:
     outputs: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     heartbeat_at: float | None = None
+    #: ``run.alert(...)`` calls: ``{title, text, level, at}`` each, sent as ``run.alert``
+    #: events (what alert rules with ``--on alert`` deliver).
+    alerts: list[dict[str, Any]] = field(default_factory=list)
     #: Identifies the batch across retries, so a store applies it at most once.
     batch_id: str | None = None
     #: The data of a whole run being imported (``analysis.bundle.load_run``), accepted even
@@ -52,7 +55,7 @@ class Batch:
     def empty(self) -> bool:
         """True when there is nothing to write."""
         return not (self.chunks or self.logs or self.config or self.summary or self.outputs
-                    or self.fields or self.heartbeat_at is not None)
+                    or self.fields or self.heartbeat_at is not None or self.alerts)
 
     def n_points(self) -> int:
         """How many metric points the batch carries."""

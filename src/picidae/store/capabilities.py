@@ -18,6 +18,7 @@ protocol             methods                                     implemented by
 ``EventStream``      ``stream_events``                           HTTP
 ``TokenStore``       ``tokens``                                  SQLite, PostgreSQL
 ``ScheduleStore``    ``schedules``                               SQLite, PostgreSQL
+``AlertStore``       ``alerts`` (and ``EventSource``'s)          SQLite, PostgreSQL
 ``FolderStore``      ``folder``                                  SQLite (the embedded store)
 ``HistoryStore``     ``history``                                 HTTP
 ``RemovalStore``     ``remove_runs``                             HTTP
@@ -211,6 +212,72 @@ class ScheduleStore(Store, Protocol):
         ...
 
 
+class AlertBook(Protocol):
+    """The alert rules of a store's workspace and the deliveries they made."""
+
+    def add(self, rule: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
+        """Store a rule checked by ``core.alerts.check_rule`` (``{name, on, where, when,
+        kind, url}``); it matches events from now on. ``InvalidInput`` when the name is
+        taken."""
+        ...
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every rule, by name: what ``add`` took plus ``created_at`` and ``cursor`` (the
+        newest event id matched against it)."""
+        ...
+
+    def get(self, name: str) -> dict[str, Any]:
+        """One rule as ``list`` gives it; ``AlertNotFound`` for an unknown name."""
+        ...
+
+    def remove(self, name: str) -> dict[str, Any]:
+        """Delete a rule (and its undelivered alerts); returns what it was."""
+        ...
+
+    def advance(self, name: str, cursor: int) -> None:
+        """Record that rule ``name`` has been matched against every event up to ``cursor``
+        (never moves it back)."""
+        ...
+
+    def enqueue(self, name: str, key: str, run_id: str | None, payload: dict[str, Any], *,
+                now: float | None = None) -> bool:
+        """Queue one delivery of ``payload`` (the webhook body) for rule ``name``, keyed by
+        ``key`` (what fired it): True for exactly one caller however many processes try."""
+        ...
+
+    def due(self, *, now: float | None = None, limit: int = 50) -> builtins.list[
+            dict[str, Any]]:
+        """Pending deliveries due now that no process holds: ``{id, alert, key, run_id,
+        payload, status, attempts, next_at, created_at, delivered_at, last_error}``."""
+        ...
+
+    def claim(self, delivery_id: int, *, lease_s: float, now: float | None = None) -> bool:
+        """Hold a due delivery for ``lease_s`` seconds (a conditional update): True for one
+        caller at a time."""
+        ...
+
+    def attempted(self, delivery: dict[str, Any], *, ok: bool, detail: str | None,
+                  next_at: float | None, now: float | None = None) -> None:
+        """Record an attempt of a held delivery, and an ``alert.delivery`` event: delivered
+        when ``ok``; else due again at ``next_at``, or given up when it is ``None``."""
+        ...
+
+    def deliveries(self, name: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Every delivery (of rule ``name``, if given), oldest first, as ``due`` gives
+        them."""
+        ...
+
+
+@runtime_checkable
+class AlertStore(EventSource, Protocol):
+    """A store whose database holds alert rules and deliveries (what ``picidae alerts``
+    manages and servers and workers deliver, reading the events log)."""
+
+    def alerts(self) -> AlertBook:
+        """The alert rules of this store's workspace."""
+        ...
+
+
 @runtime_checkable
 class FolderStore(Store, Protocol):
     """A store kept in a folder on this machine (the embedded store): its artifacts go in
@@ -260,10 +327,12 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         tokens: TokenStore = sqlite
         folder: FolderStore = sqlite
         timed: ScheduleStore = sqlite
-        workspaced = source = tokens = timed = pg
+        alerting: AlertStore = sqlite
+        workspaced = source = tokens = timed = alerting = pg
         notifier: EventNotifier = pg
         stream: EventStream = http
         history: HistoryStore = http
         removal: RemovalStore = http
         importer: ImportStore = http
-        del workspaced, source, tokens, timed, folder, notifier, stream, history, removal, importer
+        del workspaced, source, tokens, timed, alerting, folder, notifier, stream, history
+        del removal, importer

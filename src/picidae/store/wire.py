@@ -13,6 +13,7 @@ import sys
 from array import array
 from typing import Any
 
+from picidae.core.alerts import check_alert
 from picidae.core.run import LogLine
 from picidae.errors import InvalidInput
 from picidae.store.base import Batch, SeriesChunk
@@ -51,6 +52,7 @@ def batch_to_wire(batch: Batch) -> dict[str, Any]:
         "logs": [[ln.time, ln.stream, ln.text] for ln in batch.logs],
         "config": batch.config, "summary": batch.summary, "outputs": batch.outputs,
         "fields": batch.fields, "heartbeat_at": batch.heartbeat_at,
+        **({"alerts": batch.alerts} if batch.alerts else {}),
     }
 
 
@@ -100,6 +102,13 @@ def batch_from_wire(data: dict[str, Any]) -> Batch:
     if hb is not None and not isinstance(hb, int | float):
         raise InvalidInput("heartbeat_at must be a number", field="heartbeat_at")
     batch.heartbeat_at = hb
+    for i, alert in enumerate(wire_list(data, "alerts")):
+        if not isinstance(alert, dict):
+            raise InvalidInput(f"alerts[{i}] must be an object", field=f"alerts[{i}]")
+        at = alert.get("at")
+        batch.alerts.append({**check_alert(alert.get("title"), alert.get("text"),
+                                           alert.get("level", "info")),
+                             "at": float(at) if isinstance(at, int | float) else None})
     batch.batch_id = data.get("batch_id") if isinstance(data.get("batch_id"), str) else None
     return batch
 

@@ -24,6 +24,7 @@ from picidae.store.base import MetricSeries, RunQuery
 from picidae.store.sql import artifact_rows, lineage
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
+from picidae.store.sql.alerts import AlertTable
 from picidae.store.sql.base import dumps, field_rows, safe_text
 from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.schedules import ScheduleTable
@@ -268,6 +269,10 @@ class SqlStore(Writes):
     def schedules(self) -> ScheduleTable:
         """See ``ScheduleStore.schedules`` (``store/sql/schedules.py``)."""
         return ScheduleTable(self)
+
+    def alerts(self) -> AlertTable:
+        """See ``AlertStore.alerts`` (``store/sql/alerts.py``)."""
+        return AlertTable(self)
 
     def tokens(self) -> TokenTable:
         """See ``TokenStore.tokens`` (``store/sql/tokens.py``)."""

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 # A naming convention keeps constraint names deterministic, so Alembic migrations are too.
@@ -292,4 +293,45 @@ schedule_fires = Table(
     Column("run_id", String(36)),
     Column("fired_at", Float, nullable=False),
     PrimaryKeyConstraint("workspace", "name", "slot"),
+)
+
+# Alert rules (``picidae alerts add``): which triggers (``on``: failed, lost, completed, alert,
+# when) of which runs (``where``) are posted where (``kind``: webhook or slack, ``url``).
+# ``cursor`` is the newest event id the rule has been matched against.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("workspace", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("on_events", String(256), nullable=False),
+    Column("where_expr", Text),
+    Column("when_expr", Text),
+    Column("kind", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("cursor", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("workspace", "name"),
+)
+
+# One row per alert to deliver: the unique (workspace, name, key) makes enqueueing a
+# conditional insert, so any number of servers and workers make one delivery per alert; the
+# conditional update of ``claimed_until`` lets one process at a time attempt it.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("workspace", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("run_id", String(36)),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", Float, nullable=False),
+    Column("claimed_until", Float, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Column("last_error", Text),
+    UniqueConstraint("workspace", "name", "key"),
+    Index(None, "status", "next_at"),
 )

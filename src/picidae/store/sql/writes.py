@@ -107,6 +107,8 @@ class Writes(Moves):
                 conn.execute(update(runs).where(runs.c.id == run_id).values(data=text))
             if batch.outputs or "inputs" in batch.fields or "outputs" in batch.fields:
                 self._sync_lineage(conn, run_id, row.created_at, data)
+        for alert in batch.alerts:
+            self._event(conn, "run.alert", run_id, alert.get("at") or at, alert)
         if batch.heartbeat_at is not None:
             self._heartbeat(conn, self._load_row(conn, run_id), batch.heartbeat_at)
 
