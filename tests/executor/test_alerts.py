@@ -37,7 +37,7 @@ class Receiver:
         posts = self.posts
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 size = int(self.headers.get("content-length") or 0)
                 posts.append((self.path, json.loads(self.rfile.read(size))))
                 self.send_response(200)
