@@ -25,6 +25,7 @@ from picidae.server.auth import Grant, Keyring, check, load_token_file
 from picidae.server.jsonresp import JSONResponse, NonFinite
 from picidae.server.limits import BodyLimit
 from picidae.server.notify import Notifier
+from picidae.server.prom import StoreCollector
 from picidae.server.routes import (
     actions,
     analysis,
@@ -129,6 +130,7 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
     app.include_router(analysis.router)
 
     registry = CollectorRegistry()
+    registry.register(StoreCollector(target))
     requests = Counter("picidae_http_requests_total", "HTTP requests",
                        ["method", "route", "status"], registry=registry)
     latency = Histogram("picidae_http_request_seconds", "HTTP request latency",
@@ -147,8 +149,9 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
 
     @app.get("/metrics", tags=["meta"], include_in_schema=False)
     def prometheus(request: Request) -> Response:
-        """Request counts and latencies in Prometheus' text format (with tokens on, for any
-        token: give the scraper a read token)."""
+        """Request counts and latencies, runs by status, queue depths, points ingested and
+        alerts delivered, in Prometheus' text format (with tokens on, for any token: give the
+        scraper a read token)."""
         check(request, keyring, "read")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

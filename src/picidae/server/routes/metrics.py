@@ -14,6 +14,7 @@ from picidae.core.validation import MAX_STEP, clean_key, clean_label, metric_val
 from picidae.errors import InvalidInput
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
+from picidae.server.prom import POINTS
 from picidae.server.schemas import ERRORS, AcceptedOut, KeysOut, MetricValue, SeriesOut
 from picidae.store.base import Batch, SeriesChunk
 from picidae.store.wire import pack
@@ -73,7 +74,9 @@ def write_points(run_id: str, body: PointsIn,
         chunk.steps.append(point.step)
         chunk.values.append(_value(point, i))
         chunk.times.append(point.time if point.time is not None else now)
-    access.store.write(run_id, Batch(chunks=list(chunks.values())))
+    batch = Batch(chunks=list(chunks.values()))
+    access.store.write(run_id, batch)
+    POINTS.add(batch.n_points())
     return JSONResponse({"id": run_id, "accepted": len(body.points)})
 
 

@@ -17,6 +17,7 @@ from picidae.errors import InvalidInput
 from picidae.server import best
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
+from picidae.server.prom import POINTS
 from picidae.server.schemas import ERRORS, BatchOut, DeletedOut, RunOut, RunPageOut, StatusOut
 from picidae.server.validate import check_batch
 from picidae.store.base import RunQuery
@@ -287,4 +288,5 @@ async def write_batch(
     batch.batch_id = idempotency_key or batch.batch_id
     check_batch(batch)
     await run_in_threadpool(access.store.write, run_id, batch)
+    POINTS.add(batch.n_points())
     return JSONResponse({"id": run_id, "points": batch.n_points(), "lines": len(batch.logs)})
