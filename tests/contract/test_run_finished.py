@@ -34,6 +34,7 @@ SECOND = """
     run.summary({"late": True})
     run.flush()
     run.flush()
+    print("status", run.status, flush=True)    # what this process now knows
 
     store, now = open_store(url), time.time()
     kinds = {
@@ -62,14 +63,14 @@ SECOND = """
 
 
 def test_a_second_process_writing_to_a_finished_run_is_refused_and_nothing_is_stored(
-        store_url: str, write_script: Callable[[str], Path], subprocess_env: dict[str, str],
+        store_url: str, write_script: Callable[[str], Path], store_env: dict[str, str],
         tmp_path: Path) -> None:
     run = picidae.init("finished-elsewhere", store=store_url, config={"lr": 0.1},
                        capture_env=False)
     run.log(x=1.0).summary({"acc": 0.5}).flush()
     go = tmp_path / "go"
     proc = subprocess.Popen([sys.executable, str(write_script(SECOND)), store_url, run.id,
-                             str(go)], env=subprocess_env, stdout=subprocess.PIPE,
+                             str(go)], env=store_env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready", proc.communicate()[1]
@@ -78,7 +79,9 @@ def test_a_second_process_writing_to_a_finished_run_is_refused_and_nothing_is_st
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err  # the second process is told, not crashed
 
-    said = json.loads(out.strip().splitlines()[-1])
+    lines = out.strip().splitlines()
+    assert "status completed" in lines
+    said = json.loads(lines[-1])
     message = (f"run {run.id} has ended (completed) and takes no more writes; start a new "
                f"run, or 'picidae replay {run.id}' to run it again")
     assert said == {kind: ["RunFinished", message]

@@ -111,7 +111,11 @@ class Run:
 
     @property
     def status(self) -> str:
-        """The run's state as this process last knew it."""
+        """The run's state as this process last knew it (the state it ended in, once the
+        store refused a write because another process ended it)."""
+        ended = self._outbox.finished
+        if ended is not None and ended.status and not self._ended:
+            return ended.status
         return self._status.value
 
     @property
