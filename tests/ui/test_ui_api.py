@@ -136,3 +136,27 @@ def test_children_stats_name_the_kinds_and_the_best_child(client):
                             "value": top["primary_metric"]["best"]}
     autogo = run_named(client, "autogo-iteration-17")  # no primary metric: no best child
     assert client.get(f"/api/v1/runs/{autogo['id']}/children_stats").json()["best"] is None
+
+
+def test_sparklines_and_the_name_tree(client):
+    runs = client.get("/api/v1/runs", params={"limit": 200}).json()["runs"]
+    ids = ",".join(r["id"] for r in runs)
+    body = client.get("/api/v1/ui/sparklines", params={"ids": ids + ",nope", "points": 10}).json()
+    with_series = [r for r in runs if r["id"] in body["series"]]
+    assert with_series and "nope" not in body["series"]
+    for run in with_series:
+        line = body["series"][run["id"]]
+        assert line["key"] == run["primary_metric"]["name"] and len(line["values"]) <= 10
+        full = client.get(f"/api/v1/runs/{run['id']}/metrics/{line['key']}").json()["points"]
+        assert line["total"] == len(full) and line["steps"][-1] == full[-1]["step"]
+    assert client.get("/api/v1/ui/sparklines", params={"ids": ids, "points": 1}).json()[
+        "field"] == "points"
+    tree = client.get("/api/v1/ui/name-tree", params={"where": "parent_id is null"}).json()
+    top = {node["name"]: node for node in tree["tree"]}
+    tops = client.get("/api/v1/runs", params={"where": "parent_id is null",
+                                              "limit": 500}).json()["runs"]
+    assert sum(node["n"] for node in top.values()) == len(tops) == tree["runs"]
+    assert top["cv"]["n"] == sum(1 for r in tops if r["name"].startswith("cv/"))
+    assert all(c["path"].startswith("cv/") for c in top["cv"]["children"])
+    bad = client.get("/api/v1/ui/name-tree", params={"where": "nonsense ="})
+    assert bad.status_code == 422 and bad.json()["field"] == "where"

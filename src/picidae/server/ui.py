@@ -28,7 +28,7 @@ STATIC_DIR = UI_DIR / "static"
 
 #: Page name → (title, script module, modules it imports besides common.js).
 PAGES = {
-    "runs": ("Runs", "runs.js", ()),
+    "runs": ("Runs", "runs.js", ("runsextras.js",)),
     "run": ("Run", "run.js", ("charts.js", "groups.js", "artifacts.js", "runlog.js",
                             "actions.js", "trials.js", "sweep.js")),
     "compare": ("Compare", "compare.js", ("charts.js", "groups.js", "sweep.js")),

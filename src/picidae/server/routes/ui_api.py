@@ -18,7 +18,7 @@ from picidae.analysis.history import timeline_buckets
 from picidae.core import ranking, stats
 from picidae.core.downsample import minmax_indices
 from picidae.core.states import State
-from picidae.errors import InvalidInput
+from picidae.errors import InvalidInput, PicidaeError
 from picidae.server.deps import Access, reader
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.schemas import ERRORS
@@ -264,3 +264,66 @@ def _stage_runs(stages: list[str | None]) -> list[list[Any]]:
             runs.append([pos, stage])
     return runs
 
+
+
+@router.get("/ui/sparklines")
+def sparklines(
+    access: Annotated[Access, Depends(reader)],
+    ids: Annotated[str, Query(description="Run ids, comma-separated.")],
+    points: Annotated[int, Query(ge=4, le=500, description="At most this many a run.")] = 40,
+) -> JSONResponse:
+    """Each run's primary-metric series, downsampled to ``points`` (first, last and each
+    bucket's extremes), for the runs table's sparklines — one request for a page of runs:
+    ``{"series": {id: {"key", "mode", "total", "steps", "values"}}}``. Runs without a primary
+    metric, without points, or not of this workspace are left out."""
+    store = access.store
+    out: dict[str, Any] = {}
+    for run_id in _ids(ids):
+        try:
+            rec = store.get_run(run_id)
+        except PicidaeError:
+            continue
+        key = ranking.primary(rec)
+        if key is None:
+            continue
+        series = store.metrics(run_id, key[0], points)
+        if len(series):
+            out[run_id] = {"key": key[0], "mode": key[1], "total": series.total,
+                           "steps": series.steps, "values": series.values}
+    return JSONResponse({"series": out})
+
+
+#: The name tree is built from at most this many runs (the newest).
+TREE_SAMPLE = 5000
+
+
+@router.get("/ui/name-tree")
+def name_tree(
+    access: Annotated[Access, Depends(reader)],
+    where: Annotated[str | None, Query(description="The listing's filter.")] = None,
+    include_archived: bool = False,
+) -> JSONResponse:
+    """Runs' names as a tree of their ``/``-separated paths (Runicorn-style), each node with
+    the number of runs at or below it: ``{"tree": [{"name", "path", "n", "children"}],
+    "runs": counted, "sampled": bool}`` — from the newest ``TREE_SAMPLE`` matching runs."""
+    query = RunQuery(where=where or None, include_archived=include_archived,
+                     limit=TREE_SAMPLE + 1)
+    names = [r["name"] for r in access.store.list_runs(query)]
+    sampled = len(names) > TREE_SAMPLE
+    root: dict[str, Any] = {}
+    for name in names[:TREE_SAMPLE]:
+        node = root
+        parts = name.split("/")
+        for depth, part in enumerate(parts):
+            entry = node.setdefault(part, {"path": "/".join(parts[:depth + 1]), "n": 0,
+                                           "children": {}})
+            entry["n"] += 1
+            node = entry["children"]
+
+    def listed(level: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"name": part, "path": entry["path"], "n": entry["n"],
+                 "children": listed(entry["children"])}
+                for part, entry in sorted(level.items())]
+
+    return JSONResponse({"tree": listed(root), "runs": min(len(names), TREE_SAMPLE),
+                         "sampled": sampled})

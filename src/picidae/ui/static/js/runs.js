@@ -7,6 +7,7 @@ import {
   fmtValue, groupByBox, groupRuns, h, meanStd, parentPrimary, query, runLink, STATES, subscribe,
   throttle, timeEl,
 } from "./common.js";
+import {NameTree, RUN_COLUMNS, drawSparklines, prefixWhere} from "./runsextras.js";
 
 const url = new URL(location.href);
 const savedCols = (() => {
@@ -22,6 +23,7 @@ const state = {
   top: url.searchParams.has("top") ? url.searchParams.get("top") === "1" : null,
   limit: Number(url.searchParams.get("limit")) || 50,
   groupBy: url.searchParams.get("group_by") || "",
+  prefix: url.searchParams.get("prefix") || "",  // the name tree's pick
   cursors: [null],
   page: 0,
   total: null,
@@ -44,18 +46,6 @@ const FIXED = [
   ["primary", "Primary metric (best)", "best"],
 ];
 
-// Run fields a user may add as columns besides config/summary/metrics keys: how each cell
-// shows, and whether the server sorts by it.
-const RUN_COLUMNS = {
-  id: {sortable: true, cell: (run) => h("code", {class: "faint", title: run.id}, run.id.slice(0, 8))},
-  tags: {sortable: false, cell: (run) => (run.tags || []).map((t) =>
-    h("a", {class: "tag", href: `/?where=${encodeURIComponent(`tags contains "${t}"`)}`}, t))},
-  notes: {sortable: false, cell: (run) => {
-    const text = typeof run.notes === "string" ? run.notes : "";
-    return h("span", {class: "notes", title: text}, text.length > 80 ? `${text.slice(0, 80)}…` : text);
-  }},
-};
-
 const main = document.getElementById("main");
 const input = h("input", {type: "search", name: "where", id: "where", autocomplete: "off",
   spellcheck: "false", value: state.where, "aria-label": "Filter runs (where expression)",
@@ -77,6 +67,10 @@ const table = h("table", {class: "runs"});
 const tableBox = h("div", {class: "table-wrap"}, table);
 const pager = h("div", {class: "pager"});
 const groupSlot = h("span", {});  // "Group by", filled once runs are listed
+const tree = new NameTree((prefix) => {
+  state.prefix = prefix;
+  restart(true);
+});
 
 main.append(
   h("div", {class: "page-head"}, h("h1", {}, "Runs"), count,
@@ -91,10 +85,11 @@ main.append(
       state.where = "";
       state.statuses = [];
       state.top = null;
+      state.prefix = "";
       restart(true);
     }}, "Clear")),
     compareButton),
-  errorBox, facetsEl,
+  errorBox, facetsEl, h("div", {class: "runs-layout"}, tree.el,
   h("div", {class: "panel"},
     h("div", {class: "panel-head"},
       h("label", {class: "check", for: "top-only"}, topBox, "Top-level only"),
@@ -106,7 +101,7 @@ main.append(
         addColumn(colInput.value.trim());
         colInput.value = "";
       }}, colInput, colList, h("button", {type: "submit", class: "small"}, "+ Column"))),
-    tableBox, pager));
+    tableBox, pager)));
 
 document.addEventListener("keydown", (e) => {
   if (e.key === "/" && document.activeElement === document.body) {
@@ -121,18 +116,20 @@ function topOnly() {
   return state.top === null ? true : state.top;
 }
 
+function baseWhere() {
+  return state.where || (topOnly() ? "parent_id is null" : "");
+}
+
 function listParams(extra = {}) {
-  return {
-    where: state.where || (topOnly() ? "parent_id is null" : ""),
-    order_by: state.order,
-    ...extra,
-  };
+  const where = [baseWhere(), prefixWhere(state.prefix)].filter(Boolean);
+  return {where: where.length > 1 ? where.map((w) => `(${w})`).join(" and ") : where[0] || "",
+    order_by: state.order, ...extra};
 }
 
 function syncUrl(push) {
   const q = {where: state.where, status: state.statuses.join(","), order_by: state.order,
     cols: state.cols.join(","), top: state.top === null ? "" : (state.top ? "1" : "0"),
-    limit: state.limit === 50 ? "" : state.limit, group_by: state.groupBy};
+    limit: state.limit === 50 ? "" : state.limit, group_by: state.groupBy, prefix: state.prefix};
   const next = `/${query(q)}`;
   if (next !== location.pathname + location.search) {
     history[push ? "pushState" : "replaceState"](null, "", next);
@@ -217,6 +214,7 @@ async function load() {
   main.dataset.loaded = "1";
   // Facets count every status (ten counts): they follow the table rather than delay it.
   loadFacets(ticket).catch(() => {});
+  tree.load(baseWhere(), state.prefix);
   attachParentStats(state.runs);
   for (const id of [...state.expanded]) {
     if (state.runs.some((r) => r.id === id)) expand(id, true);
@@ -426,6 +424,11 @@ function render() {
   renderPager();
   updateCompare();
   state.flash.clear();
+  drawSparklines(state.runs, primaryCellOf);
+}
+
+function primaryCellOf(id) {
+  return rowOf(id)?.querySelector('td[data-col="primary"]');
 }
 
 /** The page's runs under one header row per group (group_by): name, n and the mean ± std
@@ -552,6 +555,7 @@ async function expand(id, refresh = false) {
   const rows = kids.runs.map((kid) => row(kid, depth + 1));
   rows.push(statsRow(id, parent, agg, depth + 1, kids));
   tr.after(...rows);
+  drawSparklines(kids.runs, primaryCellOf);
 }
 
 function statsRow(id, parent, agg, depth, kids) {
