@@ -14,6 +14,16 @@ from conftest import VIEWPORT, child_env
 from processes import ServerProcess
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, demo_server: Any) -> Any:
+    """A server of its own: the runs these tests add stay out of the shared demo store."""
+    root = tmp_path_factory.mktemp("actions")
+    srv = ServerProcess(str(root / "store"), child_env(root / "home"),
+                        log=root / "server.log").start()
+    yield srv
+    srv.stop()
+
+
 def _post(url: str, path: str, body: dict[str, Any], token: str | None = None) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = httpx.post(f"{url}{path}", json=body, headers=headers, timeout=30)
@@ -46,9 +56,9 @@ def _open(page: Any, url: str) -> None:
     page.wait_for_selector("main[data-loaded='1']")
 
 
-def test_archive_and_restore_show_after_a_reload(page, demo_server):
-    run = _new_run(demo_server.url, "actions/archive-me")
-    _open(page, f"{demo_server.url}/runs/{run['id']}")
+def test_archive_and_restore_show_after_a_reload(page, server):
+    run = _new_run(server.url, "actions/archive-me")
+    _open(page, f"{server.url}/runs/{run['id']}")
     assert _actions(page) == ["edit", "retry", "replay", "archive"]
     page.click("[data-action=archive]")
     page.wait_for_selector("[data-action=restore]")
@@ -64,9 +74,9 @@ def test_archive_and_restore_show_after_a_reload(page, demo_server):
     assert page.console.take() == []
 
 
-def test_edit_changes_tags_alias_and_notes_as_shown_after_a_reload(page, demo_server):
-    run = _new_run(demo_server.url, "actions/edit-me")
-    _open(page, f"{demo_server.url}/runs/{run['id']}")
+def test_edit_changes_tags_alias_and_notes_as_shown_after_a_reload(page, server):
+    run = _new_run(server.url, "actions/edit-me")
+    _open(page, f"{server.url}/runs/{run['id']}")
     page.click("[data-action=edit]")
     page.fill("form[data-form=edit] input[name=alias]", "the good one")
     page.fill("form[data-form=edit] input[name=add_tags]", "promising, reviewed")
@@ -81,14 +91,14 @@ def test_edit_changes_tags_alias_and_notes_as_shown_after_a_reload(page, demo_se
     assert "the good one" in page.locator(".run-head .title").inner_text()
     assert page.locator("[data-section=notes]").inner_text().endswith(
         "Beats the baseline by 2 points.")
-    edited = httpx.get(f"{demo_server.url}/api/v1/runs/{run['id']}").json()
+    edited = httpx.get(f"{server.url}/api/v1/runs/{run['id']}").json()
     assert edited["alias"] == "the good one" and len(edited["edits"]) == 1
     assert page.console.take() == []
 
 
-def test_cancel_a_queued_run(page, demo_server):
-    run = _new_run(demo_server.url, "actions/cancel-me", end=None, queue="nobody-claims-this")
-    _open(page, f"{demo_server.url}/runs/{run['id']}")
+def test_cancel_a_queued_run(page, server):
+    run = _new_run(server.url, "actions/cancel-me", end=None, queue="nobody-claims-this")
+    _open(page, f"{server.url}/runs/{run['id']}")
     assert _actions(page) == ["edit", "cancel", "replay"]
     page.click("[data-action=cancel]")
     page.wait_for_selector("[data-action=archive]")
@@ -98,30 +108,30 @@ def test_cancel_a_queued_run(page, demo_server):
     assert page.console.take() == []
 
 
-def test_retry_and_replay_open_a_new_run_linked_to_the_old(page, demo_server):
-    run = _new_run(demo_server.url, "actions/rerun-me", end="failed")
-    _open(page, f"{demo_server.url}/runs/{run['id']}")
+def test_retry_and_replay_open_a_new_run_linked_to_the_old(page, server):
+    run = _new_run(server.url, "actions/rerun-me", end="failed")
+    _open(page, f"{server.url}/runs/{run['id']}")
     page.click("[data-action=retry]")
     page.wait_for_url(re.compile(r"/runs/(?!" + run["id"] + ")"))
     page.wait_for_selector("main[data-loaded='1']")
     assert "retry of" in page.locator(".run-head .crumbs").inner_text()
     retried = page.url.rsplit("/", 1)[-1]
-    rec = httpx.get(f"{demo_server.url}/api/v1/runs/{retried}").json()
+    rec = httpx.get(f"{server.url}/api/v1/runs/{retried}").json()
     assert (rec["retry_of"], rec["attempt"], rec["status"]) == (run["id"], 2, "queued")
 
-    _open(page, f"{demo_server.url}/runs/{run['id']}")
+    _open(page, f"{server.url}/runs/{run['id']}")
     page.click("[data-action=replay]")
     page.fill("form[data-form=replay] textarea[name=set]", "lr=0.01\nopt.name=adam")
     page.click("form[data-form=replay] button[type=submit]")
     page.wait_for_url(re.compile(r"/runs/(?!" + run["id"] + ")"))
     page.wait_for_selector("main[data-loaded='1']")
     assert "replay of" in page.locator(".run-head .crumbs").inner_text()
-    rec = httpx.get(f"{demo_server.url}/api/v1/runs/{page.url.rsplit('/', 1)[-1]}").json()
+    rec = httpx.get(f"{server.url}/api/v1/runs/{page.url.rsplit('/', 1)[-1]}").json()
     assert rec["replay_of"] == run["id"]
     assert rec["config"] == {"lr": 0.01, "opt": {"name": "adam"}}
 
     # a bad override is shown in the form, naming the field; nothing is queued
-    _open(page, f"{demo_server.url}/runs/{run['id']}")
+    _open(page, f"{server.url}/runs/{run['id']}")
     page.click("[data-action=replay]")
     page.fill("form[data-form=replay] textarea[name=set]", "no equals sign")
     page.click("form[data-form=replay] button[type=submit]")

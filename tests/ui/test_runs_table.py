@@ -8,6 +8,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
+
+from conftest import DemoServer
 
 
 def _run_with_series(url: str, name: str, values: list[float]) -> dict[str, Any]:
@@ -28,7 +31,17 @@ def _spark(page: Any, name: str) -> Any:
     return page.locator(f'tr[data-name="{name}"] td[data-col="primary"] svg[data-sparkline]')
 
 
-def test_sparklines_draw_each_runs_primary_metric_from_one_request(page, demo_server):
+@pytest.fixture(scope="module")
+def own_demo(tmp_path_factory: pytest.TempPathFactory, demo_server: Any) -> Any:
+    """A demo store of its own: the runs these tests add (with a primary metric of their own,
+    which the best-run order would rank) stay out of the shared one."""
+    server = DemoServer(tmp_path_factory.mktemp("sparklines")).start()
+    yield server
+    server.stop()
+
+
+def test_sparklines_draw_each_runs_primary_metric_from_one_request(page, own_demo):
+    demo_server = own_demo
     _run_with_series(demo_server.url, "spark/short", [i / 30 for i in range(30)])
     long = [0.5] * 20_000
     long[7_777] = 3.0  # a spike the sparkline keeps

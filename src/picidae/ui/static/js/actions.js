@@ -5,17 +5,11 @@
 import {TERMINAL, api, clear, h, toast} from "./common.js";
 
 const ENDED = new Set(["completed", "failed", "canceled"]);
-let role = null;  // "read" | "write" | "none", asked once per page
+let role = null;  // a promise of "read" | "write" | "none", asked once per page
 
 /** The viewer's role: "write" or "read" ("none" when the server would not say). */
-export async function viewerRole() {
-  if (role === null) {
-    try {
-      role = (await api("/api/v1/whoami")).role;
-    } catch (err) {
-      role = "none";
-    }
-  }
+export function viewerRole() {
+  if (role === null) role = api("/api/v1/whoami").then((me) => me.role, () => "none");
   return role;
 }
 
