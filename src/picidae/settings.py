@@ -91,6 +91,13 @@ class Settings:
     #: System metrics of in-process runs (``sdk/system.py``).
     system_metrics: bool = True
     system_interval_s: float = 10.0
+    #: OpenLineage emission (``store/openlineage.py``, docs/operations.md): an HTTP
+    #: endpoint, or a file of JSON lines; the job namespace.
+    openlineage_url: str | None = None
+    openlineage_file: str | None = None
+    openlineage_namespace: str = "picidae"
+    #: The server's address as users reach it (links in alerts).
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -122,6 +129,11 @@ class Settings:
             finish_timeout_s=_limit("PICIDAE_FINISH_TIMEOUT_S", 60.0),
             system_metrics=_flag("PICIDAE_SYSTEM_METRICS", True),
             system_interval_s=_float("PICIDAE_SYSTEM_INTERVAL_S", 10.0),
+            openlineage_url=(os.environ.get("PICIDAE_OPENLINEAGE_URL") or "").strip() or None,
+            openlineage_file=(os.environ.get("PICIDAE_OPENLINEAGE_FILE") or "").strip() or None,
+            openlineage_namespace=(os.environ.get("PICIDAE_OPENLINEAGE_NAMESPACE")
+                                   or "").strip() or "picidae",
+            public_url=(os.environ.get("PICIDAE_PUBLIC_URL") or "").strip().rstrip("/") or None,
         )
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,49 +16,9 @@ import picidae
 from picidae.executor import alerts
 from picidae.store.capabilities import AlertStore, EventSource
 from picidae.store.registry import open_store
-from processes import ServerProcess, free_port
+from processes import Receiver, ServerProcess
 
 from .conftest import Cli, wait_for
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 recording every POST as ``(path, body)``; it can be
-    stopped and started again on the same port."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.posts: list[tuple[str, dict[str, Any]]] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> Receiver:
-        posts = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                size = int(self.headers.get("content-length") or 0)
-                posts.append((self.path, json.loads(self.rfile.read(size))))
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def at(self, path: str) -> list[dict[str, Any]]:
-        return [body for p, body in list(self.posts) if p == path]
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 from picidae.core import alerts as rules
 from picidae.errors import InvalidInput, PicidaeError
+from picidae.settings import settings
 from picidae.store.base import RunQuery, Store
 from picidae.store.capabilities import AlertBook, AlertStore, EventReading
 from picidae.store.registry import StoreLocation, open_store
@@ -64,7 +64,7 @@ def add(name: str, on: str | list[str] | None, *, where: str | None = None,
 def run_url(run_id: str | None) -> str | None:
     """The run's page, when ``PICIDAE_PUBLIC_URL`` (the server's address as users reach it)
     is set."""
-    base = (os.environ.get("PICIDAE_PUBLIC_URL") or "").strip().rstrip("/")
+    base = settings().public_url
     return f"{base}/runs/{run_id}" if base and run_id else None
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -24,8 +24,12 @@ from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, data_default, duration_
 from picidae.core.states import State
 from picidae.core.validation import flatten
 from picidae.errors import RunNotFound, StoreUnavailable
+from picidae.settings import settings
 from picidae.store.sql import lineage
 from picidae.store.sql.tables import events, run_fields, runs, transitions
+
+if TYPE_CHECKING:
+    from picidae.store.base import Store
 
 # The statements every run's create, write and finish repeat, built once: on SQLite, building a
 # statement (and its cache key) costs several times more than executing it.
@@ -35,6 +39,16 @@ _LOAD_ROW = select(runs).where(runs.c.id == bindparam("b_id"),
 _LOAD_ROW_LOCKED = _LOAD_ROW.with_for_update()
 _TRANSITIONS = (select(transitions).where(transitions.c.run_id == bindparam("b_id"))
                 .order_by(transitions.c.id))
+
+
+#: ``Connection.info`` key of the transitions to emit to OpenLineage after the commit.
+_LINEAGE = "picidae_openlineage"
+_LINEAGE_KINDS = ("run.created", "run.transition")
+
+
+def _lineage_on() -> bool:
+    cfg = settings()
+    return bool(cfg.openlineage_url or cfg.openlineage_file)
 
 
 def dumps(value: Any) -> str:
@@ -98,8 +112,16 @@ class SqlBase:
             with self.engine.connect() as conn:
                 if write:
                     conn.execution_options(picidae_write=True)
-                with conn.begin():
-                    yield conn
+                try:
+                    with conn.begin():
+                        yield conn
+                    lineage_events = conn.info.pop(_LINEAGE, None)
+                finally:
+                    conn.info.pop(_LINEAGE, None)  # a rolled-back write emits nothing
+                if lineage_events:
+                    from picidae.store import openlineage
+
+                    openlineage.hand_off(cast("Store", self), lineage_events)
         except OperationalError as exc:
             raise StoreUnavailable(f"store {self.url} is unavailable: {exc.orig}") from exc
         except DBAPIError as exc:
@@ -114,6 +136,9 @@ class SqlBase:
                payload: dict[str, Any]) -> None:
         conn.execute(_INSERT_EVENT, {"workspace": self.workspace, "run_id": run_id,
                                      "type": kind, "at": at, "payload": dumps(payload)})
+        if kind in _LINEAGE_KINDS and run_id and _lineage_on():
+            # Emitted by ``_tx`` once the transaction commits (store/openlineage.py).
+            conn.info.setdefault(_LINEAGE, []).append((kind, run_id, at, payload))
 
     @staticmethod
     def _record(row: Any, now: float | None = None) -> dict[str, Any]:
