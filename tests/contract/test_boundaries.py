@@ -147,3 +147,30 @@ def test_nan_and_infinities_are_told_apart_in_the_json_api(store_url: str) -> No
         "n": "NaN", "p": "Infinity", "m": "-Infinity"}
     assert points[0]["value"] == "NaN"
     assert nulls["summary"]["n"] is None and nulls["summary"]["s"] == "NaN"
+
+
+def test_a_bad_batch_is_the_same_error_on_every_store_and_changes_nothing(
+        store_url: str) -> None:
+    from picidae.core.run import LogLine
+    from picidae.store.base import Batch
+    from picidae.store.registry import open_store
+
+    run = picidae.init("direct", store=store_url, capture_env=False).log(x=1.0).flush()
+    store = open_store(store_url)
+    messages = []
+    for batch in (Batch(logs=[LogLine(1.0, "log", BAD)]), Batch(summary={"s": BAD}),
+                  Batch(config=_many_keys(MAX_DOC_KEYS + 1)),
+                  Batch(fields={"tags": [BAD]})):
+        with pytest.raises(InvalidInput) as err:
+            store.write(run.id, batch)
+        messages.append((err.value.field, err.value.message))
+    assert messages == [
+        ("logs", "logs is not valid text: it holds a lone surrogate '\\udfff' at character 3"),
+        ("summary.s", "summary.s is not valid text: it holds a lone surrogate '\\udfff' at "
+                      "character 3"),
+        ("config", f"config has {MAX_DOC_KEYS + 1} keys; at most {MAX_DOC_KEYS}"),
+        ("tags", "tags is not valid text: it holds a lone surrogate '\\udfff' at character 3")]
+    run.finish()
+    rv = picidae.get_run(run.id, store=store_url)
+    assert rv.logs() == [] and rv.summary == {} and rv.config == {} and rv.tags == []
+    assert rv.metrics("x").values == [1.0]

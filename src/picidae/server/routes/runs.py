@@ -19,8 +19,8 @@ from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.prom import POINTS
 from picidae.server.schemas import ERRORS, BatchOut, DeletedOut, RunOut, RunPageOut, StatusOut
-from picidae.server.validate import check_batch
 from picidae.store.base import RunQuery
+from picidae.store.checks import check_batch
 from picidae.store.wire import batch_from_wire
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=ERRORS)

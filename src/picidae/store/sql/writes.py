@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, case, delete, insert, select, update
 
-from picidae.core.fields import clean_batch_fields
 from picidae.core.validation import deep_merge
 from picidae.store.base import Batch
+from picidae.store.checks import check_batch
 from picidae.store.lifecycle import refusal
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql.base import dumps, facts, safe_text
@@ -52,8 +52,7 @@ class Writes(Moves):
         """See ``Store.write``."""
         if batch.empty():
             return
-        if batch.fields:  # the same check the server applies (core.fields)
-            batch.fields = clean_batch_fields(batch.fields)
+        check_batch(batch)  # the same check on every store (store/checks.py)
         at = time.time()
         with self._tx(write=True) as conn:
             row = self._load_row(conn, run_id, lock=True)

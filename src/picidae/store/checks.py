@@ -1,5 +1,7 @@
-"""Checks on batches arriving over HTTP: the same rules the SDK applies on the caller's thread,
-applied again because a server cannot trust its clients. Which fields a batch may set, and
+"""The check every store applies to a batch before writing it (the SQL stores in ``write``,
+the server on ``POST /runs/{id}/batch``): the same rules the SDK applies on the caller's
+thread, applied again because a store cannot trust its callers — so a bad batch is the same
+``InvalidInput``, with the same message, on every store. Which fields a batch may set, and
 each one's check, come from the field table (``core.fields``)."""
 
 from __future__ import annotations
