@@ -8,6 +8,7 @@ exception.
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import threading
 import traceback as tb
@@ -139,13 +140,15 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
          capture_packages: bool | None = None, tqdm_mode: str | None = None,
          snapshot_max_mb: float | None = None, snapshot_max_files: int | None = None,
          system_metrics: bool | None = None, ranks: str = "zero",
-         job: str | None = None) -> Run | NoopRun:
+         job: str | None = None,
+         workspace_root: str | os.PathLike[str] | None = None) -> Run | NoopRun:
     """Start recording a run, or attach to the unfinished run ``id`` (or ``PICIDAE_RUN_ID``,
     once per process). Returns a ``Run``; a ``NoopRun`` when recording is disabled.
 
     Reproducibility (see docs/artifacts.md): ``capture_env`` records the command, environment
     and installed packages; ``capture_git`` the git state and diff; ``snapshot_code`` archives
-    the workspace (limits ``snapshot_max_mb``/``snapshot_max_files``); ``capture_console``
+    the workspace (limits ``snapshot_max_mb``/``snapshot_max_files``; ``workspace_root``
+    where it starts, default the current folder); ``capture_console``
     records stdout and stderr (``tqdm_mode`` smart/all/none); ``inputs`` are recorded as by
     ``run.use_input`` (paths, or dicts with ``name``, ``version``, ``path_or_uri``).
     ``system_metrics`` samples this process's CPU, memory, I/O and GPUs as ``system/*``
@@ -171,7 +174,7 @@ def init(name: str | None = None, *, alias: str | None = None, parent: Any = Non
                            capture_console=capture_console, tqdm_mode=tqdm_mode,
                            inputs=inputs, snapshot_max_mb=snapshot_max_mb,
                            snapshot_max_files=snapshot_max_files,
-                           system_metrics=system_metrics)
+                           system_metrics=system_metrics, workspace_root=workspace_root)
     target = open_store(store)
     if id is None and not _env_run_used:
         id = settings().run_id

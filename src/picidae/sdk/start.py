@@ -60,10 +60,12 @@ def prepare(*, capture_env: bool = True, capture_git: bool | None = None,
             capture_console: bool = False, tqdm_mode: str | None = None,
             inputs: Iterable[Any] | None = None, snapshot_max_mb: float | None = None,
             snapshot_max_files: int | None = None,
-            system_metrics: bool | None = False) -> Extras:
+            system_metrics: bool | None = False,
+            workspace_root: str | os.PathLike[str] | None = None) -> Extras:
     """Check the options and everything they name, before the run is created.
     ``system_metrics=None`` means the setting (``PICIDAE_SYSTEM_METRICS``, on by default);
-    children started in the same process leave it off (the process is sampled once)."""
+    children started in the same process leave it off (the process is sampled once).
+    ``workspace_root`` is the folder the code snapshot starts from (default: the current one)."""
     from picidae.sdk.console import active, clean_tqdm_mode
     from picidae.sdk.uploads import input_entry
 
@@ -92,7 +94,7 @@ def prepare(*, capture_env: bool = True, capture_git: bool | None = None,
         max_mb = cfg.snapshot_max_mb if snapshot_max_mb is None else snapshot_max_mb
         max_files = cfg.snapshot_max_files if snapshot_max_files is None \
             else snapshot_max_files
-        ws = capture.list_workspace()
+        ws = capture.list_workspace(Path(workspace_root) if workspace_root else None)
         capture.check_snapshot_limits(ws, float(max_mb), int(max_files))
         extras.workspace = ws
     return extras
