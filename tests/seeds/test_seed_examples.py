@@ -184,8 +184,6 @@ def test_001_crash_is_recorded_verbatim_and_counts_as_a_failure(seed_store: str)
     assert picidae.get_run(ok.id).status == "completed"
 
 
-@pytest.mark.xfail(strict=False, reason="fail(reason='abandoned') → canceled is the lifecycle "
-                   "helper's part of issue 10, not yet on main")
 def test_001_abandoned_runs_stay_out_of_failure_rates(seed_store: str) -> None:
     """'run.fail(reason="abandoned") — user or agent cancelled the run. Distinguished so
     abandoned runs don't pollute crash metrics' (the contract: it ends ``canceled``)."""

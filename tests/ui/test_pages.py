@@ -138,6 +138,24 @@ def test_run_page_shows_a_drawn_chart_the_timeline_and_the_log(page, demo_server
     assert page.console.take() == []
 
 
+def test_run_level_times_arrive_as_iso_strings_and_show_as_times(page, demo_server):
+    run = demo_server.run_named("lm/gpt-small-pretrain")
+    full = demo_server.api(f"/api/v1/runs/{run['id']}")
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6,}Z"
+    assert re.fullmatch(iso, run["created_at"]) and re.fullmatch(iso, full["ended_at"])
+    assert all(re.fullmatch(iso, t["at"]) for t in full["transitions"])
+    page.goto(f"{demo_server.url}/runs/{run['id']}")
+    page.wait_for_selector("#timeline li time")
+    shown = page.locator("#timeline li time").evaluate_all(
+        "els => els.map(e => e.getAttribute('datetime'))")
+    # the browser's toISOString() keeps milliseconds: the same instants, to the millisecond
+    assert [s[:23] for s in shown] == [t["at"][:23] for t in full["transitions"]]
+    when = page.locator("#timeline li").first.locator(".when").inner_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", when), when
+    assert "+" in page.locator("#timeline li").nth(2).inner_text()  # +duration since created
+    assert page.console.take() == []
+
+
 def test_run_page_chart_controls_switch_axis_scale_and_smoothing(page, demo_server):
     run = demo_server.run_named("lm/gpt-small-pretrain")
     page.goto(f"{demo_server.url}/runs/{run['id']}")

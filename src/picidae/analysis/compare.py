@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from picidae.core.stats import is_number, same
+from picidae.core.times import iso
 from picidae.core.validation import flatten
 from picidae.errors import InvalidInput
 from picidae.store.base import Store
@@ -174,7 +175,8 @@ def compare(store: Store, run_ids: Sequence[str], *, everything: bool = False) -
                     for name, rows in sections.items()}
     return {
         "runs": [{"id": r["id"], "name": r["name"], "status": r["status"],
-                  "created_at": r["created_at"], "stale": r.get("stale")} for r in records],
+                  "created_at": iso(r["created_at"]), "stale": r.get("stale")}
+                 for r in records],
         "primary_metric": ({"name": primary["name"], "mode": primary["mode"]}
                            if primary else None),
         "winner": winner,

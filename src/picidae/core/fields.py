@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from picidae.core.times import from_iso
 from picidae.core.validation import (
     clean_fraction,
     clean_key,
@@ -144,9 +145,12 @@ def _count(field: str) -> Callable[[Any], Any]:
 
 
 def clean_time(value: Any, field: str = "created_at") -> float | None:
-    """Epoch seconds, finite, or ``None``."""
+    """Epoch seconds, finite, or ``None``; an ISO 8601 string (as the API answers with) is
+    read as its epoch seconds."""
     if value is None:
         return None
+    if isinstance(value, str):
+        value = from_iso(value, field)
     if isinstance(value, bool) or not isinstance(value, int | float) \
             or not math.isfinite(value):
         raise InvalidInput(f"{field} must be epoch seconds, got {value!r}", field=field)
@@ -282,8 +286,8 @@ TABLE: tuple[Field, ...] = (
        query="text", doc="The run this one retries."),
     _f("replay_of", COLUMN, _label("replay_of", MAX_ID), create=True, wire=_Str,
        query="text", doc="The run this one replays."),
-    _f("created_at", COLUMN, clean_time, create=True, wire=float | None, query="time",
-       sort=True, doc="Back-date the run (imports, demos), epoch seconds."),
+    _f("created_at", COLUMN, clean_time, create=True, wire=float | str | None, query="time",
+       sort=True, doc="Back-date the run (imports, demos): epoch seconds or ISO 8601."),
     _f("started_at", COLUMN, query="time", sort=True),
     _f("ended_at", COLUMN, query="time", sort=True),
     _f("last_heartbeat_at", COLUMN, query="time", sort=True),

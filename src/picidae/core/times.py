@@ -2,17 +2,24 @@
 
 Stores keep epoch seconds (floats). The SDK shows run-level times as timezone-aware UTC
 ``datetime`` objects (``RunView.created_at``...); JSON (the CLI's ``--json``, the HTTP API)
-carries ISO 8601 UTC strings (``2026-01-15T10:30:00.123456Z``). Metric point and log line
-times stay epoch seconds everywhere, for speed. Inputs accept all three forms.
+carries ISO 8601 UTC strings (``2026-01-15T10:30:00.1234567Z``: as many fractional digits as
+it takes to give back the stored float exactly, at least 6). Metric point and log line times
+stay epoch seconds everywhere, for speed. Inputs accept all three forms.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from picidae.errors import InvalidInput
+
+#: The run-level time fields of a record (besides each transition's ``at``).
+RUN_TIMES = ("created_at", "started_at", "ended_at", "last_heartbeat_at")
+_ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
 
 
 def to_datetime(value: float | None) -> datetime | None:
@@ -21,9 +28,64 @@ def to_datetime(value: float | None) -> datetime | None:
 
 
 def iso(value: float | None) -> str | None:
-    """Epoch seconds as an ISO 8601 UTC string ending in ``Z``."""
-    dt = to_datetime(value)
-    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+    """Epoch seconds as an ISO 8601 UTC string ending in ``Z``, with as many fractional
+    digits as it takes (at least 6) for ``from_iso`` to give back exactly ``value``."""
+    if value is None:
+        return None
+    whole = math.floor(value)
+    frac = value - whole  # exact for a float
+    digits = ""
+    for places in range(6, 18):
+        text = f"{frac:.{places}f}"
+        if text[0] == "0" and whole + float(text) == value:
+            digits = text[2:]
+            break
+    else:
+        digits = format(Decimal(frac), "f")[2:] or "0"  # the exact binary fraction
+    return f"{datetime.fromtimestamp(whole, UTC):%Y-%m-%dT%H:%M:%S}.{digits}Z"
+
+
+def from_iso(text: str, field: str = "time") -> float:
+    """An ISO 8601 string (as ``iso`` writes it, or any offset) as epoch seconds, exactly:
+    the fraction is added to the whole seconds, so ``from_iso(iso(t)) == t``."""
+    match = _ISO.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        value = epoch(text, field)
+        assert value is not None
+        return value
+    zone = match[3] if match[3] and match[3] != "Z" else "+00:00"
+    try:
+        whole = datetime.fromisoformat(match[1] + zone).timestamp()
+    except ValueError:
+        raise InvalidInput(f"{field} is not a valid time: {text!r}", field=field) from None
+    return whole + float("0." + match[2]) if match[2] else whole
+
+
+def record_to_json(record: dict[str, Any]) -> dict[str, Any]:
+    """A run record as the HTTP API sends it: the run-level times (``RUN_TIMES`` and each
+    transition's ``at``) as ISO 8601 strings; everything else as it is."""
+    out = dict(record)
+    for name in RUN_TIMES:
+        if out.get(name) is not None:
+            out[name] = iso(out[name])
+    if out.get("transitions"):
+        out["transitions"] = [{**t, "at": iso(t["at"])} if t.get("at") is not None else t
+                              for t in out["transitions"]]
+    return out
+
+
+def record_from_json(record: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of ``record_to_json`` (epoch seconds, as stores keep them). Numbers pass
+    through, so an older server's records read the same."""
+    out = dict(record)
+    for name in RUN_TIMES:
+        if isinstance(out.get(name), str):
+            out[name] = from_iso(out[name], name)
+    if out.get("transitions"):
+        out["transitions"] = [{**t, "at": from_iso(t["at"], "at")}
+                              if isinstance(t.get("at"), str) else t
+                              for t in out["transitions"]]
+    return out
 
 
 def epoch(value: Any, field: str) -> float | None:

@@ -55,6 +55,12 @@ class RunOut(Open):
     status: State
     parent_id: str | None = None
     root_id: str | None = None
+    created_at: str | None = Field(None, description="ISO 8601 UTC, e.g. "
+                                   "2026-12-04T18:35:59.3205016Z (as are started_at, "
+                                   "ended_at, last_heartbeat_at and transitions' at).")
+    started_at: str | None = None
+    ended_at: str | None = None
+    last_heartbeat_at: str | None = None
 
 
 class RunPageOut(Open):

@@ -21,6 +21,7 @@ import httpx
 from picidae.core.edits import clean_edit
 from picidae.core.fields import names
 from picidae.core.run import LogLine
+from picidae.core.times import record_from_json
 from picidae.errors import InvalidInput, RunNotFound, StoreUnavailable, from_body
 from picidae.store.base import Batch, MetricSeries, RunQuery
 from picidae.store.wire import batch_to_wire, parse_nonfinite, unpack
@@ -93,11 +94,11 @@ class HttpStore:
         body = {name: record.get(name) for name in _CREATE_FIELDS if record.get(name) is not None}
         if record.get("transitions"):
             body["transitions"] = record["transitions"]
-        return self._call("POST", "/api/v1/runs", body=body)  # type: ignore[no-any-return]
+        return record_from_json(self._call("POST", "/api/v1/runs", body=body))
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """See ``Store.get_run``."""
-        return self._call("GET", f"/api/v1/runs/{_seg(run_id)}")  # type: ignore[no-any-return]
+        return record_from_json(self._call("GET", f"/api/v1/runs/{_seg(run_id)}"))
 
     def get_transitions(self, run_id: str) -> list[dict[str, Any]]:
         """The run's transitions, oldest first."""
@@ -130,7 +131,7 @@ class HttpStore:
             want = PAGE if query.limit is None else min(PAGE, query.limit - len(out))
             page = self._call("GET", "/api/v1/runs",
                               params={**params, "limit": want, "offset": offset})
-            out.extend(page["runs"])
+            out.extend(record_from_json(rec) for rec in page["runs"])
             offset += len(page["runs"])
             if not page.get("next_cursor") or not page["runs"]:
                 break
@@ -151,8 +152,9 @@ class HttpStore:
                                 "failure": failure}
         if expect is not None:
             body["expect"] = sorted(expect)
-        return self._call("POST", f"/api/v1/runs/{_seg(run_id)}/transitions",  # type: ignore
-                          body={k: v for k, v in body.items() if v is not None})
+        return record_from_json(self._call("POST", f"/api/v1/runs/{_seg(run_id)}/transitions",
+                                           body={k: v for k, v in body.items()
+                                                 if v is not None}))
 
     def edit_run(self, run_id: str, changes: dict[str, Any], *,
                  actor: str | None = None) -> dict[str, Any]:
@@ -161,14 +163,12 @@ class HttpStore:
         body: dict[str, Any] = clean_edit(changes)  # a bad edit fails here, as elsewhere
         if actor is not None:
             body["actor"] = actor
-        rec: dict[str, Any] = self._call("PATCH", f"/api/v1/runs/{_seg(run_id)}", body=body)
-        return rec
+        return record_from_json(self._call("PATCH", f"/api/v1/runs/{_seg(run_id)}", body=body))
 
     def restore_run(self, run_id: str, *, actor: str | None = None) -> dict[str, Any]:
         """See ``Store.restore_run`` (``POST /api/v1/runs/{id}/restore``)."""
-        rec: dict[str, Any] = self._call("POST", f"/api/v1/runs/{_seg(run_id)}/restore",
-                                         body={"actor": actor} if actor is not None else {})
-        return rec
+        return record_from_json(self._call("POST", f"/api/v1/runs/{_seg(run_id)}/restore",
+                                           body={"actor": actor} if actor is not None else {}))
 
     def heartbeat(self, run_id: str, at: float | None = None) -> str:
         """See ``Store.heartbeat``."""
@@ -191,7 +191,7 @@ class HttpStore:
         """See ``Store.claim`` (the server's store claims atomically)."""
         data = self._call("POST", "/api/v1/queue/claim",
                           body={"worker": worker, "queue": queue, "limit": limit})
-        return data["runs"]  # type: ignore[no-any-return]
+        return [record_from_json(rec) for rec in data["runs"]]
 
     def add_flow(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         """See ``Store.add_flow``."""

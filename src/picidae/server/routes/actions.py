@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from picidae.core.submit_args import parse_assignments
+from picidae.core.times import record_to_json
 from picidae.core.validation import deep_merge
 from picidae.errors import InvalidInput
 from picidae.executor.cancel import cancel_run
@@ -64,8 +65,8 @@ def cancel(run_id: str, access: Annotated[Access, Depends(writer)],
     """Cancel a run and its unfinished children (``picidae cancel``); a worker holding it
     stops its process. 409 when nothing is left to cancel. Returns the record."""
     actor = body.actor if body and body.actor else access.actor
-    return JSONResponse(cancel_run(access.store, run_id, reason=body.reason if body else None,
-                                   actor=actor))
+    return JSONResponse(record_to_json(cancel_run(
+        access.store, run_id, reason=body.reason if body else None, actor=actor)))
 
 
 @router.post("/runs/{run_id}/retry", status_code=201, response_model=RunOut)
@@ -74,7 +75,8 @@ def retry(run_id: str, access: Annotated[Access, Depends(writer)],
     """Queue an ended run again (``picidae retry``): a new run with ``retry_of`` and
     ``attempt`` + 1 → 201 with it. 422 for a run that has not ended or has no command."""
     actor = body.actor if body and body.actor else access.actor
-    return JSONResponse(retry_run(access.store, run_id, actor=actor), status_code=201)
+    return JSONResponse(record_to_json(retry_run(access.store, run_id, actor=actor)),
+                        status_code=201)
 
 
 @router.post("/runs/{run_id}/replay", status_code=201, response_model=RunOut)
@@ -88,5 +90,6 @@ def replay(run_id: str, access: Annotated[Access, Depends(writer)],
     except InvalidInput as exc:
         raise InvalidInput(str(exc), field="set") from None
     overrides = deep_merge(body.overrides or {}, words)
-    return JSONResponse(replay_run(access.store, run_id, overrides,
-                                   actor=body.actor or access.actor), status_code=201)
+    return JSONResponse(record_to_json(replay_run(access.store, run_id, overrides,
+                                                  actor=body.actor or access.actor)),
+                        status_code=201)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from picidae.core.submission import Spec, parse_assignments, plan, plan_children
+from picidae.core.times import record_to_json
 from picidae.core.validation import clean_mapping, clean_tags, deep_merge
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
@@ -73,4 +74,4 @@ def run_flow(name: str, access: Annotated[Access, Depends(writer)],
                                 flow=(flow["name"], flow["version"]), actor=access.actor))
     children = [store.create_run(rec)["id"]
                 for rec in plan_children(spec, top, actor=access.actor)]
-    return JSONResponse({"run": top, "children": children}, status_code=201)
+    return JSONResponse({"run": record_to_json(top), "children": children}, status_code=201)

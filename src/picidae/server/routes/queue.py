@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
+from picidae.core.times import record_to_json
 from picidae.server.deps import Access, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.routes.runs import Strict
@@ -33,4 +34,4 @@ def claim(body: ClaimIn, access: Annotated[Access, Depends(writer)]) -> JSONResp
     """Claim up to ``limit`` of the oldest queued runs of ``queue``; each is moved to
     ``provisioning`` for this worker. ``{"runs": [...]}`` (empty when there is no work)."""
     runs = access.store.claim(body.worker, queue=body.queue, limit=body.limit)
-    return JSONResponse({"runs": runs})
+    return JSONResponse({"runs": [record_to_json(rec) for rec in runs]})

@@ -13,6 +13,7 @@ from picidae.core import fields, lifecycle
 from picidae.core.order import parse_order_by
 from picidae.core.record import new_record
 from picidae.core.states import State
+from picidae.core.times import record_to_json
 from picidae.errors import InvalidInput
 from picidae.server import best
 from picidae.server.deps import Access, reader, writer
@@ -39,7 +40,7 @@ class TransitionIn(Strict):
 
     from_: str | None = Field(None, alias="from")
     to: str
-    at: float
+    at: float | str = Field(..., description="Epoch seconds or an ISO 8601 time.")
     reason: str | None = Field(None, max_length=10_000)
     actor: str | None = Field(None, max_length=128)
 
@@ -73,7 +74,7 @@ class MoveIn(Strict):
     reason: str | None = Field(None, max_length=10_000)
     actor: str | None = Field(None, max_length=128)
     failure: dict[str, Any] | None = None
-    at: float | None = None
+    at: float | str | None = None
     expect: list[str] | None = Field(None, description="Move only from one of these states.")
 
 
@@ -97,7 +98,12 @@ class RestoreIn(Strict):
 class HeartbeatIn(Strict):
     """A heartbeat, optionally with the time it was taken."""
 
-    at: float | None = None
+    at: float | str | None = None
+
+
+def _time(value: float | str | None, field: str) -> float | None:
+    """A time from a request body: epoch seconds, or an ISO 8601 string as responses carry."""
+    return fields.clean_time(value, field)
 
 
 def _cursor(offset: int) -> str:
@@ -128,8 +134,9 @@ def _check_moves(moves: list[TransitionIn], status: str) -> list[dict[str, Any]]
         if not decision.accepted:
             raise InvalidInput(f"transitions[{i}]: {current.value} → {target.value} is not a "
                                "legal move", field=f"transitions[{i}]")
-        out.append({"from": current.value, "to": target.value, "at": move.at,
-                    "reason": move.reason, "actor": move.actor})
+        out.append({"from": current.value, "to": target.value,
+                    "at": _time(move.at, f"transitions[{i}].at"), "reason": move.reason,
+                    "actor": move.actor})
         current = target
     if out and current.value != status:
         raise InvalidInput(f"transitions end at {current.value!r} but status is {status!r}",
@@ -149,14 +156,15 @@ def create_run(body: RunIn,  # type: ignore[valid-type]
     parent = store.get_run(given["parent_id"]) if given.get("parent_id") else None
     record = new_record(
         req.name, status=req.status, parent=parent, actor=access.actor,
-        reason="started" if req.status == "running" else None, now=req.created_at,
+        reason="started" if req.status == "running" else None,
+        now=_time(req.created_at, "created_at"),
         **given)
     if req.transitions is not None:
         record["transitions"] = _check_moves(req.transitions, req.status)
         if record["transitions"]:
             first = record["transitions"][0]["at"]
             record["started_at"] = record["last_heartbeat_at"] = first
-    return JSONResponse(store.create_run(record), status_code=201)
+    return JSONResponse(record_to_json(store.create_run(record)), status_code=201)
 
 
 @router.get("", response_model=RunPageOut)
@@ -210,7 +218,7 @@ def list_runs(
         latest = access.store.latest_metrics([r["id"] for r in found])
         for rec in found:
             rec["metrics"] = latest.get(rec["id"], {})
-    page: dict[str, Any] = {"runs": found,
+    page: dict[str, Any] = {"runs": [record_to_json(rec) for rec in found],
                             "next_cursor": _cursor(offset + limit) if more else None}
     if with_total:
         query.limit, query.offset = None, 0
@@ -221,7 +229,7 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunOut)
 def get_run(run_id: str, access: Annotated[Access, Depends(reader)]) -> JSONResponse:
     """One run with its transitions; 404 for an unknown id."""
-    return JSONResponse(access.store.get_run(run_id))
+    return JSONResponse(record_to_json(access.store.get_run(run_id)))
 
 
 @router.patch("/{run_id}", response_model=RunOut)
@@ -230,8 +238,8 @@ def edit_run(run_id: str, body: EditIn,
     """Edit a run's alias, tags or notes, whatever its state; the edit is kept in its
     ``edits`` and sent as a ``run.edited`` event. Returns the record."""
     changes = body.model_dump(exclude={"actor"}, exclude_none=True)
-    return JSONResponse(access.store.edit_run(run_id, changes,
-                                              actor=body.actor or access.actor))
+    return JSONResponse(record_to_json(access.store.edit_run(run_id, changes,
+                                                             actor=body.actor or access.actor)))
 
 
 @router.post("/{run_id}/restore", response_model=RunOut)
@@ -240,7 +248,7 @@ def restore_run(run_id: str, access: Annotated[Access, Depends(writer)],
     """Return an archived run to the terminal state it was archived from; 409 when the run
     is not archived."""
     actor = body.actor if body and body.actor else access.actor
-    return JSONResponse(access.store.restore_run(run_id, actor=actor))
+    return JSONResponse(record_to_json(access.store.restore_run(run_id, actor=actor)))
 
 
 @router.delete("/{run_id}", response_model=DeletedOut)
@@ -255,17 +263,17 @@ def transition(run_id: str, body: MoveIn,
                access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Move a run; 409 with the legal targets when the lifecycle forbids it."""
     rec = access.store.transition(run_id, body.to, reason=body.reason,
-                                  actor=body.actor or access.actor, at=body.at,
+                                  actor=body.actor or access.actor, at=_time(body.at, "at"),
                                   failure=body.failure,
                                   expect=set(body.expect) if body.expect else None)
-    return JSONResponse(rec)
+    return JSONResponse(record_to_json(rec))
 
 
 @router.post("/{run_id}/heartbeat", response_model=StatusOut)
 def heartbeat(run_id: str, access: Annotated[Access, Depends(writer)],
               body: HeartbeatIn | None = None) -> JSONResponse:
     """Record a heartbeat; a lost run returns to where it was. Returns the status."""
-    status = access.store.heartbeat(run_id, body.at if body else None)
+    status = access.store.heartbeat(run_id, _time(body.at, "at") if body else None)
     return JSONResponse({"id": run_id, "status": status})
 
 

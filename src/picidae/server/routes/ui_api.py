@@ -18,6 +18,7 @@ from picidae.analysis.history import timeline_buckets
 from picidae.core import ranking, stats
 from picidae.core.downsample import minmax_indices
 from picidae.core.states import State
+from picidae.core.times import iso, record_to_json
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.server.deps import Access, reader
 from picidae.server.jsonresp import JSONResponse
@@ -154,7 +155,8 @@ def compare(access: Annotated[Access, Depends(reader)],
     for rec in records:
         rec["metrics"] = latest.get(rec["id"], {})
         rec.pop("transitions", None)
-    return JSONResponse({"runs": records, "rows": stats.compare_rows(records, latest)})
+    return JSONResponse({"runs": [record_to_json(rec) for rec in records],
+                         "rows": stats.compare_rows(records, latest)})
 
 
 #: Durations and cost are computed over at most this many of the latest ended runs.
@@ -203,8 +205,9 @@ def history(
         "failed": totals.get("failed", 0), "failure_rate": stats.failure_rate(totals),
         "duration": {**stats.durations(sample), "of": ended},
         "cost": {**stats.costs(sample), "of": ended},
-        "recent_failures": [{"id": r["id"], "name": r["name"], "created_at": r["created_at"],
-                             "ended_at": r.get("ended_at"),
+        "recent_failures": [{"id": r["id"], "name": r["name"],
+                             "created_at": iso(r["created_at"]),
+                             "ended_at": iso(r.get("ended_at")),
                              "reason": (r.get("failure") or {}).get("reason"),
                              "message": (r.get("failure") or {}).get("message")}
                             for r in failures],

@@ -166,15 +166,30 @@ export function fmtDuration(s) {
 
 const pad = (n) => String(n).padStart(2, "0");
 
+/**
+ * A time as epoch seconds: the API sends run-level times (created_at, started_at, ended_at,
+ * last_heartbeat_at, a transition's at) as ISO 8601 UTC strings, point and log times as
+ * epoch seconds. Null stays null.
+ */
+export function epochOf(t) {
+  if (t === null || t === undefined || t === "") return null;
+  if (typeof t === "number") return t;
+  const m = /^(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$/.exec(t);
+  if (!m) return Date.parse(t) / 1000;
+  return Date.parse(m[1] + (m[3] || "Z")) / 1000 + (m[2] ? parseFloat(`0${m[2]}`) : 0);
+}
+
 export function fmtTime(t) {
-  if (t === null || t === undefined) return "—";
+  t = epochOf(t);
+  if (t === null) return "—";
   const d = new Date(t * 1000);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 export function fmtAgo(t) {
-  if (t === null || t === undefined) return "—";
+  t = epochOf(t);
+  if (t === null) return "—";
   const s = Date.now() / 1000 - t;
   if (s < 45) return "just now";
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
@@ -184,6 +199,7 @@ export function fmtAgo(t) {
 }
 
 export function timeEl(t) {
+  t = epochOf(t);
   return h("time", {datetime: t ? new Date(t * 1000).toISOString() : null, title: fmtTime(t)},
     fmtAgo(t));
 }

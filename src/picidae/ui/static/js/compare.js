@@ -5,7 +5,7 @@ import {ChartSet, chartControls, seriesColor} from "./charts.js";
 import {groupedSpecs} from "./groups.js";
 import {sweepPanel} from "./sweep.js";
 import {
-  api, badge, boot, clear, emptyState, fmtValue, groupByBox, groupByParam, h, query,
+  api, badge, boot, clear, emptyState, epochOf, fmtValue, groupByBox, groupByParam, h, query,
   runLink, subscribe, throttle,
 } from "./common.js";
 
@@ -141,7 +141,7 @@ function setCharts(runs) {
   const specs = state.shownKeys.map((key) => ({
     title: key, fileName: `compare-${key}`,
     series: runs.map((run, i) => ({run, i})).filter(({run}) => key in (run.metrics || {}))
-      .map(({run, i}) => ({runId: run.id, key, label: labels[i], colorIndex: i, t0: run.started_at || run.created_at})),
+      .map(({run, i}) => ({runId: run.id, key, label: labels[i], colorIndex: i, t0: epochOf(run.started_at || run.created_at)})),
   }));
   return charts.set(specs);
 }

@@ -3,7 +3,7 @@
 
 import {ChartSet, chartControls} from "./charts.js";
 import {
-  TERMINAL, api, badge, boot, clear, emptyState, flatten, fmtAgo, fmtDuration, fmtMeanStd, fmtNum, fmtTime,
+  TERMINAL, api, badge, boot, clear, emptyState, epochOf, flatten, fmtAgo, fmtDuration, fmtMeanStd, fmtNum, fmtTime,
   fmtValue, groupByBox, groupByParam, h, parentPrimary, query, runLink, subscribe, throttle,
   toast,
 } from "./common.js";
@@ -150,11 +150,11 @@ function renderTimeline(run) {
     h("div", {class: "when"}, fmtTime(run.created_at)),
     h("div", {class: "why muted"}, `trigger: ${run.trigger || "user"}`))];
   for (const t of run.transitions || []) {
-    const delta = t.at - run.created_at;
+    const delta = epochOf(t.at) - epochOf(run.created_at);
     items.push(h("li", {dataset: {to: t.to}},
       h("span", {class: "pin", style: {"--c": `var(--s-${t.to})`}}),
       h("div", {class: "move"}, t.from ? `${t.from} → ` : "", badge(t.to)),
-      h("div", {class: "when"}, h("time", {datetime: new Date(t.at * 1000).toISOString()}, fmtTime(t.at)),
+      h("div", {class: "when"}, h("time", {datetime: new Date(epochOf(t.at) * 1000).toISOString()}, fmtTime(t.at)),
         delta > 0 ? ` · +${fmtDuration(delta)}` : ""),
       t.reason ? h("div", {class: "why"}, t.reason) : null,
       h("div", {class: "why muted"}, `by ${t.actor || "unknown"}`)));
@@ -254,7 +254,7 @@ function childrenCharts() {
     title: key, fileName: `${state.run.name}-children-${key}`,
     series: kids.map((kid, i) => ({kid, i})).filter(({kid}) => key in (kid.metrics || {}))
       .map(({kid, i}) => ({runId: kid.id, key, label: relativeName(kid), colorIndex: i,
-        t0: kid.started_at || kid.created_at})),
+        t0: epochOf(kid.started_at || kid.created_at)})),
   })));
 }
 
@@ -276,7 +276,7 @@ function setCharts() {
     TERMINAL.has(run.status) ? null : 'run.log(loss=0.42, stage="train")'));
     return Promise.resolve();
   }
-  const series = (key) => ({runId: run.id, key, label: key, t0: run.started_at || run.created_at});
+  const series = (key) => ({runId: run.id, key, label: key, t0: epochOf(run.started_at || run.created_at)});
   const specs = state.combine && keys.length > 1
     ? [{title: keys.join(", "), fileName: `${run.name}-metrics`, series: keys.map(series)}]
     : keys.map((key) => ({title: key, fileName: `${run.name}-${key}`, series: [series(key)]}));
