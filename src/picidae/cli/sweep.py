@@ -25,8 +25,8 @@ def sweep(
         metavar="-- CMD... | resume ID", help="The command, after '--'; or 'resume ID'.")]
     = None,
     params: Annotated[list[str] | None, typer.Option(
-        "--param", help="NAME=FORM: uniform:A:B, loguniform:A:B, int:A:B or choice:a,b,c "
-                        "(repeatable).")] = None,
+        "--param", help="NAME=FORM: uniform:LO:HI, loguniform:LO:HI, int:LO:HI or "
+                        "choice:a,b,c (repeatable).")] = None,
     metric: Annotated[str | None, typer.Option("--metric", help="The primary metric each "
                                                                 "trial reports.")] = None,
     mode: Annotated[str, typer.Option("--mode", help="max or min.")] = "max",
