@@ -155,7 +155,8 @@ class Matcher:
             if not batch:
                 break
         for rule in active:
-            self.book.advance(rule["name"], self.reader.cursor)
+            if self.reader.cursor > rule["cursor"]:  # a write only when it moves
+                self.book.advance(rule["name"], self.reader.cursor)
 
     def crossings(self, found: list[dict[str, Any]], now: float) -> None:
         """Enqueue a ``when`` alert for each run its expression became true for."""
@@ -164,10 +165,15 @@ class Matcher:
                 continue
             where = rule["when"] if not rule["where"] else \
                 f"({rule['when']}) and ({rule['where']})"
-            for run in self.store.list_runs(RunQuery(where=where, limit=500,
-                                                     order_by=[("created_at", True)])):
-                if run.get("ended_at") is not None and run["ended_at"] < rule["created_at"]:
-                    continue  # over before the rule existed
+            found_runs = [r for r in self.store.list_runs(RunQuery(
+                where=where, limit=500, order_by=[("created_at", True)]))
+                if r.get("ended_at") is None or r["ended_at"] >= rule["created_at"]]
+            # Only runs not alerted yet: enqueueing is a write, and the expression stays
+            # true tick after tick.
+            known = self.book.known(rule["name"], [f"when:{r['id']}" for r in found_runs])
+            for run in found_runs:
+                if f"when:{run['id']}" in known:
+                    continue
                 self.book.enqueue(rule["name"], f"when:{run['id']}", run["id"], body_for(
                     rule["name"], "when", run, now, {"when": rule["when"]}))
 

@@ -245,6 +245,10 @@ class AlertBook(Protocol):
         ``key`` (what fired it): True for exactly one caller however many processes try."""
         ...
 
+    def known(self, name: str, keys: builtins.list[str]) -> set[str]:
+        """Which of ``keys`` rule ``name`` has queued already (so a caller need not try)."""
+        ...
+
     def due(self, *, now: float | None = None, limit: int = 50) -> builtins.list[
             dict[str, Any]]:
         """Pending deliveries due now that no process holds: ``{id, alert, key, run_id,

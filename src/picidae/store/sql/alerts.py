@@ -114,6 +114,19 @@ class AlertTable:
             return False
         return True
 
+    def known(self, name: str, keys: builtins.list[str]) -> set[str]:
+        """Which of ``keys`` rule ``name`` has queued already."""
+        if not keys:
+            return set()
+        c = alert_deliveries.c
+        found: set[str] = set()
+        with self.store._tx() as conn:
+            for i in range(0, len(keys), 500):
+                found.update(conn.execute(select(c.key).where(
+                    c.workspace == self.store.workspace, c.name == name,
+                    c.key.in_(keys[i:i + 500]))).scalars())
+        return found
+
     def due(self, *, now: float | None = None, limit: int = 50) -> builtins.list[
             dict[str, Any]]:
         """Pending deliveries whose next try is due and that nobody holds."""
