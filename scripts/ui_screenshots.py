@@ -80,6 +80,13 @@ def main() -> int:
                 def expand_w2s(page: Any) -> None:
                     page.click('tr[data-name="confidence-reweighting"] button.expander')
                     page.wait_for_selector("tr.stats-row")
+                    page.wait_for_selector("svg[data-sparkline]")
+
+                def edit_form(page: Any) -> None:
+                    page.click("[data-action=edit]")
+                    page.wait_for_selector("form[data-form=edit]")
+                    page.fill("form[data-form=edit] textarea[name=notes]",
+                              "OOM at step 1,900: retry with gradient checkpointing.")
 
                 shot("/", "runs.png", then=expand_w2s)
                 shot(f"/runs/{run_id('lm/gpt-small-pretrain')}", "run.png")
@@ -94,6 +101,10 @@ def main() -> int:
 
                 shot(f"/compare?ids={','.join(sweep)}&group_by=config.lr",
                      "compare-grouped.png", then=to_charts)
+                shot(f"/runs/{run_id('nlp/bert-large-finetune')}", "run-actions.png",
+                     then=edit_form)
+                shot("/?prefix=cv", "runs-tree.png",
+                     then=lambda page: page.wait_for_selector("svg[data-sparkline]"))
                 shot("/history", "history.png")
                 shot("/", "runs-dark.png", theme="dark", then=expand_w2s)
                 browser.close()

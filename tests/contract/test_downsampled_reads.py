@@ -77,3 +77,16 @@ def test_the_http_store_downsamples_on_the_server(tmp_path: Path,
         store.close()
     finally:
         server.stop()
+
+
+def test_numpy_and_pure_python_pick_the_same_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    from picidae.core import downsample
+
+    values = [math.sin(i / 50) + (5.0 if i % 997 == 0 else 0.0) for i in range(30_000)]
+    values[123] = math.inf
+    values[4567] = -math.inf
+    with_numpy = downsample.minmax_indices(array("d", values), 300)
+    monkeypatch.setattr(downsample, "_numpy", lambda: None)
+    assert downsample.minmax_indices(values, 300) == with_numpy
+    values[999] = math.nan  # NaN: the pure loop, which skips it
+    assert 999 not in downsample.minmax_indices(values, 300)
