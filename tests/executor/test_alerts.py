@@ -198,3 +198,14 @@ def test_run_alert_checks_its_arguments(sqlite_url: str) -> None:
 def test_add_refuses_a_store_without_a_database(tmp_path: Any) -> None:
     with pytest.raises(picidae.InvalidInput, match="alerts live in the database"):
         alerts.book(open_store("http://127.0.0.1:9"))
+
+
+def test_a_worker_delivers_what_its_runs_fire(cli: Cli, sqlite_url: str,
+                                              receiver: Receiver) -> None:
+    cli("alerts", "add", "broken", "--on", "failed", "--webhook", f"{receiver.url}/broken",
+        "--store", sqlite_url)
+    cli("submit", "--name", "exits-3", "--store", sqlite_url, "--", sys.executable, "-c",
+        "raise SystemExit(3)")
+    cli("worker", "--once", "--store", sqlite_url)  # no server anywhere
+    [body] = receiver.at("/broken")
+    assert body["run"]["name"] == "exits-3" and body["run"]["status"] == "failed"

@@ -220,11 +220,17 @@ class Deliverer:
         if isinstance(self.store, AlertStore):
             self._thread.start()
 
-    def stop(self) -> None:
-        """Stop delivering (waits for the current tick)."""
+    def stop(self, *, flush: bool = False) -> None:
+        """Stop delivering (waits for the current tick). ``flush`` runs one last tick here,
+        so what the caller's own last moves fired goes out (``picidae worker --once``)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=15)
+        if flush and isinstance(self.store, AlertStore):
+            try:
+                self.tick(Matcher(self.store))
+            except Exception as exc:
+                log.warning("alerts: last tick failed: %s", exc)
 
     def tick(self, matcher: Matcher) -> None:
         """Match new triggers, then post what is due."""

@@ -102,7 +102,7 @@ class Worker:
         try:
             return self._work()
         finally:
-            deliverer.stop()
+            deliverer.stop(flush=self.once)
             scheduler.stop()
 
     def _work(self) -> int:
