@@ -20,7 +20,7 @@ from typing import Any
 
 from picidae.core.states import TERMINAL, UNFINISHED, State
 from picidae.core.stats import children_stats
-from picidae.errors import IllegalTransition, PicidaeError
+from picidae.errors import IllegalTransition, PicidaeError, RunFinished
 from picidae.store.base import Batch, RunQuery, Store
 
 log = logging.getLogger("picidae.worker")
@@ -69,8 +69,8 @@ def settle(store: Store, parent_id: str | None, actor: str) -> str | None:
     failed = [k for k in kids if k["status"] == State.FAILED.value]
     canceled = [k for k in kids if k["status"] == State.CANCELED.value]
     latest = store.latest_metrics([k["id"] for k in kids])
-    store.write(parent_id, Batch(summary={"children_stats": children_stats(kids, latest)}))
     try:
+        store.write(parent_id, Batch(summary={"children_stats": children_stats(kids, latest)}))
         if State(parent["status"]) is State.LOST:  # its heartbeats lapsed between children
             store.heartbeat(parent_id)
         if State(parent["status"]) is State.QUEUED:
@@ -95,6 +95,6 @@ def settle(store: Store, parent_id: str | None, actor: str) -> str | None:
                          reason=f"{done} of {len(kids)} children completed", actor=actor,
                          expect={State.RUNNING.value})
         return State.COMPLETED.value
-    except IllegalTransition as exc:
+    except (IllegalTransition, RunFinished) as exc:  # ended meanwhile: settled elsewhere
         log.debug("parent %s settled elsewhere: %s", parent_id, exc)
         return None

@@ -20,6 +20,7 @@ controller died without repeating a trial. The parent's summary names the best c
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -32,7 +33,13 @@ from picidae.core.search_space import Param, SweepDef, parse_params
 from picidae.core.states import TERMINAL, UNFINISHED, State
 from picidae.core.submission import Spec, nest
 from picidae.core.validation import deep_merge, flatten
-from picidae.errors import IllegalTransition, InvalidInput, MissingDependency, StoreUnavailable
+from picidae.errors import (
+    IllegalTransition,
+    InvalidInput,
+    MissingDependency,
+    RunFinished,
+    StoreUnavailable,
+)
 from picidae.executor.cancel import cancel_tree
 from picidae.executor.parents import latest_attempts
 from picidae.executor.submit import store_spec
@@ -310,6 +317,9 @@ class Controller:
         except StoreUnavailable as exc:
             self.echo(f"store unavailable, retrying: {exc}")
             return False
+        except RunFinished as exc:  # the parent ended between our look and our write
+            self.echo(f"sweep {self.parent['id']} ended elsewhere ({exc.status})")
+            return True
 
     def _finish(self) -> None:
         done = self.counts["completed"]
@@ -322,7 +332,8 @@ class Controller:
 
     def run(self) -> dict[str, Any]:
         """Control the sweep until it ends; returns the parent's record."""
-        self._heartbeat(force=True)  # a lost parent (its controller died) runs again
+        with contextlib.suppress(RunFinished):  # an ended sweep: the first step says so
+            self._heartbeat(force=True)  # a lost parent (its controller died) runs again
         self.rebuild()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna's notes are not the user's problem
