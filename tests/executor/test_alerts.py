@@ -209,3 +209,17 @@ def test_a_worker_delivers_what_its_runs_fire(cli: Cli, sqlite_url: str,
     cli("worker", "--once", "--store", sqlite_url)  # no server anywhere
     [body] = receiver.at("/broken")
     assert body["run"]["name"] == "exits-3" and body["run"]["status"] == "failed"
+
+
+def test_a_deliverer_starts_again_after_a_stop(sqlite_url: str, receiver: Receiver) -> None:
+    # An ASGI app's lifespan may run more than once (test clients, schemathesis).
+    alerts.add("again", "alert", webhook=f"{receiver.url}/again", store=sqlite_url)
+    deliverer = alerts.Deliverer(open_store(sqlite_url), tick_s=0.05)
+    deliverer.start()
+    deliverer.stop()
+    deliverer.start()
+    try:
+        picidae.init("r", store=sqlite_url).alert("twice started").finish()
+        wait_for(lambda: receiver.at("/again"), timeout=20)
+    finally:
+        deliverer.stop()

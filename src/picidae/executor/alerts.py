@@ -213,18 +213,23 @@ class Deliverer:
         self.tick_s = tick_s
         self.clock = clock
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="picidae-alerts", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start delivering (nothing happens for a store without alert rules)."""
-        if isinstance(self.store, AlertStore):
+        """Start delivering (nothing happens for a store without alert rules). An app's
+        lifespan may run more than once: each start after a stop starts a new thread."""
+        if isinstance(self.store, AlertStore) and (self._thread is None
+                                                   or not self._thread.is_alive()):
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,),
+                                            name="picidae-alerts", daemon=True)
             self._thread.start()
 
     def stop(self, *, flush: bool = False) -> None:
         """Stop delivering (waits for the current tick). ``flush`` runs one last tick here,
         so what the caller's own last moves fired goes out (``picidae worker --once``)."""
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=15)
         if flush and isinstance(self.store, AlertStore):
             try:
@@ -241,12 +246,12 @@ class Deliverer:
         matcher.crossings(found, self.clock())
         deliver_due(matcher.book, self.clock())
 
-    def _loop(self) -> None:
+    def _loop(self, stop: threading.Event) -> None:
         assert isinstance(self.store, AlertStore)
         matcher = Matcher(self.store)
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
                 self.tick(matcher)
             except Exception as exc:  # a bad tick must not stop the deliverer
                 log.warning("alerts tick failed: %s", exc)
-            self._stop.wait(self.tick_s)
+            stop.wait(self.tick_s)
