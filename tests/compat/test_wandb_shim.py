@@ -120,3 +120,13 @@ def test_alert_reaches_the_run(store_dir: Path) -> None:
     assert isinstance(run.picidae_run, picidae.Run)
     rv = picidae.get_run(run.id, store=str(store_dir))
     assert rv.status == "completed"
+
+
+def test_the_shims_need_neither_wandb_nor_tensorboard(run_script: Any) -> None:
+    done = run_script('''
+import json, sys
+import picidae.compat.wandb, picidae.compat.runicorn
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & {"wandb", "tensorboard"})))
+''')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -260,7 +260,7 @@ def test_eight_concurrent_writer_processes_all_succeed_and_lose_nothing(
 
 
 HEAVY = ("sqlalchemy", "fastapi", "starlette", "psycopg", "psycopg2", "boto3", "botocore",
-         "alembic", "uvicorn", "mcp")
+         "alembic", "uvicorn", "mcp", "wandb", "tensorboard")
 
 
 def test_import_picidae_loads_no_database_or_web_dependency(

@@ -199,35 +199,52 @@ def export(
 
 def import_(
     source: Annotated[str, typer.Argument(metavar="SOURCE", help="A bundle folder, an "
-                      "MLflow mlruns folder, or an MLflow database (sqlite:///mlflow.db).")],
-    kind: Annotated[str | None, typer.Option("--from", help="bundle or mlflow (default: "
-                    "detected).")] = None,
+                      "MLflow mlruns folder or database (sqlite:///mlflow.db), a W&B wandb/ "
+                      "folder or run folder, or a folder of TensorBoard logs.")],
+    kind: Annotated[str | None, typer.Option("--from", help="bundle, mlflow, wandb or "
+                    "tensorboard (default: bundle or mlflow, detected).")] = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Import runs: a bundle from 'picidae export --bundle' (ids kept), or MLflow runs
-    (nested runs as children, params as config, metric history as points, tags as tags).
-    Runs already in the store are skipped."""
+    """Import runs: a bundle from 'picidae export --bundle' (ids kept), MLflow runs (nested
+    runs as children, params as config, metric history as points, tags as tags), W&B run
+    folders or TensorBoard logs (docs/migrating.md). Runs already in the store are skipped;
+    a damaged W&B or TensorBoard run is reported and skipped, the rest imported."""
     from picidae.analysis import bundle as bundles
     from picidae.analysis import mlflow
 
     target = open_store(store)
-    if kind not in (None, "bundle", "mlflow"):
-        raise InvalidInput(f"--from must be bundle or mlflow, got {kind!r}", field="from")
-    if kind == "mlflow" or (kind is None and mlflow.looks_like_mlflow(source)):
+    if kind not in (None, "bundle", "mlflow", "wandb", "tensorboard"):
+        raise InvalidInput(f"--from must be bundle, mlflow, wandb or tensorboard, got {kind!r}",
+                           field="from")
+    problems: list[str] = []
+    if kind in ("wandb", "tensorboard"):
+        from picidae.analysis import imported, tensorboard_import, wandb_import
+
+        reader = wandb_import if kind == "wandb" else tensorboard_import
+        runs, problems = reader.read(source)
+        done = imported.import_runs(target, runs)
+        origin = "W&B" if kind == "wandb" else "TensorBoard"
+    elif kind == "mlflow" or (kind is None and mlflow.looks_like_mlflow(source)):
         files = mlflow.LocalFiles()
-        runs = mlflow.read(source)
-        done = bundles.import_payloads(target, mlflow.payloads(runs, files), files)
+        runs_ = mlflow.read(source)
+        done = bundles.import_payloads(target, mlflow.payloads(runs_, files), files)
         origin = "MLflow"
     else:
         done = bundles.import_bundle(target, source)
         origin = "the bundle"
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
     if json:
-        print_json(done)
+        print_json({**done, "problems": problems})
         return
     skipped = f"; {len(done['skipped'])} were there already" if done["skipped"] else ""
-    console.print(f"Imported {len(done['imported'])} runs from {origin} ({done['blobs']} "
-                  f"artifact blobs copied){skipped}.")
+    if "points" in done:
+        console.print(f"Imported {len(done['imported'])} runs from {origin}: {done['points']} "
+                      f"points, {done['files']} files{skipped}.")
+    else:
+        console.print(f"Imported {len(done['imported'])} runs from {origin} ({done['blobs']} "
+                      f"artifact blobs copied){skipped}.")
 
 
 # -- retention --------------------------------------------------------------------------------
