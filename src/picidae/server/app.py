@@ -21,6 +21,7 @@ import picidae
 from picidae.executor.alerts import Deliverer
 from picidae.executor.schedules import Scheduler
 from picidae.server import errors
+from picidae.server import mlflow as mlflow_api
 from picidae.server.auth import Grant, Keyring, check, load_token_file
 from picidae.server.jsonresp import JSONResponse, NonFinite
 from picidae.server.limits import BodyLimit
@@ -128,6 +129,7 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
     for module in (runs, actions, metrics, logs, events, ui_api, queue, flows, artifacts):
         app.include_router(module.router)
     app.include_router(analysis.router)
+    mlflow_api.install(app)
 
     registry = CollectorRegistry()
     registry.register(StoreCollector(target))

@@ -9,7 +9,7 @@ import orjson
 Scope = dict[str, Any]
 
 #: Blob uploads stream to disk with a limit of their own (``PICIDAE_MAX_BLOB_MB``).
-EXEMPT = "/api/v1/blobs/"
+EXEMPT = ("/api/v1/blobs/", "/api/2.0/mlflow-artifacts/")
 
 
 class BodyLimit:
