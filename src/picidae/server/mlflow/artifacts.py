@@ -151,7 +151,7 @@ def list_proxy(access: Access, args: Args) -> dict[str, Any]:
 
 
 def _list_run(access: Access, args: Args) -> dict[str, Any]:
-    run_id = args.text("run_id", required=False) or args.req("run_uuid")
+    run_id = args.run_id()
     record = access.store.get_run(run_id)
     from picidae.server.mlflow.convert import run_info
 

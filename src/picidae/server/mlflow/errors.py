@@ -119,6 +119,13 @@ class Args:
         assert value is not None
         return value
 
+    def run_id(self) -> str:
+        """The ``run_id`` argument (or the older ``run_uuid``)."""
+        value = self.text("run_id", required=False) or self.text("run_uuid", required=False)
+        if not value:
+            raise invalid("Missing value for required parameter 'run_id'.")
+        return value
+
     def number(self, name: str, *, integer: bool = False, required: bool = False
                ) -> float | None:
         """A numeric argument (numbers may come as strings: int64 in JSON, query values)."""

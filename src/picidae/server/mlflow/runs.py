@@ -153,14 +153,14 @@ def create(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/runs/get", ["GET"], write=False)
 def get(access: Access, args: Args) -> dict[str, Any]:
     """One run with its latest metrics, params and tags."""
-    run_id = args.text("run_id", required=False) or args.req("run_uuid")
+    run_id = args.run_id()
     return {"run": full_view(access.store, load(access, run_id))}
 
 
 @endpoint(router, "/runs/update", ["POST"])
 def update(access: Access, args: Args) -> dict[str, Any]:
     """Change a run's status (ending it at ``end_time``) or name."""
-    run_id = args.text("run_id", required=False) or args.req("run_uuid")
+    run_id = args.run_id()
     record = load(access, run_id)
     status = args.text("status", required=False)
     end = args.number("end_time")
@@ -185,7 +185,7 @@ def update(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/runs/delete", ["POST"])
 def delete(access: Access, args: Args) -> dict[str, Any]:
     """MLflow's soft delete: the run is archived (a live run is canceled first)."""
-    run_id = args.req("run_id")
+    run_id = args.run_id()
     record = load(access, run_id)
     if record["status"] in LIVE:
         access.store.transition(run_id, "canceled", reason="deleted through MLflow",
@@ -199,7 +199,7 @@ def delete(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/runs/restore", ["POST"])
 def restore(access: Access, args: Args) -> dict[str, Any]:
     """Undo ``delete``: the run returns to the state it was archived from."""
-    run_id = args.req("run_id")
+    run_id = args.run_id()
     if load(access, run_id)["status"] == "archived":
         access.store.restore_run(run_id, actor=access.actor)
     return {}
@@ -208,7 +208,7 @@ def restore(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/runs/log-metric", ["POST"])
 def log_metric(access: Access, args: Args) -> dict[str, Any]:
     """One metric point."""
-    run_id = args.text("run_id", required=False) or args.req("run_uuid")
+    run_id = args.run_id()
     log(access, run_id, metrics=[{**args.data, "key": args.req("key")}])
     return {}
 
@@ -216,7 +216,7 @@ def log_metric(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/runs/log-parameter", ["POST"])
 def log_param(access: Access, args: Args) -> dict[str, Any]:
     """One param (into config)."""
-    run_id = args.text("run_id", required=False) or args.req("run_uuid")
+    run_id = args.run_id()
     log(access, run_id, params=[(args.req("key"),
                                  args.text("value", required=False, default="") or "")])
     return {}
@@ -225,7 +225,7 @@ def log_param(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/runs/log-batch", ["POST"])
 def log_batch(access: Access, args: Args) -> dict[str, Any]:
     """Metrics, params and tags at once."""
-    log(access, args.req("run_id"), metrics=args.items("metrics"),
+    log(access, args.run_id(), metrics=args.items("metrics"),
         params=args.pairs("params"), tags=list(args.pairs("tags")))
     return {}
 
@@ -233,7 +233,7 @@ def log_batch(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/runs/set-tag", ["POST"])
 def set_tag(access: Access, args: Args) -> dict[str, Any]:
     """One tag, ``key=value``."""
-    run_id = args.text("run_id", required=False) or args.req("run_uuid")
+    run_id = args.run_id()
     log(access, run_id, tags=[(args.req("key"),
                                args.text("value", required=False, default="") or "")])
     return {}
@@ -242,7 +242,7 @@ def set_tag(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/runs/delete-tag", ["POST"])
 def delete_tag(access: Access, args: Args) -> dict[str, Any]:
     """Remove a tag; ``RESOURCE_DOES_NOT_EXIST`` when the run has none of that key."""
-    run_id, key = args.req("run_id"), args.req("key")
+    run_id, key = args.run_id(), args.req("key")
     record = load(access, run_id)
     if key not in convert.tag_pairs(record):
         raise invalid(f"No tag with name: {key} in run with id {run_id}")
@@ -260,14 +260,14 @@ def _append(access: Access, run_id: str, field: str, items: list[Any]) -> None:
 @endpoint(router, "/runs/log-inputs", ["POST"])
 def log_inputs(access: Access, args: Args) -> dict[str, Any]:
     """Datasets a run used, kept as MLflow sent them (``outputs["mlflow_inputs"]``)."""
-    _append(access, args.req("run_id"), INPUTS, args.items("datasets"))
+    _append(access, args.run_id(), INPUTS, args.items("datasets"))
     return {}
 
 
 @endpoint(router, "/runs/outputs", ["POST"])
 def log_outputs(access: Access, args: Args) -> dict[str, Any]:
     """Logged models a run produced (``outputs["mlflow_outputs"]``)."""
-    _append(access, args.req("run_id"), OUTPUTS, args.items("models"))
+    _append(access, args.run_id(), OUTPUTS, args.items("models"))
     return {}
 
 
@@ -318,7 +318,7 @@ def search_runs(access: Access, args: Args) -> dict[str, Any]:
 @endpoint(router, "/metrics/get-history", ["GET"], write=False)
 def get_history(access: Access, args: Args) -> dict[str, Any]:
     """Every point of one metric, in step order, paged by ``max_results``."""
-    run_id = args.text("run_id", required=False) or args.req("run_uuid")
+    run_id = args.run_id()
     key = args.req("metric_key")
     load(access, run_id)
     series = access.store.metrics(run_id, key)
