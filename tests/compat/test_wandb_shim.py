@@ -130,3 +130,19 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & {"wandb", "tens
 ''')
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_script_that_raises_fails_its_run_with_what_it_logged(run_script: Any,
+                                                                store_dir: Path) -> None:
+    done = run_script('''
+import picidae.compat.wandb as wandb
+run = wandb.init(project="p", name="crashing")
+print("RUN", run.id, flush=True)
+wandb.log({"loss": 2.0}, step=3)
+raise RuntimeError("diverged")
+''', env={"PICIDAE_STORE": str(store_dir)})
+    assert done.returncode == 1 and "diverged" in done.stderr
+    rv = picidae.get_run(_run_id(done.stdout), store=str(store_dir))
+    assert rv.status == "failed" and rv.failure["reason"] == "crash"
+    assert [(p.step, p.value) for p in rv.metrics("loss")] == [(3, 2.0)]
+    assert rv.summary["loss"] == 2.0

@@ -198,14 +198,21 @@ class Run:
             return
         if self._run.status in {s.value for s in TERMINAL | {State.ARCHIVED}}:
             return
-        self._commit()
-        logged = self.summary.logged_only()
-        if logged:
-            self._run.summary(logged)
+        self.settle()
         if exit_code:
             self._run.fail("error", message=f"exit code {exit_code}", exit_code=exit_code)
         else:
             self._run.finish()
+
+    def settle(self) -> None:
+        """Write what waits: the values gathered for the current step and the summary's
+        logged values."""
+        if isinstance(self._run, NoopRun):
+            return
+        self._commit()
+        logged = self.summary.logged_only()
+        if logged:
+            self._run.summary(logged)
 
     def __enter__(self) -> Run:
         return self
@@ -299,9 +306,14 @@ def _hook() -> None:
 
 
 def _finish_at_exit() -> None:
+    from picidae.sdk import api
+
     if run is not None:
         try:
-            run.finish()
+            if api._uncaught is not None:  # picidae's own exit hook fails (or cancels) it
+                run.settle()
+            else:
+                run.finish()
         except PicidaeError as exc:  # tracking never breaks the program's exit
             log_.warning("picidae.compat.wandb: could not finish the run: %s", exc)
 
