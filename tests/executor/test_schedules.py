@@ -164,3 +164,16 @@ def test_a_restart_that_missed_three_slots_fires_one_catch_up(
     assert len(missed) == 1, slots  # one catch-up, not one per missed slot
     assert missed[0] - down_from >= 8  # the newest missed slot, not the oldest
     assert max(Counter(slots).values()) == 1
+
+
+def test_an_app_whose_lifespan_runs_twice_starts_its_scheduler_again(sqlite_url: str) -> None:
+    """Starlette may run an app's lifespan more than once (a TestClient entered twice,
+    schemathesis); the second start used to raise 'threads can only be started once'."""
+    from fastapi.testclient import TestClient
+
+    from picidae.server.app import create_app
+
+    app = create_app(sqlite_url)
+    for _ in range(2):
+        with TestClient(app) as client:
+            assert client.get("/healthz").status_code == 200

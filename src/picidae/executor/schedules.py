@@ -117,25 +117,30 @@ class Scheduler:
         self.tick_s = tick_s
         self.clock = clock
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="picidae-scheduler",
-                                        daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start firing (nothing happens for a store without schedules)."""
-        if isinstance(self.store, ScheduleStore):
+        """Start firing (nothing happens for a store without schedules). Starting again
+        after ``stop`` — an app whose lifespan runs twice — starts a new thread."""
+        if not isinstance(self.store, ScheduleStore):
+            return
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,),
+                                            name="picidae-scheduler", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         """Stop firing (waits for the current tick)."""
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 for name, slot, run_id in fire_due(self.store, self.clock()):
                     log.info("schedule %s fired slot %s: run %s", name, slot, run_id)
             except Exception as exc:  # a bad tick must not stop the scheduler
                 log.warning("scheduler tick failed: %s", exc)
-            self._stop.wait(self.tick_s)
+            stop.wait(self.tick_s)

@@ -22,20 +22,24 @@ class Watchdog:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="picidae-watchdog", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start ticking."""
-        self._thread.start()
+        """Start ticking; again after ``stop`` (an app whose lifespan runs twice)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,),
+                                            name="picidae-watchdog", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         """Stop ticking (waits for the current tick)."""
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 cfg = settings()
                 interval = min(1.0, cfg.heartbeat_timeout_s / 10, cfg.lost_window_s / 10)
@@ -43,4 +47,4 @@ class Watchdog:
             except Exception as exc:  # a bad tick must not stop the watchdog
                 log.warning("watchdog tick failed: %s", exc)
                 interval = 1.0
-            self._stop.wait(max(0.05, interval))
+            stop.wait(max(0.05, interval))
