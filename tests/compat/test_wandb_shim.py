@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import picidae
 
 TRAINING = '''
@@ -37,6 +39,10 @@ wandb.summary["lr"] = 123.0
 with open("weights.txt", "w") as f:
     f.write("w")
 wandb.save("weights.txt")
+art = wandb.Artifact("model", type="model")
+art.add_file("weights.txt")
+run.log_artifact(art)
+wandb.log({"preds": wandb.Table(columns=["a"], data=[[1]]), "h": wandb.Histogram([1, 2])})
 wandb.alert(title="slow", text="epoch took long", level=wandb.AlertLevel.WARN)
 print("RUN", run.id, run.name, wandb.run is run)
 wandb.finish()
@@ -76,7 +82,9 @@ def test_wandb_training_script_records_a_run(run_script: Any, store_dir: Path,
     assert rv.primary_metric["name"] == "val/acc" and rv.primary_metric["mode"] == "max"
     assert rv.primary_metric["best"] == 0.9
     names = {a.name for a in rv.artifacts()}
-    assert "weights.txt" in names and any(n.startswith("sample") for n in names)
+    assert {"weights.txt", "model/weights.txt"} <= names
+    assert any(n.startswith("sample") for n in names)
+    assert "preds (step 100): <Table>" in rv.logs()  # kept, as a log line
 
 
 def test_runs_of_one_group_share_one_parent(run_script: Any, store_dir: Path) -> None:
@@ -146,3 +154,23 @@ raise RuntimeError("diverged")
     assert rv.status == "failed" and rv.failure["reason"] == "crash"
     assert [(p.step, p.value) for p in rv.metrics("loss")] == [(3, 2.0)]
     assert rv.summary["loss"] == 2.0
+
+
+def test_importers_name_their_extra_when_the_reader_is_missing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import builtins
+
+    from picidae.analysis import tensorboard_import, wandb_import
+
+    real = builtins.__import__
+
+    def blocked(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.split(".")[0] in ("wandb", "tensorboard"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", blocked)
+    with pytest.raises(picidae.MissingDependency, match=r"picidae\[wandb-import\]"):
+        wandb_import._record_class()
+    with pytest.raises(picidae.MissingDependency, match=r"picidae\[tensorboard\]"):
+        tensorboard_import._modules()

@@ -20,14 +20,27 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from picidae.compat.wandb_objects import AlertLevel, Config, Image, Summary, alert_level
+from picidae.compat.wandb_objects import (
+    AlertLevel,
+    Artifact,
+    Audio,
+    Config,
+    Histogram,
+    Html,
+    Image,
+    Summary,
+    Table,
+    Video,
+    alert_level,
+)
 from picidae.core.states import TERMINAL, State
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.sdk.noop import NoopRun
 from picidae.sdk.run import Run as PicidaeRun
 
-__all__ = ["AlertLevel", "Image", "Run", "alert", "config", "define_metric", "finish", "init",
-           "log", "login", "run", "save", "summary", "watch"]
+__all__ = ["AlertLevel", "Artifact", "Audio", "Histogram", "Html", "Image", "Run", "Table",
+           "Video", "alert", "config", "define_metric", "finish", "init", "log",
+           "log_artifact", "login", "run", "save", "summary", "watch"]
 
 log_ = logging.getLogger("picidae")
 
@@ -178,6 +191,16 @@ class Run:
         for path in paths:
             name = os.path.relpath(path, base_path) if base_path else os.path.basename(path)
             self._run.log_artifact(path, name=name)
+
+    def log_artifact(self, artifact: Artifact | str, name: str | None = None,
+                     type: str | None = None, aliases: Any = None) -> None:
+        """An ``Artifact``'s files and folders (``NAME/PATH``), or one path, as artifacts."""
+        if not isinstance(artifact, Artifact):
+            self._run.log_artifact(artifact, name=name, type=type)
+            return
+        for path, inner in artifact.paths:
+            label = f"{artifact.name}/{inner or os.path.basename(os.path.normpath(path))}"
+            self._run.log_artifact(path, name=label, type=type or artifact.type)
 
     def watch(self, *args: Any, **kwargs: Any) -> None:
         """Accepted and ignored (W&B's gradient histograms)."""
@@ -351,6 +374,12 @@ def finish(exit_code: int | None = 0, quiet: bool | None = None) -> None:
     """End the current run (no-op without one)."""
     if run is not None:
         run.finish(exit_code=exit_code)
+
+
+def log_artifact(artifact: Artifact | str, name: str | None = None, type: str | None = None,
+                 aliases: Any = None) -> None:
+    """``run.log_artifact`` on the current run."""
+    _current().log_artifact(artifact, name=name, type=type)
 
 
 def watch(*args: Any, **kwargs: Any) -> None:

@@ -180,3 +180,56 @@ class Summary:
 
     def __repr__(self) -> str:
         return f"Summary({self.as_dict()!r})"
+
+
+class Media:
+    """W&B's other value types (``Table``, ``Histogram``, ``Html``, ``Video``, ``Audio``,
+    ``Object3D``): accepted, so a script runs; ``log`` records each as a log line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+        self.kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class Table(Media):
+    """``wandb.Table``: kept as a log line (Picidae has no tables)."""
+
+
+class Histogram(Media):
+    """``wandb.Histogram``: kept as a log line."""
+
+
+class Html(Media):
+    """``wandb.Html``: kept as a log line."""
+
+
+class Video(Media):
+    """``wandb.Video``: kept as a log line."""
+
+
+class Audio(Media):
+    """``wandb.Audio``: kept as a log line."""
+
+
+class Artifact:
+    """``wandb.Artifact(name, type)``: the files and folders added to it become artifacts of
+    the run when it is logged (``run.log_artifact(artifact)``)."""
+
+    def __init__(self, name: str, type: str | None = None, description: str | None = None,
+                 metadata: Mapping[str, Any] | None = None, **_ignored: Any) -> None:
+        self.name = name
+        self.type = type
+        self.description = description
+        self.metadata = dict(metadata or {})
+        self.paths: list[tuple[str, str | None]] = []
+
+    def add_file(self, local_path: str, name: str | None = None, **_ignored: Any) -> None:
+        """Add a file (named ``name`` inside the artifact)."""
+        self.paths.append((local_path, name))
+
+    def add_dir(self, local_path: str, name: str | None = None, **_ignored: Any) -> None:
+        """Add a folder (named ``name`` inside the artifact)."""
+        self.paths.append((local_path, name))
