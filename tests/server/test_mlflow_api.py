@@ -279,3 +279,17 @@ def test_tracking_token_is_required_and_used(tmp_path: Path,
         assert denied.returncode != 0 and "UNAUTHENTICATED" in denied.stderr
     finally:
         srv.stop()
+
+
+def test_runs_written_with_picidaes_sdk_are_in_their_mlflow_experiment(
+        server: ServerProcess, tmp_path: Path) -> None:
+    run = picidae.init("sdkexp/trial", store=server.url, config={"lr": 0.1}, capture_env=False)
+    run.log(acc=0.7)
+    run.finish()
+    out = mlflow_script(server.url, """
+        exp = mlflow.get_experiment_by_name("sdkexp")
+        runs = mlflow.search_runs(experiment_names=["sdkexp"], output_format="list")
+        out = [exp.name, [(r.info.run_id, r.info.run_name, r.data.params, r.data.metrics,
+                           r.info.status) for r in runs]]
+    """, tmp_path)
+    assert out == ["sdkexp", [[run.id, "trial", {"lr": "0.1"}, {"acc": 0.7}, "FINISHED"]]]

@@ -277,15 +277,21 @@ def experiment_runs(access: Access, exp_ids: list[str], *, archived: bool,
     store = access.store
     known = known_names(store)
     wanted = set(exp_ids)
+    globs: set[str | None] = set()
     for exp_id in wanted:
-        resolve(store, exp_id)
-    out = []
-    for rec in store.list_runs(RunQuery(include_archived=archived)):
-        exp, _ = convert.split_name(str(rec["name"]), known)
-        if convert.experiment_id(exp) in wanted and \
-                (rec.get("kind") == MODEL_KIND) == (kind == MODEL_KIND):
-            out.append(rec)
-    return out
+        name = resolve(store, exp_id)["name"]
+        # Default also holds the names without a "/": it reads every run
+        globs.add(None if exp_id == convert.DEFAULT_ID else f"{prefix(name)}/*")
+    if None in globs:
+        globs = {None}
+    out: dict[str, dict[str, Any]] = {}
+    for glob in globs:
+        for rec in store.list_runs(RunQuery(name=glob, include_archived=archived)):
+            exp, _ = convert.split_name(str(rec["name"]), known)
+            if convert.experiment_id(exp) in wanted and \
+                    (rec.get("kind") == MODEL_KIND) == (kind == MODEL_KIND):
+                out[rec["id"]] = rec
+    return list(out.values())
 
 
 @endpoint(router, "/runs/search", ["POST"], write=False)
