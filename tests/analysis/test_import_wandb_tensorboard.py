@@ -100,6 +100,30 @@ def test_wandb_offline_runs_import_once(wandb_folder: Path, store_dir: Path,
     assert len(picidae.runs(store=str(store_dir))) == 4
 
 
+def test_a_wandb_log_spanning_many_blocks_reads_whole(tmp_path: Path, store_dir: Path,
+                                                      write_script: Any,
+                                                      subprocess_env: dict[str, str]) -> None:
+    """A 70 KB config record spans three 32 KiB blocks; 3,000 history rows fill ~30."""
+    pytest.importorskip("wandb")
+    script = write_script('''
+import wandb
+wandb.init(project="big", name="long", config={"blob": "x" * 70000})
+for i in range(3000):
+    wandb.log({"loss": 1.0 / (i + 1)})
+wandb.finish()
+''')
+    env = {**subprocess_env, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+           "WANDB_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    done = _import("wandb", tmp_path / "wandb", store_dir, subprocess_env)
+    assert "Imported 1 runs from W&B: 3000 points" in done.stdout, done.stdout + done.stderr
+    (run,) = picidae.runs(store=str(store_dir))
+    assert run.config["blob"] == "x" * 70000
+    assert [p.step for p in run.metrics("loss")] == list(range(3000))
+
+
 def test_a_damaged_wandb_run_is_reported_and_skipped(wandb_folder: Path, store_dir: Path,
                                                      subprocess_env: dict[str, str]) -> None:
     folders = sorted(p for p in wandb_folder.iterdir() if p.name.startswith("offline-run-"))

@@ -87,6 +87,27 @@ def test_wandb_training_script_records_a_run(run_script: Any, store_dir: Path,
     assert "preds (step 100): <Table>" in rv.logs()  # kept, as a log line
 
 
+def test_wandb_training_script_on_a_server(run_script: Any, tmp_path: Path,
+                                           subprocess_env: dict[str, str]) -> None:
+    """The same script against ``picidae server``: the same run, and its url is its page."""
+    from processes import ServerProcess
+
+    server = ServerProcess(str(tmp_path / "srv"), subprocess_env).start()
+    try:
+        done = run_script(TRAINING + "print('URL', run.url)\n", "--epochs", "2",
+                          env={"PICIDAE_STORE": server.url}, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        run_id = _run_id(done.stdout)
+        assert f"URL {server.url}/runs/{run_id}" in done.stdout
+        rv = picidae.get_run(run_id, store=server.url)
+        assert rv.name == "mnist/sweep-a/baseline" and rv.status == "completed"
+        assert rv.notes == "first try" and rv.summary["val/acc"] == 0.9
+        assert picidae.get_run(rv.parent_id, store=server.url).kind == "group"
+        assert [p.step for p in rv.metrics("val/acc")] == [4, 9]
+    finally:
+        server.stop()
+
+
 def test_runs_of_one_group_share_one_parent(run_script: Any, store_dir: Path) -> None:
     code = '''
 import sys
