@@ -160,3 +160,17 @@ def test_sparklines_and_the_name_tree(client):
     assert all(c["path"].startswith("cv/") for c in top["cv"]["children"])
     bad = client.get("/api/v1/ui/name-tree", params={"where": "nonsense ="})
     assert bad.status_code == 422 and bad.json()["field"] == "where"
+
+
+def test_a_flat_folder_of_many_names_is_cut_with_a_count(client, store_dir):
+    from picidae.core.record import new_record
+    from picidae.server.routes.ui_api import TREE_NODE_CHILDREN
+
+    store = open_store(str(store_dir))
+    for i in range(TREE_NODE_CHILDREN + 30):
+        store.create_run(new_record(f"flat/run-{i:04d}"))
+    tree = client.get("/api/v1/ui/name-tree", params={"where": 'name like "flat/%"'}).json()
+    (flat,) = tree["tree"]
+    assert flat["n"] == TREE_NODE_CHILDREN + 30
+    assert len(flat["children"]) == TREE_NODE_CHILDREN + 1
+    assert flat["children"][-1] == {"more": 30}

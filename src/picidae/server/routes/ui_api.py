@@ -296,8 +296,10 @@ def sparklines(
     return JSONResponse({"series": out})
 
 
-#: The name tree is built from at most this many runs (the newest).
+#: The name tree is built from at most this many runs (the newest), and lists at most
+#: ``TREE_NODE_CHILDREN`` children a node (then ``{"more": n}``).
 TREE_SAMPLE = 5000
+TREE_NODE_CHILDREN = 200
 
 
 @router.get("/ui/name-tree")
@@ -308,7 +310,8 @@ def name_tree(
 ) -> JSONResponse:
     """Runs' names as a tree of their ``/``-separated paths (Runicorn-style), each node with
     the number of runs at or below it: ``{"tree": [{"name", "path", "n", "children"}],
-    "runs": counted, "sampled": bool}`` — from the newest ``TREE_SAMPLE`` matching runs."""
+    "runs": counted, "sampled": bool}`` — from the newest ``TREE_SAMPLE`` matching runs; past
+    ``TREE_NODE_CHILDREN`` children a node's list ends with ``{"more": n}``."""
     query = RunQuery(where=where or None, include_archived=include_archived,
                      limit=TREE_SAMPLE + 1)
     names = [r["name"] for r in access.store.list_runs(query)]
@@ -324,9 +327,14 @@ def name_tree(
             node = entry["children"]
 
     def listed(level: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"name": part, "path": entry["path"], "n": entry["n"],
-                 "children": listed(entry["children"])}
-                for part, entry in sorted(level.items())]
+        parts = sorted(level.items())
+        nodes: list[dict[str, Any]] = [
+            {"name": part, "path": entry["path"], "n": entry["n"],
+             "children": listed(entry["children"])}
+            for part, entry in parts[:TREE_NODE_CHILDREN]]
+        if len(parts) > TREE_NODE_CHILDREN:  # a flat folder of thousands: name the rest
+            nodes.append({"more": len(parts) - TREE_NODE_CHILDREN})
+        return nodes
 
     return JSONResponse({"tree": listed(root), "runs": min(len(names), TREE_SAMPLE),
                          "sampled": sampled})

@@ -117,6 +117,7 @@ export class NameTree {
 
   nodes(level, prefix) {
     return h("ul", {}, level.map((node) => {
+      if (node.more) return h("li", {class: "faint more"}, `… ${fmtNum(node.more)} more (filter to narrow)`);
       const link = this.link(node.path, node.name, node.n, prefix);
       if (!node.children.length) return h("li", {}, link);
       const open = prefix === node.path || prefix.startsWith(`${node.path}/`);
