@@ -80,7 +80,6 @@ def main() -> int:
                 def expand_w2s(page: Any) -> None:
                     page.click('tr[data-name="confidence-reweighting"] button.expander')
                     page.wait_for_selector("tr.stats-row")
-                    page.wait_for_selector("svg[data-sparkline]")
 
                 def edit_form(page: Any) -> None:
                     page.click("[data-action=edit]")
@@ -103,7 +102,7 @@ def main() -> int:
                      "compare-grouped.png", then=to_charts)
                 shot(f"/runs/{run_id('nlp/bert-large-finetune')}", "run-actions.png",
                      then=edit_form)
-                shot("/?prefix=cv", "runs-tree.png",
+                shot("/?prefix=cv/resnet18-sweep&top=0", "runs-tree.png",
                      then=lambda page: page.wait_for_selector("svg[data-sparkline]"))
                 shot("/history", "history.png")
                 shot("/", "runs-dark.png", theme="dark", then=expand_w2s)
