@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -14,7 +15,7 @@ import pytest
 import picidae
 from picidae.store.registry import open_store
 
-from .conftest import wait_for
+from .conftest import pid_alive, wait_for
 
 
 def test_three_workers_drain_thirty_runs_each_exactly_once(
@@ -37,13 +38,15 @@ def test_three_workers_drain_thirty_runs_each_exactly_once(
     assert len({r.compute["worker"] for r in runs}) >= 2  # the work was shared
 
 
-def test_a_worker_killed_mid_run_leaves_its_run_lost_then_failed(
-        sqlite_url: str, start_worker: Callable[..., Any],
+def test_a_worker_killed_mid_run_takes_its_commands_along_and_its_run_goes_lost_then_failed(
+        sqlite_url: str, start_worker: Callable[..., Any], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     knobs = {"PICIDAE_HEARTBEAT_TIMEOUT_S": "1", "PICIDAE_HEARTBEAT_INTERVAL_S": "0.2"}
     for name, value in knobs.items():
         monkeypatch.setenv(name, value)
-    rv = picidae.submit(["sleep", "30"], store=sqlite_url)
+    side = tmp_path / "side.pid"
+    rv = picidae.submit(["sh", "-c", f"sleep 30 & echo $! > {side}; sleep 30"],
+                        store=sqlite_url)
     worker = start_worker("--store", sqlite_url, extra_env=knobs)
 
     def running_pid() -> int | None:
@@ -51,11 +54,14 @@ def test_a_worker_killed_mid_run_leaves_its_run_lost_then_failed(
         return (found.compute or {}).get("pid") if found.status == "running" else None
 
     pid = wait_for(running_pid)
+    side_pid = int(wait_for(lambda: side.exists() and side.read_text().strip()))
     time.sleep(1.2)  # heartbeats keep it running past the timeout while the worker lives
     assert picidae.get_run(rv.id, store=sqlite_url).status == "running"
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=10)
     try:
+        # No orphans: the command and what it started died with the worker.
+        wait_for(lambda: not pid_alive(pid) and not pid_alive(side_pid), timeout=10)
         lost = wait_for(lambda: picidae.get_run(rv.id, store=sqlite_url).status == "lost",
                         timeout=10)
         assert lost
@@ -64,7 +70,9 @@ def test_a_worker_killed_mid_run_leaves_its_run_lost_then_failed(
         done = picidae.get_run(rv.id, store=sqlite_url)
         assert done.status == "failed" and done.failure["reason"] == "lost"
     finally:
-        os.killpg(pid, signal.SIGKILL)  # the command outlives a SIGKILLed worker
+        for leftover in (pid, side_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leftover, signal.SIGKILL)
 
 
 def test_a_claimed_run_whose_worker_vanished_before_running_fails_lost(

@@ -102,14 +102,23 @@ def worker(
         "--workdir", help="Where work folders go [default: $PICIDAE_HOME/work].")] = None,
     keep_workdirs: Annotated[bool, typer.Option("--keep-workdirs",
                                                 help="Keep each run's work folder.")] = False,
+    cpus: Annotated[float | None, typer.Option(
+        "--cpus", min=0, help="CPUs this worker offers [default: the machine's].")] = None,
+    gpus: Annotated[int | None, typer.Option(
+        "--gpus", min=0, help="GPUs this worker offers [default: the machine's].")] = None,
+    memory: Annotated[str | None, typer.Option(
+        "--memory", help="Memory this worker offers, like 16G [default: the machine's].")]
+    = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Claim queued runs and run them (Ctrl-C stops, canceling the runs in progress)."""
+    """Claim queued runs that fit this worker and run them (Ctrl-C stops, canceling the runs
+    in progress)."""
     from picidae.executor.worker import Worker
 
     w = Worker(store, queue=queue, concurrency=concurrency, once=once, target=target,
-               workdir=workdir, keep_workdirs=keep_workdirs,
+               workdir=workdir, keep_workdirs=keep_workdirs, cpus=cpus, gpus=gpus,
+               memory=memory,
                echo=None if json else lambda line: typer.echo(line))
     previous = {sig: signal.signal(sig, lambda *_: w.stop())
                 for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -5,7 +5,8 @@ command as a subprocess in its own process group (``start_new_session``) with
 ``PICIDAE_RUN_ID``, ``PICIDAE_STORE`` and ``PICIDAE_MANAGED`` set, so ``picidae.init()`` in it
 attaches to this run (see ``sdk/managed.py``). While it runs, the launcher streams its stdout
 and stderr into the run's log and samples its resources as ``system/*`` metrics — through
-the SDK's outbox (``recorder.Recorder``), so a store outage delays them and loses nothing;
+the SDK's outbox (``recorder.Recorder``); if the worker dies, the command's group dies with it
+(``orphans``), so a store outage delays them and loses nothing;
 they are drained into the store before every move. A keeper
 thread heartbeats the run (and its group parent) and polls its status: a run canceled (or
 failed by the watchdog) meanwhile gets its process group SIGTERM, then SIGKILL after the
@@ -36,7 +37,7 @@ from picidae.core.lifecycle import heartbeat_every
 from picidae.core.states import TERMINAL, State
 from picidae.core.validation import MAX_TEXT_LINE
 from picidae.errors import IllegalTransition, PicidaeError, RunFinished, StoreUnavailable
-from picidae.executor import parents, prices, provision
+from picidae.executor import orphans, parents, prices, provision
 from picidae.executor.recorder import Recorder
 from picidae.executor.resources import Sampler, merge_usage, usage
 from picidae.sdk import managed
@@ -345,13 +346,17 @@ class Launcher:
                what: str) -> Exit:
         """Run one command to its end (see the module docstring)."""
         began = time.time()
+        guard = orphans.Guard()  # the group dies with the worker
         try:
             proc = subprocess.Popen(argv, cwd=ready.cwd, env=self._env(ready, wish_file),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True)
+                                    stderr=subprocess.PIPE, start_new_session=True,
+                                    preexec_fn=orphans.die_with_parent())
         except OSError as exc:
+            guard.release()
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             return Exit(code=code, error=str(exc))
+        guard.watch(proc.pid)
         self._compute.update(host=socket.gethostname(), pid=proc.pid,
                              target=self.opts.target, workdir=str(ready.workdir),
                              cwd=str(ready.cwd))
@@ -405,6 +410,7 @@ class Launcher:
         if _killpg(proc.pid, signal.SIGTERM):
             time.sleep(0.1)
             _killpg(proc.pid, signal.SIGKILL)
+        guard.release()
         for pump in pumps:
             pump.join(timeout=5)
         wall = time.time() - began

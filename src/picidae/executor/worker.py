@@ -6,7 +6,11 @@ With ``once``, the worker stops when a claim finds nothing and none of its runs 
 going (so retries it queued itself are run too). ``stop()`` (SIGTERM, Ctrl-C) stops claiming,
 stops the running commands (SIGTERM, then SIGKILL after the grace period) and cancels their
 runs. A worker that dies without stopping leaves its runs to the heartbeat watchdog: they
-become ``lost``, then ``failed``.
+become ``lost``, then ``failed`` — and, on Linux, its commands die with it (``orphans``).
+
+A worker has a capacity (``cpus``, ``gpus``, ``memory``; by default the machine's): it claims
+only runs whose ``resources.request`` fits what its running runs leave free, so a worker
+started with ``gpus=0`` never takes a run that asked for a GPU.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from picidae.core.submission import DEFAULT_QUEUE
+from picidae.core.submission import DEFAULT_QUEUE, parse_memory
 from picidae.core.validation import clean_label
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.executor import prices
@@ -34,6 +38,46 @@ from picidae.store.registry import open_store, resolve
 log = logging.getLogger("picidae.worker")
 
 
+def machine_gpus() -> int:
+    """How many NVIDIA GPUs this machine has (NVML; 0 without a GPU or ``pynvml``)."""
+    try:
+        import pynvml  # type: ignore[import-not-found]
+
+        pynvml.nvmlInit()
+        return int(pynvml.nvmlDeviceGetCount())
+    except Exception:
+        return 0
+
+
+def capacity(cpus: float | None = None, gpus: int | None = None,
+             memory: str | float | None = None) -> dict[str, float]:
+    """A worker's capacity: what is given, the rest from the machine (its logical CPUs,
+    NVIDIA GPUs and total memory, in MB)."""
+    import psutil  # type: ignore[import-untyped]
+
+    for name, value in (("cpus", cpus), ("gpus", gpus)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or value < 0):
+            raise InvalidInput(f"{name} must be a non-negative number, got {value!r}",
+                               field=name)
+    memory_mb = parse_memory(memory) if memory is not None else None
+    return {"cpus": float(cpus if cpus is not None else psutil.cpu_count() or 1),
+            "gpus": float(gpus if gpus is not None else machine_gpus()),
+            "memory_mb": float(memory_mb if memory_mb is not None
+                               else psutil.virtual_memory().total / 2**20)}
+
+
+def request_of(record: dict[str, Any]) -> dict[str, float]:
+    """A run's resource request (``resources.request``) as numbers."""
+    resources = record.get("resources")
+    request = resources.get("request") if isinstance(resources, dict) else None
+    if not isinstance(request, dict):
+        return {}
+    return {k: float(v) for k, v in request.items()
+            if k in ("cpus", "gpus", "memory_mb") and isinstance(v, int | float)
+            and not isinstance(v, bool)}
+
+
 def worker_name() -> str:
     """``host:pid:xxxx``: unique among the workers of a store."""
     return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
@@ -45,7 +89,9 @@ class Worker:
     def __init__(self, store: str | Path | None = None, *, queue: str = DEFAULT_QUEUE,
                  concurrency: int = 1, once: bool = False, target: str | None = None,
                  workdir: str | Path | None = None, keep_workdirs: bool = False,
-                 name: str | None = None, echo: Callable[[str], None] | None = None) -> None:
+                 name: str | None = None, echo: Callable[[str], None] | None = None,
+                 cpus: float | None = None, gpus: int | None = None,
+                 memory: str | float | None = None) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) \
                 or not 1 <= concurrency <= 1024:
             raise InvalidInput(f"concurrency must be an int from 1 to 1024, got "
@@ -64,7 +110,9 @@ class Worker:
             keep_workdirs=keep_workdirs, poll_s=cfg.worker_poll_s,
             grace_s=cfg.cancel_grace_s, sample_s=cfg.sample_interval_s,
             prices=prices.load_table(), echo=echo)
+        self.capacity = capacity(cpus, gpus, memory)
         self._active: dict[str, threading.Thread] = {}
+        self._requests: dict[str, dict[str, float]] = {}
         self._wake = threading.Event()
         self.done: list[tuple[str, str | None]] = []
 
@@ -90,7 +138,16 @@ class Worker:
         thread = threading.Thread(target=body, name=f"picidae-run-{record['id'][:8]}",
                                   daemon=True)
         self._active[record["id"]] = thread
+        self._requests[record["id"]] = request_of(record)
         thread.start()
+
+    def free(self) -> dict[str, float]:
+        """What the runs in progress leave of the worker's capacity."""
+        out = dict(self.capacity)
+        for request in self._requests.values():
+            for key, value in request.items():
+                out[key] = max(0.0, out[key] - value)
+        return out
 
     def run(self) -> int:
         """Work until stopped (or, with ``once``, until the queue is empty); returns how many
@@ -111,17 +168,22 @@ class Worker:
             for run_id, thread in list(self._active.items()):
                 if not thread.is_alive():
                     del self._active[run_id]
-            free = self.concurrency - len(self._active)
+                    self._requests.pop(run_id, None)
             claimed: list[dict[str, Any]] = []
-            if free > 0:
+            # One at a time: each claim must fit what the ones before it left free.
+            while len(self._active) < self.concurrency:
                 try:
-                    claimed = self.store.claim(self.name, queue=self.queue, limit=free)
+                    got = self.store.claim(self.name, queue=self.queue, limit=1,
+                                           fits=self.free())
                 except PicidaeError as exc:
                     log.warning("worker %s: could not claim from %s: %s", self.name,
                                 self.store_url, exc)
-            for record in claimed:
+                    break
+                if not got:
+                    break
+                claimed += got
                 taken += 1
-                self._launch(record)
+                self._launch(got[0])
             if self.once and not claimed and not self._active:
                 break
             if not claimed or len(self._active) >= self.concurrency:

@@ -7,7 +7,7 @@ the one batch primitive the SDK's background writer uses; the conveniences build
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, overload, runtime_checkable
 
@@ -245,10 +245,12 @@ class Store(Protocol):
         """The run's artifacts as ``add_artifact`` took them (with ``id``), oldest first."""
         ...
 
-    def claim(self, worker: str, *, queue: str = "default",
-              limit: int = 1) -> list[dict[str, Any]]:
+    def claim(self, worker: str, *, queue: str = "default", limit: int = 1,
+              fits: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Take up to ``limit`` of the oldest ``queued`` runs waiting in ``queue`` for
-        ``worker``, atomically: each moves to ``provisioning`` (actor ``worker``), its
+        ``worker`` — with ``fits`` (``{cpus, gpus, memory_mb}``: what the worker has free),
+        only runs whose ``resources.request`` fits it —, atomically: each moves to
+        ``provisioning`` (actor ``worker``), its
         ``compute`` records the worker, queue and claim time, and its heartbeat clock starts
         (silence past the heartbeat timeout fails it, reason ``lost``). Any number of workers
         may claim at once; no run is ever handed to two. Returns the claimed records."""

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -186,11 +186,13 @@ class HttpStore:
 
     # -- work for workers ---------------------------------------------------------------
 
-    def claim(self, worker: str, *, queue: str = "default",
-              limit: int = 1) -> list[dict[str, Any]]:
+    def claim(self, worker: str, *, queue: str = "default", limit: int = 1,
+              fits: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """See ``Store.claim`` (the server's store claims atomically)."""
-        data = self._call("POST", "/api/v1/queue/claim",
-                          body={"worker": worker, "queue": queue, "limit": limit})
+        body: dict[str, Any] = {"worker": worker, "queue": queue, "limit": limit}
+        if fits is not None:
+            body["fits"] = dict(fits)
+        data = self._call("POST", "/api/v1/queue/claim", body=body)
         return [record_from_json(rec) for rec in data["runs"]]
 
     def add_flow(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:

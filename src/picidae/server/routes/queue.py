@@ -27,11 +27,15 @@ class ClaimIn(Strict):
                         description="The worker's name (recorded as the actor).")
     queue: str = Field("default", min_length=1, max_length=64)
     limit: int = Field(1, ge=1, le=100, description="At most this many runs.")
+    fits: dict[str, float] | None = Field(
+        None, description="What the worker has free (cpus, gpus, memory_mb): only runs "
+                          "whose resources.request fits are claimed.")
 
 
 @router.post("/claim", response_model=ClaimOut)
 def claim(body: ClaimIn, access: Annotated[Access, Depends(writer)]) -> JSONResponse:
     """Claim up to ``limit`` of the oldest queued runs of ``queue``; each is moved to
     ``provisioning`` for this worker. ``{"runs": [...]}`` (empty when there is no work)."""
-    runs = access.store.claim(body.worker, queue=body.queue, limit=body.limit)
+    runs = access.store.claim(body.worker, queue=body.queue, limit=body.limit,
+                                fits=body.fits)
     return JSONResponse({"runs": [record_to_json(rec) for rec in runs]})

@@ -9,12 +9,20 @@ can never both take a run:
 - on PostgreSQL the pick is ``SELECT ... FOR UPDATE SKIP LOCKED``: concurrent claims lock
   different rows and never wait on each other (``SKIP LOCKED`` is dropped by SQLAlchemy on
   SQLite, where it means nothing).
+
+A claim may say what the worker has free (``fits``: ``cpus``, ``gpus``, ``memory_mb``): then
+only runs whose ``resources.request`` fits are picked, oldest first (a request that does not
+name a resource asks for none of it). The request lives in the run's JSON ``data`` (which may
+hold NaN, which neither SQLite's nor PostgreSQL's JSON functions accept), so the oldest
+``SCAN`` queued runs are read without a lock, the fitting ones chosen in Python, and then
+picked as above (locked, and still ``queued``).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
@@ -29,10 +37,46 @@ if TYPE_CHECKING:
     from picidae.store.sql.store import SqlStore
 
 MAX_CLAIM = 100
+#: How many of the oldest queued runs a claim with ``fits`` looks through.
+SCAN = 1000
+#: What a claim's ``fits`` may bound: the names of ``resources.request``.
+FIT_KEYS = ("cpus", "gpus", "memory_mb")
 
 
-def claim(store: SqlStore, worker: str, *, queue: str = "default",
-          limit: int = 1) -> list[dict[str, Any]]:
+def clean_fits(fits: Mapping[str, Any] | None) -> dict[str, float]:
+    """``fits`` checked: known keys, non-negative numbers (``InvalidInput`` otherwise)."""
+    if fits is None:
+        return {}
+    if not isinstance(fits, Mapping):
+        raise InvalidInput(f"fits must be a mapping, got {fits!r}", field="fits")
+    out: dict[str, float] = {}
+    for key, value in fits.items():
+        if key not in FIT_KEYS:
+            raise InvalidInput(f"fits: unknown resource {key!r} (known: "
+                               f"{', '.join(FIT_KEYS)})", field="fits")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise InvalidInput(f"fits.{key} must be a non-negative number, got {value!r}",
+                               field="fits")
+        out[key] = float(value)
+    return out
+
+
+def fits_request(data: Mapping[str, Any], free: Mapping[str, float]) -> bool:
+    """Whether a run's ``resources.request`` (in its ``data``) fits ``free``."""
+    resources = data.get("resources")
+    request = resources.get("request") if isinstance(resources, dict) else None
+    request = request if isinstance(request, dict) else {}
+    for key, value in free.items():
+        asked = request.get(key)
+        if isinstance(asked, int | float) and not isinstance(asked, bool) and asked > value:
+            return False
+    return True
+
+
+def claim(store: SqlStore, worker: str, *, queue: str = "default", limit: int = 1,
+          fits: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """See ``Store.claim``."""
     worker = clean_label(worker, "worker") or ""
     if not worker:
@@ -41,10 +85,20 @@ def claim(store: SqlStore, worker: str, *, queue: str = "default",
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CLAIM:
         raise InvalidInput(f"limit must be an int from 1 to {MAX_CLAIM}, got {limit!r}",
                            field="limit")
+    free = clean_fits(fits)
     now = time.time()
-    pick = (select(runs).where(runs.c.status == State.QUEUED.value, runs.c.queue == queue,
-                               runs.c.workspace == store.workspace)
-            .order_by(runs.c.created_at, runs.c.id).limit(limit)
+    waiting = (runs.c.status == State.QUEUED.value, runs.c.queue == queue,
+               runs.c.workspace == store.workspace)
+    pick = select(runs).where(*waiting)
+    if free:
+        with store._tx() as conn:
+            scan = conn.execute(select(runs.c.id, runs.c.data).where(*waiting).order_by(
+                runs.c.created_at, runs.c.id).limit(SCAN)).all()
+        fitting = [row.id for row in scan if fits_request(json.loads(row.data), free)]
+        if not fitting:
+            return []
+        pick = pick.where(runs.c.id.in_(fitting[:MAX_CLAIM]))
+    pick = (pick.order_by(runs.c.created_at, runs.c.id).limit(limit)
             .with_for_update(skip_locked=True))
     claimed: list[str] = []
     with store._tx(write=True) as conn:

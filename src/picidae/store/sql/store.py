@@ -14,6 +14,7 @@ import copy
 import json
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
@@ -291,12 +292,12 @@ class SqlStore(Writes):
 
     # -- work for workers (see store/sql/queue.py) --------------------------------------
 
-    def claim(self, worker: str, *, queue: str = "default",
-              limit: int = 1) -> list[dict[str, Any]]:
+    def claim(self, worker: str, *, queue: str = "default", limit: int = 1,
+              fits: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """See ``Store.claim``."""
         from picidae.store.sql import queue as work
 
-        return work.claim(self, worker, queue=queue, limit=limit)
+        return work.claim(self, worker, queue=queue, limit=limit, fits=fits)
 
     def add_flow(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         """See ``Store.add_flow``."""
