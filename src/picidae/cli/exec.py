@@ -62,15 +62,25 @@ def submit(
     snapshot: Annotated[bool, typer.Option("--snapshot", help="Archive this workspace; "
                                                               "workers run exactly it.")]
     = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="local (picidae worker) or slurm (sbatch).")] = "local",
+    partition: Annotated[str | None, typer.Option("--partition", help="Slurm partition.")]
+    = None,
+    account: Annotated[str | None, typer.Option("--account", help="Slurm account.")] = None,
+    slurm_args: Annotated[list[str] | None, typer.Option(
+        "--slurm-arg", help="An sbatch option passed through, e.g. --qos=high (repeatable).")]
+    = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Queue a command as a run (or, with --seeds/--grid, a parent with one child each)."""
+    _check_executor(executor)
     rv = picidae.submit(command, name=name, parent=parent, set=sets, seeds=seeds, grid=grid,
                         cpus=cpus, gpus=gpus, memory=memory, timeout=timeout, eval=eval_,
                         inputs=inputs, queue=queue, retries=retries,
                         allow_failures=allow_failures, tags=tags, snapshot_code=snapshot,
-                        store=store)
+                        store=store, executor=executor, partition=partition,
+                        account=account, slurm_args=slurm_args)
     data = _summary(rv)
     if json:
         print_json(data)
@@ -82,6 +92,14 @@ def submit(
     else:
         console.print(f"queued {rv.id} ({rv.name})")
     console.print(f"[dim]run it with: picidae worker --once{_store_hint(store)}[/]")
+
+
+def _check_executor(name: str) -> None:
+    from picidae.executor.engines import ENGINES
+
+    if name not in ENGINES:
+        raise typer.BadParameter(f"must be one of {', '.join(ENGINES)}, got {name!r}",
+                                 param_hint="--executor")
 
 
 def _store_hint(store: str | None) -> str:
@@ -102,6 +120,9 @@ def worker(
         "--workdir", help="Where work folders go [default: $PICIDAE_HOME/work].")] = None,
     keep_workdirs: Annotated[bool, typer.Option("--keep-workdirs",
                                                 help="Keep each run's work folder.")] = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="local: run the runs; slurm: follow the runs in Slurm.")]
+    = "local",
     cpus: Annotated[float | None, typer.Option(
         "--cpus", min=0, help="CPUs this worker offers [default: the machine's].")] = None,
     gpus: Annotated[int | None, typer.Option(
@@ -116,9 +137,11 @@ def worker(
     in progress)."""
     from picidae.executor.worker import Worker
 
+    _check_executor(executor)
+
     w = Worker(store, queue=queue, concurrency=concurrency, once=once, target=target,
                workdir=workdir, keep_workdirs=keep_workdirs, cpus=cpus, gpus=gpus,
-               memory=memory,
+               memory=memory, executor=executor,
                echo=None if json else lambda line: typer.echo(line))
     previous = {sig: signal.signal(sig, lambda *_: w.stop())
                 for sig in (signal.SIGINT, signal.SIGTERM)}

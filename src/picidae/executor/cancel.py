@@ -4,6 +4,7 @@ The run moves to ``canceled`` at once, whatever it was doing. A queued run is si
 claimed. A run a worker holds is stopped by that worker: it polls its runs' status, and on
 seeing ``canceled`` sends SIGTERM to the command's process group, then SIGKILL after
 ``PICIDAE_CANCEL_GRACE_S`` (default 10 s), and records how the process ended in the log.
+A run on an engine (``compute.executor``: ``slurm``) has its job canceled there too.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def cancel_run(store: Store, run_id: str, *, reason: str | None = None,
 
         raise IllegalTransition(run_id, rec["status"], State.CANCELED.value,
                                 [s.value for s in LEGAL[State(rec["status"])]])
+    from picidae.executor.engines import get_executor
+
+    for done_id in done:  # stop the jobs on their engines (a worker stops its own)
+        held = store.get_run(done_id)
+        name = (held.get("compute") or {}).get("executor")
+        if name and name != "local":
+            get_executor(name).cancel(store, held)
     parents.settle(store, rec.get("parent_id"), actor)
     return store.get_run(run_id)
 

@@ -114,6 +114,7 @@ class Launcher:
         self._usage: dict[str, Any] | None = None
         self._deadline: float | None = None
         self._compute: dict[str, Any] = dict(record.get("compute") or {})
+        self._compute.setdefault("executor", "local")
         self.started_at: float | None = None
         self.final: str | None = None
 

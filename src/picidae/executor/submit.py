@@ -88,12 +88,21 @@ def snapshot_workspace(store: Store, cwd: Path) -> tuple[dict[str, Any], dict[st
 def store_spec(store: Store, spec: Spec, *, name: str | None = None, parent: str | None = None,
                trigger: str | None = None, kind: str | None = None,
                flow: tuple[str, int] | None = None, actor: str = "submit",
+               engine: dict[str, Any] | None = None,
                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Create the queued runs of ``spec``: the top record, then its children (if any)."""
+    """Create the queued runs of ``spec``: the top record, then its children (if any).
+    ``engine`` (the executor's options) goes into each one's ``execution.engine``."""
     parent_rec = store.get_run(parent) if parent is not None else None
-    top = store.create_run(plan(spec, name=name, parent=parent_rec, trigger=trigger,
-                                kind=kind, flow=flow, actor=actor))
-    children = [store.create_run(rec) for rec in plan_children(spec, top, actor=actor)]
+    first = plan(spec, name=name, parent=parent_rec, trigger=trigger, kind=kind, flow=flow,
+                 actor=actor)
+    if engine:
+        first["execution"]["engine"] = engine
+    top = store.create_run(first)
+    kids = plan_children(spec, top, actor=actor)
+    for rec in kids:
+        if engine:
+            rec["execution"]["engine"] = engine
+    children = [store.create_run(rec) for rec in kids]
     return top, children
 
 
@@ -105,7 +114,9 @@ def submit(command: str | Iterable[str], *, name: str | None = None, parent: Any
            inputs: Iterable[Any] | None = None, queue: str | None = None, retries: int = 0,
            allow_failures: bool = False, tags: Iterable[str] | None = None,
            kind: str | None = None, trigger: str | None = None, snapshot_code: bool = False,
-           cwd: str | os.PathLike[str] | None = None, store: StoreLocation = None) -> RunView:
+           cwd: str | os.PathLike[str] | None = None, store: StoreLocation = None,
+           executor: str | None = None, partition: str | None = None,
+           account: str | None = None, slurm_args: Iterable[str] | None = None) -> RunView:
     """Queue ``command`` (an argv list, or a string split like a shell would) for a worker
     (``picidae worker``). Returns the run — or, with ``seeds`` (``"42-46"``, ``[1, 2]``) or
     ``grid`` (``{"lr": [0.1, 0.01]}``), the parent whose children are one run per seed and
@@ -120,7 +131,26 @@ def submit(command: str | Iterable[str], *, name: str | None = None, parent: Any
     that many times, ``allow_failures`` lets a parent complete although children failed,
     ``snapshot_code`` archives the workspace so workers run exactly this code. The command
     runs in ``cwd`` (default: this folder) on the worker's machine, unless the code snapshot
-    is restored. See docs/running.md."""
+    is restored. ``executor`` (``local``, ``slurm``) says who runs it: ``slurm`` submits an
+    ``sbatch`` job per run at once (``partition``, ``account`` and ``slurm_args`` pass
+    through). See docs/running.md."""
+    from picidae.executor.engines import get_executor
+    from picidae.executor.engines.slurm import clean_args
+
+    engine = get_executor(executor)
+    options: dict[str, Any] | None = None
+    if engine.name != "local":
+        import shutil
+
+        if shutil.which("sbatch") is None:
+            raise InvalidInput("--executor slurm needs Slurm's sbatch on this machine's PATH",
+                               field="executor")
+        queue = engine.queue
+        options = {"name": engine.name, "partition": partition, "account": account,
+                   "args": clean_args(slurm_args)}
+    elif partition or account or slurm_args:
+        raise InvalidInput("--partition, --account and --slurm-arg need --executor slurm",
+                           field="executor")
     target = open_store(store)
     where = Path(cwd).resolve() if cwd is not None else Path.cwd()
     spec = Spec.build(command, config=config, set=set, seeds=seeds, grid=grid, cpus=cpus,
@@ -133,9 +163,10 @@ def submit(command: str | Iterable[str], *, name: str | None = None, parent: Any
         entry, artifact = snapshot_workspace(target, where)
         spec.code = {"snapshot": entry}
     top, children = store_spec(target, spec, name=name, parent=_parent_id(parent),
-                               trigger=trigger, kind=kind)
+                               trigger=trigger, kind=kind, engine=options)
     if artifact is not None:
         for rec in [top, *children]:
             target.add_artifact(rec["id"], artifact)
+    engine.dispatch(target, actor="submit")
     return RunView(target, target.get_run(top["id"]))
 

@@ -11,6 +11,10 @@ become ``lost``, then ``failed`` — and, on Linux, its commands die with it (``
 A worker has a capacity (``cpus``, ``gpus``, ``memory``; by default the machine's): it claims
 only runs whose ``resources.request`` fits what its running runs leave free, so a worker
 started with ``gpus=0`` never takes a run that asked for a GPU.
+
+With ``executor`` (``slurm``) the worker is that engine's follower instead: it submits the
+runs waiting for the engine and records what the engine says about them
+(``engines/slurm.py``).
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ class Worker:
                  workdir: str | Path | None = None, keep_workdirs: bool = False,
                  name: str | None = None, echo: Callable[[str], None] | None = None,
                  cpus: float | None = None, gpus: int | None = None,
-                 memory: str | float | None = None) -> None:
+                 memory: str | float | None = None, executor: str | None = None) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) \
                 or not 1 <= concurrency <= 1024:
             raise InvalidInput(f"concurrency must be an int from 1 to 1024, got "
@@ -110,6 +114,9 @@ class Worker:
             keep_workdirs=keep_workdirs, poll_s=cfg.worker_poll_s,
             grace_s=cfg.cancel_grace_s, sample_s=cfg.sample_interval_s,
             prices=prices.load_table(), echo=echo)
+        from picidae.executor.engines import get_executor
+
+        self.engine = get_executor(executor)
         self.capacity = capacity(cpus, gpus, memory)
         self._active: dict[str, threading.Thread] = {}
         self._requests: dict[str, dict[str, float]] = {}
@@ -157,10 +164,29 @@ class Worker:
         scheduler.start()
         deliverer.start()
         try:
-            return self._work()
+            return self._work() if self.engine.name == "local" else self._follow()
         finally:
             deliverer.stop(flush=self.once)
             scheduler.stop()
+
+    def _follow(self) -> int:
+        """The follower of an engine: submit the runs waiting for it, and move the runs it
+        holds as it reports them; with ``once``, until none is open."""
+        taken = 0
+        while not self.opts.stop.is_set():
+            try:
+                sent = self.engine.dispatch(self.store, self.name)
+                taken += len(sent)
+                held = self.engine.poll(self.store, self.name)
+            except PicidaeError as exc:
+                log.warning("worker %s: following %s failed: %s", self.name,
+                            self.engine.name, exc)
+                sent, held = [], 1
+            if self.once and not sent and not held:
+                break
+            self._wake.wait(self.opts.poll_s)
+            self._wake.clear()
+        return taken
 
     def _work(self) -> int:
         taken = 0
