@@ -240,6 +240,18 @@ def test_mlflow_errors_are_mlflows_shape_never_500(server: ServerProcess) -> Non
         bad = httpx.post(f"{api}/runs/log-metric", json=body)
         assert bad.status_code == 400, bad.text
         assert bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    for path, body in (("runs/create", {"start_time": "NaN"}),
+                       ("runs/create", {"start_time": "Infinity"}),
+                       ("runs/log-metric", {"run_id": run["info"]["run_id"], "key": "x",
+                                            "value": 1, "timestamp": "NaN"}),
+                       ("runs/log-metric", {"run_id": run["info"]["run_id"], "key": "x",
+                                            "value": 1, "step": 2**70}),
+                       ("runs/update", {"run_id": run["info"]["run_id"],
+                                        "status": "FINISHED", "end_time": "Infinity"})):
+        bad = httpx.post(f"{api}/{path}", content=json.dumps(body))
+        assert bad.status_code == 400, (path, body, bad.text)
+    # nothing bad was stored: searching still works
+    assert httpx.post(f"{api}/runs/search", json={"experiment_ids": ["0"]}).status_code == 200
     bad_filter = httpx.post(f"{api}/runs/search", json={"experiment_ids": ["0"],
                                                         "filter": "metrics.acc >>> 1"})
     assert bad_filter.status_code == 400

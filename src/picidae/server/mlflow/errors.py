@@ -6,6 +6,7 @@ the thread pool (the store is synchronous) and turns any error into MLflow's sha
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -144,6 +145,16 @@ class Args:
             raise invalid(f"Invalid value {value!r} for parameter '{name}': a "
                           f"{'whole ' if integer else ''}number.") from None
         return float(number)
+
+    def seconds(self, name: str) -> float | None:
+        """A time in epoch milliseconds (MLflow's unit) as epoch seconds."""
+        value = self.number(name)
+        if value is None:
+            return None
+        if not (math.isfinite(value) and 0 <= value < 1e15):
+            raise invalid(f"Invalid value {self.data.get(name)!r} for parameter '{name}': "
+                          "milliseconds since the epoch.")
+        return value / 1000.0
 
     def items(self, name: str) -> list[Any]:
         """A list argument (a single value is a list of one)."""

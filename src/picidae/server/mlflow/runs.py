@@ -94,11 +94,14 @@ def _chunks(items: list[Any]) -> list[SeriesChunk]:
         value = m.get("value")
         number = math.nan if value in ("NaN", "nan") else args.number("value", required=True)
         step = int(args.number("step", integer=True) or 0)
-        stamp = args.number("timestamp")
+        stamp = args.seconds("timestamp")
+        if not -(1 << 63) <= step < 1 << 63:
+            raise invalid(f"Invalid value {step} for parameter 'metrics[{i}].step': a 64-bit "
+                          "integer.")
         chunk = by_key.setdefault(m["key"], SeriesChunk(m["key"], None))
         chunk.steps.append(step)
         chunk.values.append(float(number if number is not None else math.nan))
-        chunk.times.append(stamp / 1000.0 if stamp is not None else time.time())
+        chunk.times.append(stamp if stamp is not None else time.time())
     return list(by_key.values())
 
 
@@ -135,13 +138,13 @@ def create(access: Access, args: Args) -> dict[str, Any]:
             parent = access.store.get_run(parent_id)
         except RunNotFound:
             raise invalid(f"mlflow.parentRunId {parent_id} is not a run") from None
-    start = args.number("start_time")
+    start = args.seconds("start_time")
     user = args.text("user_id", required=False) or tags.get("mlflow.user")
     fitting = [f"{k}={v}" for k, v in tags.items() if convert.fits_tag(k, v)]
     long = {k: v for k, v in tags.items() if not convert.fits_tag(k, v)}
     record = new_record(f"{prefix(experiment['name'])}/{run_name}", status="running",
                         parent=parent, actor=access.actor, reason="started by MLflow",
-                        now=start / 1000.0 if start else None, tags=fitting,
+                        now=start or None, tags=fitting,
                         agent=(user or None) and str(user)[:convert.MAX_TAG])
     stored = access.store.create_run(record)
     if long:
@@ -163,7 +166,7 @@ def update(access: Access, args: Args) -> dict[str, Any]:
     run_id = args.run_id()
     record = load(access, run_id)
     status = args.text("status", required=False)
-    end = args.number("end_time")
+    end = args.seconds("end_time")
     if status is not None:
         if status not in FROM_MLFLOW:
             raise invalid(f"Invalid value {status!r} for parameter 'status': one of "
@@ -174,7 +177,7 @@ def update(access: Access, args: Args) -> dict[str, Any]:
             failure = {"reason": "error", "message": "failed in MLflow"} \
                 if target == "failed" else None
             access.store.transition(run_id, target, reason=f"MLflow status {status}",
-                                    actor=access.actor, at=end / 1000.0 if end else None,
+                                    actor=access.actor, at=end or None,
                                     failure=failure)
     name = args.text("run_name", required=False)
     if name:
