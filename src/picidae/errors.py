@@ -150,6 +150,20 @@ class FlowNotFound(PicidaeError, LookupError):
     http_status = 404
 
 
+class ScheduleNotFound(PicidaeError, LookupError):
+    """No schedule has this name (in this workspace)."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class AlertNotFound(PicidaeError, LookupError):
+    """No alert rule has this name (in this workspace)."""
+
+    code = "not_found"
+    http_status = 404
+
+
 _BY_CODE: dict[str, type[PicidaeError]] = {
     cls.code: cls
     for cls in (PicidaeError, InvalidInput, RunNotFound, IllegalTransition, RunFinished,

@@ -195,9 +195,11 @@ def test_run_alert_checks_its_arguments(sqlite_url: str) -> None:
         picidae.set_enabled(True)
 
 
-def test_add_refuses_a_store_without_a_database(tmp_path: Any) -> None:
-    with pytest.raises(picidae.InvalidInput, match="alerts live in the database"):
-        alerts.book(open_store("http://127.0.0.1:9"))
+def test_a_servers_rules_are_its_servers_to_deliver(tmp_path: Any) -> None:
+    served = open_store("http://127.0.0.1:9")  # never contacted
+    assert isinstance(served, AlertStore) and not alerts.delivers_here(served)
+    with pytest.raises(picidae.InvalidInput, match="done by the server"):
+        alerts.book(served).due()
 
 
 def test_a_worker_delivers_what_its_runs_fire(cli: Cli, sqlite_url: str,

@@ -17,7 +17,7 @@ import pytest
 import picidae
 from picidae.executor import schedules
 from picidae.executor.schedules import fire_due
-from picidae.store.capabilities import ScheduleStore
+from picidae.store.capabilities import ScheduleStore, WorkspacedStore
 from picidae.store.registry import open_store
 from processes import ServerProcess
 
@@ -177,3 +177,24 @@ def test_an_app_whose_lifespan_runs_twice_starts_its_scheduler_again(sqlite_url:
     for _ in range(2):
         with TestClient(app) as client:
             assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("backing", ["sqlite", "postgresql"])
+def test_every_workspaces_schedules_fire_into_their_own_workspace(
+        backing: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("sqlite_url" if backing == "sqlite" else "pg_url")
+    t0 = 1_800_000_000.0
+    base = open_store(url)
+    assert isinstance(base, WorkspacedStore)
+    for ws in ("team-a", "team-b"):
+        bound = base.for_workspace(ws)
+        assert isinstance(bound, ScheduleStore)
+        bound.schedules().add(f"{ws}-job", EVERY_2S, "UTC",
+                              spec={"command": ["echo", ws]}, now=t0)
+    fired = fire_due(base, t0 + 2)  # the default workspace's store fires them all
+    assert sorted(name for name, _, _ in fired) == ["team-a-job", "team-b-job"]
+    assert fire_due(base.for_workspace("team-a"), t0 + 3) == []  # once per slot, anywhere
+    for name, _, run_id in fired:
+        ws = name.removesuffix("-job")
+        assert base.run_workspace(run_id) == ws
+        assert base.for_workspace(ws).get_run(run_id)["command"] == ["echo", ws]

@@ -31,6 +31,7 @@ SECRET_BODY = b"<html><script>alert(1)</script>alpha-artifact-body-91d</html>"
 SECRET_TAG = "alpha-tag-e2"
 SECRET_FLOW = "alphaflow"
 SECRET_FLOW_CMD = "alpha-flow-command-0b"
+SECRET_HOOK = "http://127.0.0.1:9/alpha-hook-4d"
 
 
 class Api:
@@ -73,6 +74,11 @@ def _workspace_a(api: Api) -> dict[str, Any]:
                                       "size": len(SECRET_BODY)}]})
     api.ok("POST", "/api/v1/flows", json={"name": SECRET_FLOW,
                                           "spec": {"command": ["echo", SECRET_FLOW_CMD]}})
+    api.ok("POST", "/api/v1/schedules", json={  # yearly: never fires during the walk
+        "name": SECRET_FLOW, "cron": "0 3 1 1 *",
+        "spec": {"command": ["echo", SECRET_FLOW_CMD]}})
+    api.ok("POST", "/api/v1/alerts", json={"name": SECRET_FLOW, "on": ["failed"],
+                                           "url": SECRET_HOOK})
     done = api.ok("POST", "/api/v1/runs", json={"name": f"{SECRET_NAME}-done",
                                                 "status": "running"})
     api.ok("POST", f"/api/v1/runs/{done['id']}/transitions", json={"to": "failed"})
@@ -96,6 +102,10 @@ def _snapshot(api: Api, ids: dict[str, Any]) -> Any:
     out["runs"] = sorted(r["id"] for r in api.ok("GET", "/api/v1/runs",
                                                  params={"limit": 1000})["runs"])
     out["flow"] = api.ok("GET", f"/api/v1/flows/{SECRET_FLOW}")
+    out["schedules"] = api.ok("GET", "/api/v1/schedules")
+    # a rule's cursor (the last event id matched) moves with any workspace's events
+    out["alerts"] = [{k: v for k, v in rule.items() if k != "cursor"}
+                     for rule in api.ok("GET", "/api/v1/alerts")["alerts"]]
     return out
 
 
@@ -189,6 +199,11 @@ def _bodies(method: str, path: str, ids: dict[str, Any]) -> list[Any] | None:
                                                                "dry_run": True}],
         ("POST", "/api/v1/runs/purge"): [{"run_ids": [done, child]}],
         ("POST", "/api/v1/queue/claim"): [{"worker": "b"}],
+        ("POST", "/api/v1/schedules"): [
+            {"name": SECRET_FLOW, "cron": "0 3 1 1 *", "flow": SECRET_FLOW},
+            {"name": "b-sched", "cron": "0 3 1 1 *", "spec": {"command": ["true"]}}],
+        ("POST", "/api/v1/alerts"): [{"name": "b-alert", "on": ["failed"],
+                                      "url": "http://127.0.0.1:9/b"}],
     }
     return cases.get((method, path))
 
@@ -255,7 +270,8 @@ def test_another_workspace_reaches_nothing_of_a_on_any_route(two_workspaces: Any
     assert len(calls) > 40
     all_ids = [ids["run"], ids["child"], ids["done"]]
     secrets = [*all_ids, SECRET_NAME, SECRET_CONFIG, str(SECRET_VALUE), SECRET_LOG,
-               "alpha-artifact-body", SECRET_TAG, SECRET_FLOW_CMD, ids["digest"]]
+               "alpha-artifact-body", SECRET_TAG, SECRET_FLOW_CMD, ids["digest"],
+               "alpha-hook"]
     problems: list[str] = []
     for role in ("b_read", "b"):
         headers = {"Authorization": f"Bearer {TOKENS[role]}"}

@@ -17,7 +17,8 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "picidae"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 
 PROTOCOLS = ("WorkspacedStore", "EventSource", "EventNotifier", "EventStream", "TokenStore",
-             "FolderStore", "HistoryStore", "RemovalStore", "ImportStore")
+             "ScheduleStore", "AlertStore", "FolderStore", "HistoryStore", "RemovalStore",
+             "ImportStore")
 
 
 def _abilities(store: object) -> set[str]:
@@ -27,7 +28,8 @@ def _abilities(store: object) -> set[str]:
 def test_the_embedded_store_has_workspaces_events_tokens_and_a_folder(store_dir: Path) -> None:
     store = open_store(store_dir)
     assert isinstance(store, Store)
-    assert _abilities(store) == {"WorkspacedStore", "EventSource", "TokenStore", "FolderStore"}
+    assert _abilities(store) == {"WorkspacedStore", "EventSource", "TokenStore", "FolderStore",
+                                 "ScheduleStore", "AlertStore"}
     assert isinstance(store, capabilities.WorkspacedStore)
     assert _abilities(store.for_workspace("other")) == _abilities(store)
 
@@ -36,7 +38,7 @@ def test_postgresql_adds_pushed_events_and_keeps_no_folder(pg_url: str) -> None:
     store = open_store(pg_url)
     assert isinstance(store, Store)
     assert _abilities(store) == {"WorkspacedStore", "EventSource", "EventNotifier",
-                                 "TokenStore"}
+                                 "TokenStore", "ScheduleStore", "AlertStore"}
 
 
 def test_the_http_store_leaves_history_removal_imports_and_events_to_its_server() -> None:
@@ -44,7 +46,7 @@ def test_the_http_store_leaves_history_removal_imports_and_events_to_its_server(
     try:
         assert isinstance(store, Store)
         assert _abilities(store) == {"EventStream", "HistoryStore", "RemovalStore",
-                                     "ImportStore"}
+                                     "ImportStore", "ScheduleStore", "AlertStore"}
     finally:
         store.close()
 

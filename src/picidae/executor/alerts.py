@@ -6,7 +6,9 @@ calls ``run.alert(...)`` or makes a ``--when`` expression true.
 ``run.alert`` events) and the ``--when`` expressions against the rules, enqueues one delivery
 per alert (a conditional insert keyed by rule and trigger, so several processes make one),
 and posts the due ones (each held by one process at a time), retrying with backoff. Every
-attempt is an ``alert.delivery`` event. Rules live in a SQL store's database (``AlertStore``).
+attempt is an ``alert.delivery`` event. Rules live in a SQL store's database (``AlertStore``);
+a server delivers for every workspace. Over ``--store http://`` they are managed through the
+server's API, and the server delivers them (and posts ``test``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,19 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from picidae.core import alerts as rules
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.settings import settings
 from picidae.store.base import RunQuery, Store
-from picidae.store.capabilities import AlertBook, AlertStore, EventReading
+from picidae.store.capabilities import (
+    AlertBook,
+    AlertStore,
+    EventReading,
+    EventSource,
+    WorkspacedStore,
+)
 from picidae.store.registry import StoreLocation, open_store
 
 log = logging.getLogger("picidae.alerts")
@@ -46,8 +54,7 @@ def delivered_total() -> int:
 def book(store: Store) -> AlertBook:
     """The store's alert rules, or ``InvalidInput`` for a store that keeps none."""
     if not isinstance(store, AlertStore):
-        raise InvalidInput(f"alerts live in the database: use the SQLite folder or "
-                           f"PostgreSQL URL the server uses, not {store.url}", field="store")
+        raise InvalidInput(f"this store keeps no alert rules: {store.url}", field="store")
     return store.alerts()
 
 
@@ -98,9 +105,27 @@ def post(kind: str, url: str, body: dict[str, Any]) -> str | None:
     return f"HTTP {response.status_code}: {response.text[:200]}"
 
 
+@runtime_checkable
+class RemoteAlerts(Protocol):
+    """A server's alert rules (``HttpStore.alerts()``): the server posts the test."""
+
+    def test(self, name: str) -> dict[str, Any]:
+        """What ``test`` returns, done by the server."""
+        ...
+
+
 def test(name: str, *, store: StoreLocation = None) -> dict[str, Any]:
-    """Post a test alert for rule ``name`` now: ``{ok, detail}``."""
-    rule = book(open_store(store)).get(name)
+    """Post a test alert for rule ``name`` now: ``{ok, detail, url}`` (a server's store:
+    the server posts it, from where it delivers)."""
+    table = book(open_store(store))
+    if isinstance(table, RemoteAlerts):
+        return table.test(name)
+    return post_test(table.get(name))
+
+
+def post_test(rule: dict[str, Any]) -> dict[str, Any]:
+    """Post a test alert for ``rule`` from this process: ``{ok, detail, url}``."""
+    name = rule["name"]
     run = {"id": None, "name": "picidae-test", "status": "test"}
     body = rules.webhook_body(name, run, {"title": f"test of alert {name}", "level": "info",
                                           "text": "picidae alerts test"}, _iso(time.time()),
@@ -109,10 +134,19 @@ def test(name: str, *, store: StoreLocation = None) -> dict[str, Any]:
     return {"ok": detail is None, "detail": detail, "url": rule["url"]}
 
 
+def delivers_here(store: Store) -> bool:
+    """Whether this process delivers ``store``'s alerts: a store whose events log it reads
+    (a server's store, HTTP, is its server's to deliver)."""
+    return isinstance(store, AlertStore) and isinstance(store, EventSource)
+
+
 class Matcher:
-    """One process's matching of rules against the events log and ``--when`` expressions."""
+    """One process's matching of one workspace's rules against its events log and
+    ``--when`` expressions."""
 
     def __init__(self, store: AlertStore) -> None:
+        assert isinstance(store, EventSource)
+        self.source: EventSource = store
         self.store = store
         self.book = store.alerts()
         self.reader: EventReading | None = None
@@ -139,7 +173,7 @@ class Matcher:
             return
         low = min(r["cursor"] for r in active)
         if self.reader is None or low < self.reader.cursor:  # a new rule: read from its start
-            self.reader = self.store.event_reader(low)
+            self.reader = self.source.event_reader(low)
         while True:
             batch = self.reader.poll()
             for event in batch:
@@ -214,12 +248,29 @@ class Deliverer:
         self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._matchers: dict[str, Matcher] = {}
+
+    def matchers(self) -> list[Matcher]:
+        """One matcher per workspace that has alert rules (kept between ticks: each keeps
+        its place in its workspace's events log)."""
+        assert isinstance(self.store, AlertStore)
+        if not isinstance(self.store, WorkspacedStore):
+            return [self._matchers.setdefault("", Matcher(self.store))]
+        out = []
+        for ws in self.store.alerts().workspaces():
+            if ws not in self._matchers:
+                bound = self.store if ws == self.store.workspace else \
+                    self.store.for_workspace(ws)
+                assert isinstance(bound, AlertStore)
+                self._matchers[ws] = Matcher(bound)
+            out.append(self._matchers[ws])
+        return out
 
     def start(self) -> None:
         """Start delivering (nothing happens for a store without alert rules). An app's
         lifespan may run more than once: each start after a stop starts a new thread."""
-        if isinstance(self.store, AlertStore) and (self._thread is None
-                                                   or not self._thread.is_alive()):
+        if delivers_here(self.store) and (self._thread is None
+                                          or not self._thread.is_alive()):
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._loop, args=(self._stop,),
                                             name="picidae-alerts", daemon=True)
@@ -231,9 +282,11 @@ class Deliverer:
         self._stop.set()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=15)
-        if flush and isinstance(self.store, AlertStore):
+        if flush and delivers_here(self.store):
             try:
-                self.tick(Matcher(self.store))
+                self._matchers.clear()
+                for matcher in self.matchers():
+                    self.tick(matcher)
             except Exception as exc:
                 log.warning("alerts: last tick failed: %s", exc)
 
@@ -247,11 +300,10 @@ class Deliverer:
         deliver_due(matcher.book, self.clock())
 
     def _loop(self, stop: threading.Event) -> None:
-        assert isinstance(self.store, AlertStore)
-        matcher = Matcher(self.store)
         while not stop.is_set():
             try:
-                self.tick(matcher)
+                for matcher in self.matchers():
+                    self.tick(matcher)
             except Exception as exc:  # a bad tick must not stop the deliverer
                 log.warning("alerts tick failed: %s", exc)
             stop.wait(self.tick_s)

@@ -6,7 +6,9 @@ and ``Scheduler`` calls it on a timer inside ``picidae server``, ``picidae ui`` 
 (``ScheduleBook.claim``), so however many of them run, a slot fires exactly once; after
 downtime only the newest missed slot fires (at most one catch-up). A fired run is queued
 with trigger ``schedule`` and names its schedule in ``execution.schedule`` (``{name,
-slot}``). Schedules live in a SQL store's database (``ScheduleStore``).
+slot}``). Schedules live in a SQL store's database (``ScheduleStore``); a server fires those
+of every workspace, each run landing in its schedule's workspace. Over ``--store http://``
+they are managed through the server's API, and the server fires them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from picidae.core import cron as crons
 from picidae.core.submission import Spec, plan, plan_children
 from picidae.errors import InvalidInput, PicidaeError
 from picidae.store.base import Store
-from picidae.store.capabilities import ScheduleBook, ScheduleStore
+from picidae.store.capabilities import (
+    EventSource,
+    ScheduleBook,
+    ScheduleStore,
+    WorkspacedStore,
+)
 from picidae.store.registry import StoreLocation, open_store
 
 log = logging.getLogger("picidae.schedules")
@@ -34,8 +41,7 @@ TICK_S = 0.5
 def book(store: Store) -> ScheduleBook:
     """The store's schedules, or ``InvalidInput`` for a store that keeps none."""
     if not isinstance(store, ScheduleStore):
-        raise InvalidInput(f"schedules live in the database: use the SQLite folder or "
-                           f"PostgreSQL URL the server uses, not {store.url}", field="store")
+        raise InvalidInput(f"this store keeps no schedules: {store.url}", field="store")
     return store.schedules()
 
 
@@ -79,12 +85,36 @@ def _submit(store: Store, schedule: dict[str, Any], slot: float) -> str:
     return str(top["id"])
 
 
+def fires_here(store: Store) -> bool:
+    """Whether this process fires ``store``'s schedules: a store whose database it reads
+    (a server's store, HTTP, is its server's to fire)."""
+    return isinstance(store, ScheduleStore) and isinstance(store, EventSource)
+
+
+def every_workspace(store: Store, found: list[str]) -> list[Store]:
+    """``store`` bound to each workspace in ``found`` (itself alone for a store without
+    workspaces), so what fires there lands there."""
+    if not isinstance(store, WorkspacedStore):
+        return [store]
+    return [store if ws == store.workspace else store.for_workspace(ws) for ws in found]
+
+
 def fire_due(store: Store, now: float | None = None) -> list[tuple[str, float, str]]:
-    """Fire every active schedule whose newest slot at or before ``now`` is newer than the
-    last it fired: ``(name, slot, run id)`` for each this caller fired."""
-    if not isinstance(store, ScheduleStore):
+    """Fire every active schedule, of every workspace, whose newest slot at or before
+    ``now`` is newer than the last it fired: ``(name, slot, run id)`` for each this caller
+    fired. The run is submitted to its schedule's workspace."""
+    if not fires_here(store):
         return []
+    assert isinstance(store, ScheduleStore)
     now = time.time() if now is None else now
+    out = []
+    for bound in every_workspace(store, store.schedules().workspaces()):
+        assert isinstance(bound, ScheduleStore)
+        out.extend(_fire_workspace(bound, now))
+    return out
+
+
+def _fire_workspace(store: ScheduleStore, now: float) -> list[tuple[str, float, str]]:
     table = store.schedules()
     out = []
     for schedule in table.list():
@@ -122,7 +152,7 @@ class Scheduler:
     def start(self) -> None:
         """Start firing (nothing happens for a store without schedules). Starting again
         after ``stop`` — an app whose lifespan runs twice — starts a new thread."""
-        if not isinstance(self.store, ScheduleStore):
+        if not fires_here(self.store):
             return
         if self._thread is None or not self._thread.is_alive():
             self._stop = threading.Event()

@@ -39,6 +39,12 @@ from picidae.server.routes import (
     runs,
     ui_api,
 )
+from picidae.server.routes import (
+    alerts as alert_routes,
+)
+from picidae.server.routes import (
+    schedules as schedule_routes,
+)
 from picidae.server.watchdog import Watchdog
 from picidae.store.base import RunQuery, Store
 from picidae.store.capabilities import EventSource, TokenStore
@@ -84,7 +90,7 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
     """The server for ``store`` (a store object, a URL or folder; ``None``: the default
     store). ``token_file`` (or tokens in the store's database) turns on tokens; ``watchdog``
     applies heartbeat timeouts on a timer; ``schedules`` fires the store's schedules; ``alerts``
-    delivers its alerts.
+    delivers its alerts (both for every workspace).
     """
     target = store if isinstance(store, Store) else open_store(store)
     grants = tokens if tokens is not None else (load_token_file(token_file)
@@ -126,7 +132,8 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
     if dog is not None:
         target.liveness_on_read = False  # the watchdog's timer does it
     errors.install(app)
-    for module in (runs, actions, metrics, logs, events, ui_api, queue, flows, artifacts):
+    for module in (runs, actions, metrics, logs, events, ui_api, queue, flows, artifacts,
+                   schedule_routes, alert_routes):
         app.include_router(module.router)
     app.include_router(analysis.router)
     mlflow_api.install(app)

@@ -17,8 +17,8 @@ protocol             methods                                     implemented by
 ``EventNotifier``    ``event_listener``                          PostgreSQL
 ``EventStream``      ``stream_events``                           HTTP
 ``TokenStore``       ``tokens``                                  SQLite, PostgreSQL
-``ScheduleStore``    ``schedules``                               SQLite, PostgreSQL
-``AlertStore``       ``alerts`` (and ``EventSource``'s)          SQLite, PostgreSQL
+``ScheduleStore``    ``schedules``                               SQLite, PostgreSQL, HTTP
+``AlertStore``       ``alerts``                                  SQLite, PostgreSQL, HTTP
 ``FolderStore``      ``folder``                                  SQLite (the embedded store)
 ``HistoryStore``     ``history``                                 HTTP
 ``RemovalStore``     ``remove_runs``                             HTTP
@@ -175,6 +175,11 @@ class ScheduleBook(Protocol):
         last_slot, last_run}`` (``last_run``: ``{id, slot, fired_at}`` or None)."""
         ...
 
+    def workspaces(self) -> builtins.list[str]:
+        """Every workspace that has a schedule, whichever this book is bound to (a server
+        fires them all; a server's own book knows only its token's workspace)."""
+        ...
+
     def get(self, name: str) -> dict[str, Any]:
         """One schedule as ``list`` gives it; ``ScheduleNotFound`` for an unknown name."""
         ...
@@ -204,8 +209,9 @@ class ScheduleBook(Protocol):
 
 @runtime_checkable
 class ScheduleStore(Store, Protocol):
-    """A store whose database holds schedules (what ``picidae schedule`` manages and
-    servers and workers fire)."""
+    """A store that keeps schedules (what ``picidae schedule`` manages). Servers and workers
+    fire those of a store whose database they read (an ``EventSource``); a server's store
+    (HTTP) manages its server's, which fires them: its book's ``claim`` and ``fired`` refuse."""
 
     def schedules(self) -> ScheduleBook:
         """The schedules of this store's workspace."""
@@ -224,6 +230,11 @@ class AlertBook(Protocol):
     def list(self) -> list[dict[str, Any]]:
         """Every rule, by name: what ``add`` took plus ``created_at`` and ``cursor`` (the
         newest event id matched against it)."""
+        ...
+
+    def workspaces(self) -> builtins.list[str]:
+        """Every workspace that has an alert rule, whichever this book is bound to (a server
+        delivers for them all; a server's own book knows only its token's workspace)."""
         ...
 
     def get(self, name: str) -> dict[str, Any]:
@@ -273,9 +284,12 @@ class AlertBook(Protocol):
 
 
 @runtime_checkable
-class AlertStore(EventSource, Protocol):
-    """A store whose database holds alert rules and deliveries (what ``picidae alerts``
-    manages and servers and workers deliver, reading the events log)."""
+class AlertStore(Store, Protocol):
+    """A store that keeps alert rules and deliveries (what ``picidae alerts`` manages).
+    Servers and workers deliver for a store whose events log they read (one that is also an
+    ``EventSource``); a server's store (HTTP) manages its server's rules, which delivers
+    them: its book's ``advance``, ``enqueue``, ``known``, ``due``, ``claim`` and
+    ``attempted`` refuse."""
 
     def alerts(self) -> AlertBook:
         """The alert rules of this store's workspace."""
@@ -336,6 +350,8 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         notifier: EventNotifier = pg
         stream: EventStream = http
         history: HistoryStore = http
+        timed = http
+        alerting = http
         removal: RemovalStore = http
         importer: ImportStore = http
         del workspaced, source, tokens, timed, alerting, folder, notifier, stream, history

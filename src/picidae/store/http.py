@@ -24,6 +24,7 @@ from picidae.core.run import LogLine
 from picidae.core.times import record_from_json
 from picidae.errors import InvalidInput, RunNotFound, StoreUnavailable, from_body
 from picidae.store.base import Batch, MetricSeries, RunQuery
+from picidae.store.http_books import HttpAlertBook, HttpScheduleBook
 from picidae.store.wire import batch_to_wire, parse_nonfinite, unpack
 
 PAGE = 1000
@@ -354,6 +355,16 @@ class HttpStore:
         """See ``Store.list_artifacts``."""
         return self._call("GET",  # type: ignore[no-any-return]
                           f"/api/v1/runs/{_seg(run_id)}/artifacts")["artifacts"]
+
+    # -- schedules and alert rules: managed here, fired and delivered by the server ------
+
+    def schedules(self) -> HttpScheduleBook:
+        """See ``ScheduleStore.schedules`` (``/api/v1/schedules``, the token's workspace)."""
+        return HttpScheduleBook(self._call)
+
+    def alerts(self) -> HttpAlertBook:
+        """See ``AlertStore.alerts`` (``/api/v1/alerts``, the token's workspace)."""
+        return HttpAlertBook(self._call)
 
     def close(self) -> None:
         """See ``Store.close``."""

@@ -17,18 +17,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from picidae.errors import InvalidInput, PicidaeError
+from picidae.errors import AlertNotFound, InvalidInput
 from picidae.store.sql.tables import alert_deliveries, alerts, events
 
 if TYPE_CHECKING:
     from picidae.store.sql.store import SqlStore
-
-
-class AlertNotFound(PicidaeError, LookupError):
-    """No alert rule has this name."""
-
-    code = "not_found"
-    http_status = 404
 
 
 def _rule(r: Any) -> dict[str, Any]:
@@ -73,6 +66,13 @@ class AlertTable:
             rows = conn.execute(select(alerts).where(
                 alerts.c.workspace == self.store.workspace).order_by(alerts.c.name)).all()
         return [_rule(r) for r in rows]
+
+    def workspaces(self) -> builtins.list[str]:
+        """Every workspace with an alert rule, whichever this table is bound to (what a
+        server delivers for)."""
+        with self.store._tx() as conn:
+            return [w for (w,) in conn.execute(select(alerts.c.workspace).distinct()
+                                               .order_by(alerts.c.workspace))]
 
     def get(self, name: str) -> dict[str, Any]:
         """One rule; ``AlertNotFound`` for an unknown name."""

@@ -17,18 +17,11 @@ from sqlalchemy import delete, desc, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from picidae.core.validation import clean_label
-from picidae.errors import InvalidInput, PicidaeError
+from picidae.errors import InvalidInput, ScheduleNotFound
 from picidae.store.sql.tables import schedule_fires, schedules
 
 if TYPE_CHECKING:
     from picidae.store.sql.store import SqlStore
-
-
-class ScheduleNotFound(PicidaeError, LookupError):
-    """No schedule has this name."""
-
-    code = "not_found"
-    http_status = 404
 
 
 def _row(r: Any, last: Any = None) -> dict[str, Any]:
@@ -77,6 +70,13 @@ class ScheduleTable:
             rows = conn.execute(select(schedules).where(
                 schedules.c.workspace == self.store.workspace).order_by(schedules.c.name)).all()
             return [_row(r, self._last(conn, r.name)) for r in rows]
+
+    def workspaces(self) -> builtins.list[str]:
+        """Every workspace with a schedule, whichever this table is bound to (what a server
+        fires)."""
+        with self.store._tx() as conn:
+            return [w for (w,) in conn.execute(select(schedules.c.workspace).distinct()
+                                               .order_by(schedules.c.workspace))]
 
     def get(self, name: str) -> dict[str, Any]:
         """One schedule; ``ScheduleNotFound`` for an unknown name."""
