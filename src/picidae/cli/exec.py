@@ -63,13 +63,16 @@ def submit(
                                                               "workers run exactly it.")]
     = False,
     executor: Annotated[str, typer.Option(
-        "--executor", help="local (picidae worker) or slurm (sbatch).")] = "local",
+        "--executor", help="local (picidae worker), slurm (sbatch) or ray (a Ray job).")]
+    = "local",
     partition: Annotated[str | None, typer.Option("--partition", help="Slurm partition.")]
     = None,
     account: Annotated[str | None, typer.Option("--account", help="Slurm account.")] = None,
     slurm_args: Annotated[list[str] | None, typer.Option(
         "--slurm-arg", help="An sbatch option passed through, e.g. --qos=high (repeatable).")]
     = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="The Ray cluster [default: RAY_ADDRESS].")] = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -80,7 +83,7 @@ def submit(
                         inputs=inputs, queue=queue, retries=retries,
                         allow_failures=allow_failures, tags=tags, snapshot_code=snapshot,
                         store=store, executor=executor, partition=partition,
-                        account=account, slurm_args=slurm_args)
+                        account=account, slurm_args=slurm_args, ray_address=ray_address)
     data = _summary(rv)
     if json:
         print_json(data)
@@ -121,7 +124,7 @@ def worker(
     keep_workdirs: Annotated[bool, typer.Option("--keep-workdirs",
                                                 help="Keep each run's work folder.")] = False,
     executor: Annotated[str, typer.Option(
-        "--executor", help="local: run the runs; slurm: follow the runs in Slurm.")]
+        "--executor", help="local: run the runs; slurm, ray: follow the runs there.")]
     = "local",
     cpus: Annotated[float | None, typer.Option(
         "--cpus", min=0, help="CPUs this worker offers [default: the machine's].")] = None,

@@ -1,6 +1,6 @@
 """``python -m picidae.executor.attach RUN_ID``: run a claimed run inside an engine's job.
 
-What an engine (Slurm) starts: it attaches to the run in ``PICIDAE_STORE`` and takes it from
+What an engine (Slurm, Ray) starts: it attaches to the run in ``PICIDAE_STORE`` and takes it from
 ``provisioning`` to its ending with the same ``Launcher`` a local worker uses (heartbeats,
 console, exit code, eval phase, timeout, retries). When the engine itself stops the job
 (SIGTERM: ``scancel``, a time limit, preemption), the wrapper stops the command but does not
@@ -45,10 +45,11 @@ def main(run_id: str) -> int:
     store_url = resolve(os.environ.get("PICIDAE_STORE"))
     store = open_store(store_url)
     record = store.get_run(run_id)
-    job = os.environ.get("SLURM_JOB_ID")
+    job = os.environ.get("SLURM_JOB_ID") or os.environ.get("PICIDAE_JOB_ID")
+    engine = (record.get("compute") or {}).get("executor") or "engine"
     root = cfg.home / "work"
     root.mkdir(parents=True, exist_ok=True)
-    opts = Options(worker=f"slurm:{job or os.getpid()}@{socket.gethostname()[:64]}",
+    opts = Options(worker=f"{engine}:{job or os.getpid()}@{socket.gethostname()[:64]}",
                    store_url=store_url, root=root.resolve(), target=cfg.compute_target,
                    poll_s=cfg.worker_poll_s, grace_s=cfg.cancel_grace_s,
                    sample_s=cfg.sample_interval_s, prices=prices.load_table())

@@ -116,7 +116,8 @@ def submit(command: str | Iterable[str], *, name: str | None = None, parent: Any
            kind: str | None = None, trigger: str | None = None, snapshot_code: bool = False,
            cwd: str | os.PathLike[str] | None = None, store: StoreLocation = None,
            executor: str | None = None, partition: str | None = None,
-           account: str | None = None, slurm_args: Iterable[str] | None = None) -> RunView:
+           account: str | None = None, slurm_args: Iterable[str] | None = None,
+           ray_address: str | None = None) -> RunView:
     """Queue ``command`` (an argv list, or a string split like a shell would) for a worker
     (``picidae worker``). Returns the run — or, with ``seeds`` (``"42-46"``, ``[1, 2]``) or
     ``grid`` (``{"lr": [0.1, 0.01]}``), the parent whose children are one run per seed and
@@ -131,26 +132,16 @@ def submit(command: str | Iterable[str], *, name: str | None = None, parent: Any
     that many times, ``allow_failures`` lets a parent complete although children failed,
     ``snapshot_code`` archives the workspace so workers run exactly this code. The command
     runs in ``cwd`` (default: this folder) on the worker's machine, unless the code snapshot
-    is restored. ``executor`` (``local``, ``slurm``) says who runs it: ``slurm`` submits an
-    ``sbatch`` job per run at once (``partition``, ``account`` and ``slurm_args`` pass
-    through). See docs/running.md."""
+    is restored. ``executor`` (``local``, ``slurm``, ``ray``) says who runs it: ``slurm``
+    submits an ``sbatch`` job per run at once (``partition``, ``account`` and ``slurm_args``
+    pass through), ``ray`` a Ray job per run (``ray_address``, default ``RAY_ADDRESS``). See
+    docs/running.md."""
     from picidae.executor.engines import get_executor
-    from picidae.executor.engines.slurm import clean_args
-
     engine = get_executor(executor)
-    options: dict[str, Any] | None = None
-    if engine.name != "local":
-        import shutil
-
-        if shutil.which("sbatch") is None:
-            raise InvalidInput("--executor slurm needs Slurm's sbatch on this machine's PATH",
-                               field="executor")
+    options = engine.options(partition=partition, account=account, slurm_args=slurm_args,
+                             ray_address=ray_address)
+    if options is not None:
         queue = engine.queue
-        options = {"name": engine.name, "partition": partition, "account": account,
-                   "args": clean_args(slurm_args)}
-    elif partition or account or slurm_args:
-        raise InvalidInput("--partition, --account and --slurm-arg need --executor slurm",
-                           field="executor")
     target = open_store(store)
     where = Path(cwd).resolve() if cwd is not None else Path.cwd()
     spec = Spec.build(command, config=config, set=set, seeds=seeds, grid=grid, cpus=cpus,

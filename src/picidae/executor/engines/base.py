@@ -8,7 +8,7 @@ from picidae.errors import InvalidInput
 from picidae.store.base import Store
 
 #: The engines ``picidae submit --executor`` knows.
-ENGINES = ("local", "slurm")
+ENGINES = ("local", "slurm", "ray")
 
 
 class Executor(Protocol):
@@ -22,6 +22,12 @@ class Executor(Protocol):
 
     name: str
     queue: str
+
+    def options(self, **given: Any) -> dict[str, Any] | None:
+        """The engine's options from ``submit``'s (``partition``, ``account``,
+        ``slurm_args``, ``ray_address``), checked (``InvalidInput``); kept in each run's
+        ``execution.engine``. ``None``: the local queue."""
+        ...
 
     def submit(self, store: Store, record: dict[str, Any]) -> str:
         """Submit one claimed run; returns the engine's job id."""
@@ -47,6 +53,16 @@ class LocalExecutor:
     name = "local"
     queue = "default"
 
+    def options(self, **given: Any) -> dict[str, Any] | None:
+        """None; engine options are refused."""
+        for key, flag in (("partition", "--partition"), ("account", "--account"),
+                          ("slurm_args", "--slurm-arg"), ("ray_address", "--ray-address")):
+            if given.get(key):
+                raise InvalidInput(f"{flag} needs --executor "
+                                   f"{'ray' if key == 'ray_address' else 'slurm'}",
+                                   field="executor")
+        return None
+
     def submit(self, store: Store, record: dict[str, Any]) -> str:
         """Nothing to do: the run waits in the queue for a worker."""
         return ""
@@ -71,5 +87,9 @@ def get_executor(name: str | None) -> Executor:
         from picidae.executor.engines.slurm import SlurmExecutor
 
         return SlurmExecutor()
+    if name == "ray":
+        from picidae.executor.engines.ray import RayExecutor
+
+        return RayExecutor()
     raise InvalidInput(f"executor must be one of {', '.join(ENGINES)}, got {name!r}",
                        field="executor")

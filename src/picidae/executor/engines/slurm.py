@@ -21,19 +21,15 @@ import re
 import shlex
 import subprocess
 import sys
-import time
-import uuid
 from typing import Any
 
-from picidae.core.run import LogLine
 from picidae.core.states import State
-from picidae.errors import IllegalTransition, InvalidInput, PicidaeError, RunFinished
+from picidae.errors import InvalidInput, PicidaeError, RunFinished
+from picidae.executor.engines.common import OPEN, dispatch, held_runs, move, record_job
 from picidae.settings import settings
-from picidae.store.base import Batch, RunQuery, Store
+from picidae.store.base import Store
 
 QUEUE = "slurm"
-_OPEN = [State.PROVISIONING.value, State.SYNCING_DATA.value, State.RUNNING.value,
-         State.EVALUATING.value]
 _PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED"}
 _ACTIVE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
 #: Slurm's job endings, as (state, failure reason) for the run when it has not ended itself.
@@ -132,6 +128,18 @@ class SlurmExecutor:
     name = "slurm"
     queue = QUEUE
 
+    def options(self, **given: Any) -> dict[str, Any] | None:
+        """``partition``, ``account``, ``args`` (``--slurm-arg``); sbatch must be here."""
+        import shutil
+
+        if given.get("ray_address"):
+            raise InvalidInput("--ray-address needs --executor ray", field="executor")
+        if shutil.which("sbatch") is None:
+            raise InvalidInput("--executor slurm needs Slurm's sbatch on this machine's PATH",
+                               field="executor")
+        return {"name": self.name, "partition": given.get("partition"),
+                "account": given.get("account"), "args": clean_args(given.get("slurm_args"))}
+
     def submit(self, store: Store, record: dict[str, Any]) -> str:
         """``sbatch`` the run's script; records ``compute.executor`` and ``job_id``."""
         (settings().home / "slurm").mkdir(parents=True, exist_ok=True)
@@ -141,33 +149,17 @@ class SlurmExecutor:
         if out.returncode != 0:
             raise PicidaeError(f"sbatch refused the job: {out.stderr.strip()[:500]}")
         job = out.stdout.strip().split(";")[0]
-        compute = {**(record.get("compute") or {}), "executor": self.name, "job_id": job}
-        store.write(record["id"], Batch(
-            fields={"compute": compute}, batch_id=uuid.uuid4().hex,
-            logs=[LogLine(time.time(), "worker", f"submitted to Slurm as job {job}")]))
+        record_job(store, record, self.name, job, f"submitted to Slurm as job {job}")
         return job
 
     def dispatch(self, store: Store, actor: str) -> list[str]:
         """Claim the runs waiting in the ``slurm`` queue and ``sbatch`` each."""
-        done: list[str] = []
-        while True:
-            claimed = store.claim(actor, queue=self.queue, limit=100)
-            if not claimed:
-                return done
-            for record in claimed:
-                try:
-                    self.submit(store, record)
-                except PicidaeError as exc:
-                    _move(store, record["id"], State.FAILED, f"sbatch failed: {exc}", actor,
-                          failure={"reason": "error", "message": str(exc)})
-                done.append(record["id"])
+        return dispatch(self, store, actor)
 
     def poll(self, store: Store, actor: str) -> int:
         """Heartbeat pending jobs' runs; record the verdict of jobs that ended while their
         run did not."""
-        held = [rec for rec in store.list_runs(RunQuery(status=[*_OPEN, State.LOST.value]))
-                if (rec.get("compute") or {}).get("executor") == self.name
-                and (rec.get("compute") or {}).get("job_id")]
+        held = held_runs(store, self.name)
         if not held:
             return 0
         states = job_states([str(rec["compute"]["job_id"]) for rec in held])
@@ -188,7 +180,7 @@ class SlurmExecutor:
                  actor: str) -> None:
         # Give the wrapper's own ending a moment to land before overruling it.
         fresh = store.get_run(rec["id"])
-        if fresh["status"] not in [*_OPEN, State.LOST.value]:
+        if fresh["status"] not in OPEN:
             return
         to, why = _VERDICTS.get(state, (State.FAILED, "error"))
         if state == "VANISHED":
@@ -196,13 +188,13 @@ class SlurmExecutor:
         text = f"Slurm job {job} ended {state}" + (f" ({reason})" if reason
                                                    and reason != "None" else "")
         if to is State.CANCELED:
-            _move(store, rec["id"], to, f"canceled in Slurm: job {job}", actor)
+            move(store, rec["id"], to, f"canceled in Slurm: job {job}", actor)
         elif to is State.LOST:
             if fresh["status"] != State.LOST.value:
-                _move(store, rec["id"], to, text if state != "VANISHED"
+                move(store, rec["id"], to, text if state != "VANISHED"
                       else f"Slurm no longer knows job {job}", actor)
         else:
-            _move(store, rec["id"], to, text, actor,
+            move(store, rec["id"], to, text, actor,
                   failure={"reason": why or "error", "message": text})
 
     def cancel(self, store: Store, record: dict[str, Any]) -> None:
@@ -210,10 +202,3 @@ class SlurmExecutor:
         job = (record.get("compute") or {}).get("job_id")
         if job:
             _run(["scancel", str(job)])
-
-
-def _move(store: Store, run_id: str, to: State, reason: str, actor: str,
-          failure: dict[str, Any] | None = None) -> None:
-    with contextlib.suppress(IllegalTransition, RunFinished):
-        store.transition(run_id, to.value, reason=reason, actor=actor, failure=failure,
-                         expect={*_OPEN, State.LOST.value})
