@@ -160,3 +160,64 @@ def test_bad_executor_options_are_refused_in_one_line(cli: Cli, sqlite_url: str)
     assert out.returncode == 1 and "--executor slurm" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     assert picidae.runs(store=sqlite_url) == []
+
+
+VALUE = """
+    import picidae
+    run = picidae.init()
+    run.log(value=float(run.config["x"]))
+"""
+
+
+def test_a_sweep_with_executor_slurm_runs_its_trials_as_slurm_jobs(
+        slurm: SlurmCluster, sqlite_url: str, script: Callable[[str], str],
+        cli: Cli) -> None:
+    pytest.importorskip("optuna")
+    out = cli("sweep", "--executor", "slurm", "--param", "x=choice:1,2,3", "--strategy",
+              "grid", "--trials", "3", "--parallel", "3", "--metric", "value", "--store",
+              sqlite_url, "--json", "--", sys.executable, script(VALUE), timeout=120)
+    data = __import__("json").loads(out.stdout)
+    assert data["status"] == "completed" and data["summary"]["trials_completed"] == 3
+    assert data["summary"]["best_value"] == 3.0
+    parent = picidae.get_run(data["id"], store=sqlite_url)
+    assert parent.execution["engine"]["name"] == "slurm"  # what 'sweep resume' reuses
+    kids = parent.children()
+    assert sorted(k.config["x"] for k in kids) == [1, 2, 3]
+    assert {(k.kind, k.status, k.queue) for k in kids} == {("sweep-point", "completed",
+                                                            "slurm")}
+    assert {k.compute["executor"] for k in kids} == {"slurm"}
+    assert len({k.compute["job_id"] for k in kids}) == 3
+
+
+def test_a_schedule_with_executor_slurm_submits_its_fired_run_to_slurm(
+        slurm: SlurmCluster, sqlite_url: str, cli: Cli) -> None:
+    pytest.importorskip("croniter")
+    import time
+
+    from picidae.executor.schedules import fire_due
+    from picidae.store.registry import open_store
+
+    cli("schedule", "add", "nightly", "--cron", "0 3 * * *", "--executor", "slurm",
+        "--partition", "debug", "--store", sqlite_url, "--", "true")
+    listed = __import__("json").loads(cli("schedule", "ls", "--json", "--store",
+                                          sqlite_url).stdout)
+    assert listed[0]["spec"]["engine"]["name"] == "slurm"
+    assert listed[0]["spec"]["engine"]["partition"] == "debug"
+    [(_, _, run_id)] = fire_due(open_store(sqlite_url), time.time() + 86400)
+    done = wait_for(lambda: _status(run_id, sqlite_url, "completed", "failed"), timeout=60)
+    assert done.status == "completed", done.failure
+    assert done.trigger == "schedule" and done.queue == "slurm"
+    assert done.compute["executor"] == "slurm" and done.compute["job_id"].isdigit()
+
+
+def test_sweep_and_schedule_refuse_an_unknown_executor_in_one_line(
+        cli: Cli, sqlite_url: str) -> None:
+    pytest.importorskip("optuna")
+    for args in (["sweep", "--param", "x=choice:1,2", "--metric", "v"],
+                 ["schedule", "add", "s", "--cron", "0 3 * * *"]):
+        out = cli(*args, "--executor", "kubernetes", "--store", sqlite_url, "--", "true",
+                  check=False)
+        assert out.returncode == 2 and "kubernetes" in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert picidae.runs(store=sqlite_url) == []
+    assert "No schedules" in cli("schedule", "ls", "--store", sqlite_url).stdout

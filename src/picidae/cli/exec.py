@@ -16,6 +16,16 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="Config KEY=VALUE (repeatable; values parsed as JSON when they parse, "
                   "dots nest: opt.lr=0.1).")]
 
+# The executor options of submit, sweep and schedule add (one definition each).
+ExecutorOpt = Annotated[str, typer.Option(
+    "--executor", help="local (picidae worker), slurm (sbatch) or ray (a Ray job).")]
+PartitionOpt = Annotated[str | None, typer.Option("--partition", help="Slurm partition.")]
+AccountOpt = Annotated[str | None, typer.Option("--account", help="Slurm account.")]
+SlurmArgOpt = Annotated[list[str] | None, typer.Option(
+    "--slurm-arg", help="An sbatch option passed through, e.g. --qos=high (repeatable).")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", help="The Ray cluster [default: RAY_ADDRESS].")]
+
 
 def _summary(rv: RunView) -> dict[str, Any]:
     data = rv.to_dict(transitions=False)
@@ -62,17 +72,11 @@ def submit(
     snapshot: Annotated[bool, typer.Option("--snapshot", help="Archive this workspace; "
                                                               "workers run exactly it.")]
     = False,
-    executor: Annotated[str, typer.Option(
-        "--executor", help="local (picidae worker), slurm (sbatch) or ray (a Ray job).")]
-    = "local",
-    partition: Annotated[str | None, typer.Option("--partition", help="Slurm partition.")]
-    = None,
-    account: Annotated[str | None, typer.Option("--account", help="Slurm account.")] = None,
-    slurm_args: Annotated[list[str] | None, typer.Option(
-        "--slurm-arg", help="An sbatch option passed through, e.g. --qos=high (repeatable).")]
-    = None,
-    ray_address: Annotated[str | None, typer.Option(
-        "--ray-address", help="The Ray cluster [default: RAY_ADDRESS].")] = None,
+    executor: ExecutorOpt = "local",
+    partition: PartitionOpt = None,
+    account: AccountOpt = None,
+    slurm_args: SlurmArgOpt = None,
+    ray_address: RayAddressOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:

@@ -12,7 +12,14 @@ from rich.table import Table
 from rich.text import Text
 
 from picidae.cli.common import JsonOpt, StoreOpt, ago, console, error_text, print_json
-from picidae.cli.exec import SetOpt
+from picidae.cli.exec import (
+    AccountOpt,
+    ExecutorOpt,
+    PartitionOpt,
+    RayAddressOpt,
+    SetOpt,
+    SlurmArgOpt,
+)
 from picidae.core.submission import parse_assignments
 from picidae.errors import InvalidInput
 from picidae.executor import schedules
@@ -50,6 +57,11 @@ def add(
     retries: Annotated[int, typer.Option("--retries", min=0, max=100)] = 0,
     tags: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag (repeatable).")]
     = None,
+    executor: ExecutorOpt = "local",
+    partition: PartitionOpt = None,
+    account: AccountOpt = None,
+    slurm_args: SlurmArgOpt = None,
+    ray_address: RayAddressOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -63,7 +75,9 @@ def add(
             raise InvalidInput("a schedule needs --cron EXPR (like '0 3 * * *')",
                                field="cron")
         found = schedules.add(name, cron, command=command or None, flow=flow, tz=tz,
-                              spec=spec, store=store)
+                              spec=spec, store=store, executor=executor,
+                              partition=partition, account=account, slurm_args=slurm_args,
+                              ray_address=ray_address)
     except InvalidInput as exc:
         print(f"picidae: {error_text(exc)}", file=sys.stderr)
         raise typer.Exit(2) from None

@@ -10,7 +10,14 @@ from typing import Annotated
 import typer
 
 from picidae.cli.common import JsonOpt, StoreOpt, error_text, print_json
-from picidae.cli.exec import SetOpt
+from picidae.cli.exec import (
+    AccountOpt,
+    ExecutorOpt,
+    PartitionOpt,
+    RayAddressOpt,
+    SetOpt,
+    SlurmArgOpt,
+)
 from picidae.core.submission import parse_assignments
 from picidae.errors import InvalidInput
 
@@ -52,12 +59,18 @@ def sweep(
                                          help="Retry a crashed trial up to N times.")] = 0,
     tags: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag (repeatable).")]
     = None,
+    executor: ExecutorOpt = "local",
+    partition: PartitionOpt = None,
+    account: AccountOpt = None,
+    slurm_args: SlurmArgOpt = None,
+    ray_address: RayAddressOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the result.")] = False,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Search parameters for the best value of a metric: trials are queued runs (run them
-    with 'picidae worker'), chosen by Optuna from the results so far."""
+    with 'picidae worker', or --executor slurm|ray), chosen by Optuna from the results so
+    far."""
     from picidae.executor import sweep as sweeps
     from picidae.store.registry import open_store
 
@@ -84,15 +97,19 @@ def sweep(
             parent = sweeps.create(target, words, params or [], metric=metric or "",
                                    name=name, strategy=strategy, trials=trials,
                                    parallel=parallel, mode=mode, prune=prune, seed=seed,
-                                   submit=submit)
+                                   submit=submit, executor=executor, partition=partition,
+                                   account=account, slurm_args=slurm_args,
+                                   ray_address=ray_address)
             resume = False
     except InvalidInput as exc:
         raise _bad(exc) from None
     run_id = parent["id"]
     if echo:
         verb = "resuming" if resume else "started"
-        echo(f"sweep {run_id} ({parent['name']}) {verb}; trials wait for 'picidae worker'"
-             f"{' --store ' + store if store else ''}")
+        engine = ((parent.get("execution") or {}).get("engine") or {}).get("name")
+        echo(f"sweep {run_id} ({parent['name']}) {verb}; trials wait for 'picidae worker"
+             f"{' --executor ' + engine if engine else ''}"
+             f"{' --store ' + store if store else ''}'")
     try:
         record = sweeps.Controller(target, run_id, echo=echo).run()
     except InvalidInput as exc:

@@ -47,40 +47,75 @@ def book(store: Store) -> ScheduleBook:
 
 def add(name: str, cron: str, *, command: Any = None, flow: str | None = None,
         tz: str | None = None, spec: dict[str, Any] | None = None,
-        store: StoreLocation = None, now: float | None = None) -> dict[str, Any]:
+        store: StoreLocation = None, now: float | None = None, executor: str | None = None,
+        partition: str | None = None, account: str | None = None,
+        slurm_args: Any = None, ray_address: str | None = None) -> dict[str, Any]:
     """Store schedule ``name``: at each slot of ``cron`` (in ``tz``, default UTC) submit
     ``command`` with the submit options in ``spec`` (``config``, ``cpus``, ``queue``...), or
-    the latest version of ``flow``. Everything is checked before anything is stored."""
+    the latest version of ``flow``. ``executor`` and its options (as ``picidae.submit``
+    takes them) are kept in the stored spec's ``engine``: each fired run waits in that
+    engine's queue for its follower (``picidae worker --executor slurm``). Everything is
+    checked before anything is stored."""
+    from picidae.executor.engines import resolve
+
     text = crons.check(cron, tz)
     if (command is None) == (flow is None):
         raise InvalidInput("a schedule runs a command (after '--') or a flow (--flow), one "
                            "of them", field="command")
+    engine, options = resolve(executor, partition=partition, account=account,
+                              slurm_args=slurm_args, ray_address=ray_address)
+    if options is not None and flow is not None:
+        raise InvalidInput("--executor applies to a command schedule; a flow's runs go to "
+                           "the local queue", field="executor")
     target = open_store(store)
     table = book(target)
     data: dict[str, Any] | None = None
     if command is not None:
         from picidae.executor.submit import pin_inputs
 
-        built = Spec.build(command, **(spec or {}))
+        given = dict(spec or {})
+        if options is not None:
+            given["queue"] = engine.queue
+        built = Spec.build(command, **given)
         pin_inputs(built)
         data = built.to_dict()
+        if options is not None:
+            data["engine"] = options
     else:
         target.get_flow(str(flow))  # FlowNotFound now, not at the first slot
     return table.add(name, text, tz or "UTC", spec=data, flow=flow, now=now)
 
 
+def split_spec(data: dict[str, Any]) -> tuple[Spec, dict[str, Any] | None]:
+    """A stored schedule spec: the submission spec, and the executor's options (``engine``,
+    ``None`` for the local queue)."""
+    data = dict(data)
+    engine = data.pop("engine", None)
+    if engine is not None:
+        from picidae.executor.engines import ENGINES
+
+        if not isinstance(engine, dict) or engine.get("name") not in ENGINES:
+            raise InvalidInput(f"a schedule's engine names one of {', '.join(ENGINES)}",
+                               field="spec.engine")
+    return Spec.from_dict(data), engine
+
+
 def _submit(store: Store, schedule: dict[str, Any], slot: float) -> str:
     """Queue the schedule's work for ``slot`` (the records ``picidae submit`` makes)."""
-    flow = None
+    flow, engine = None, None
     if schedule.get("flow"):
         stored = store.get_flow(schedule["flow"])
         spec, flow = Spec.from_dict(stored["spec"]), (stored["name"], stored["version"])
     else:
-        spec = Spec.from_dict(schedule["spec"])
+        spec, engine = split_spec(schedule["spec"])
     top = plan(spec, name=schedule["name"], trigger="schedule", flow=flow, actor=ACTOR)
     top["execution"]["schedule"] = {"name": schedule["name"], "slot": slot}
+    if engine:
+        top["execution"]["engine"] = engine
     top = store.create_run(top)
     for child in plan_children(spec, top, actor=ACTOR):
+        if engine:
+            child["execution"]["engine"] = engine
         store.create_run(child)
     return str(top["id"])
 

@@ -136,10 +136,9 @@ def submit(command: str | Iterable[str], *, name: str | None = None, parent: Any
     submits an ``sbatch`` job per run at once (``partition``, ``account`` and ``slurm_args``
     pass through), ``ray`` a Ray job per run (``ray_address``, default ``RAY_ADDRESS``). See
     docs/running.md."""
-    from picidae.executor.engines import get_executor
-    engine = get_executor(executor)
-    options = engine.options(partition=partition, account=account, slurm_args=slurm_args,
-                             ray_address=ray_address)
+    from picidae.executor.engines import resolve
+    engine, options = resolve(executor, partition=partition, account=account,
+                              slurm_args=slurm_args, ray_address=ray_address)
     if options is not None:
         queue = engine.queue
     target = open_store(store)

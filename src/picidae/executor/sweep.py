@@ -41,6 +41,7 @@ from picidae.errors import (
     StoreUnavailable,
 )
 from picidae.executor.cancel import cancel_tree
+from picidae.executor.engines import for_options, resolve
 from picidae.executor.parents import latest_attempts
 from picidae.executor.submit import store_spec
 from picidae.sdk.view import RunView
@@ -154,6 +155,8 @@ class Controller:
             raise InvalidInput(f"run {parent_id} is not a sweep", field="run_id")
         self.defn = SweepDef.from_config(self.parent["config"])
         self.spec = Spec.from_dict(self.parent["execution"]["sweep"])
+        self.engine_options = self.parent["execution"].get("engine")
+        self.engine = for_options(self.engine_options)
         self.poll_s = poll_s
         self.sleep = sleep
         self.echo = echo or (lambda _line: None)
@@ -239,7 +242,7 @@ class Controller:
         number = self.created + 1
         rec, _ = store_spec(self.store, spec, name=f"{self.parent['name']}/trial-{number}",
                             parent=self.parent["id"], trigger="policy", kind="sweep-point",
-                            actor=ACTOR)
+                            actor=ACTOR, engine=self.engine_options)
         self.store.write(rec["id"], Batch(fields={"primary_metric": {  # ranks the trials
             "name": self.defn.metric, "mode": self.defn.mode, "best": None, "step": None}}))
         self.open[rec["id"]] = _Trial(trial, params)
@@ -301,8 +304,11 @@ class Controller:
             elif rec["status"] == State.RUNNING.value and self._report(
                     origin, rec, prune=self.defn.prune != "none"):
                 cancel_tree(self.store, rec["id"], reason="pruned", actor=ACTOR)
+        before = self.created
         while self.created < self.defn.trials and len(self.open) < self.defn.parallel:
             self._submit()
+        if self.created > before:
+            self.engine.dispatch(self.store, ACTOR)  # as submit does; the follower too
         self._write_summary()
         if self.created >= self.defn.trials and not self.open:
             self._finish()
@@ -346,12 +352,21 @@ def create(store: Store, command: str | Iterable[str], params: Any, *, metric: s
            name: str | None = None, strategy: str = "tpe", trials: int = 20,
            parallel: int = 4, mode: str = "max", prune: str = "none",
            seed: int | None = None, submit: Mapping[str, Any] | None = None,
-           ) -> dict[str, Any]:
-    """Check a sweep's definition and store its parent (running, no children yet)."""
+           executor: str | None = None, partition: str | None = None,
+           account: str | None = None, slurm_args: Iterable[str] | None = None,
+           ray_address: str | None = None) -> dict[str, Any]:
+    """Check a sweep's definition and store its parent (running, no children yet). The
+    executor's options are kept in the parent's ``execution.engine``, so a resumed
+    controller submits its trials the same way."""
     defn = SweepDef(params=parse_params(params), metric=metric, strategy=strategy,
                     trials=trials, parallel=parallel, mode=mode, prune=prune, seed=seed)
     _optuna()  # a missing extra is an error before anything is stored
-    spec = Spec.build(command, **dict(submit or {}))
+    engine, options = resolve(executor, partition=partition, account=account,
+                              slurm_args=slurm_args, ray_address=ray_address)
+    submit = dict(submit or {})
+    if options is not None:
+        submit["queue"] = engine.queue
+    spec = Spec.build(command, **submit)
     if spec.seeds is not None or spec.grid is not None:
         raise InvalidInput("a sweep's trials take no seeds or grid; use --param",
                            field="params")
@@ -360,7 +375,8 @@ def create(store: Store, command: str | Iterable[str], params: Any, *, metric: s
                      trigger="user", actor=ACTOR,
                      primary_metric={"name": defn.metric, "mode": defn.mode},
                      reason="sweep controller started")
-    rec.update(queue=None, execution={"sweep": spec.to_dict()})
+    rec.update(queue=None, execution={"sweep": spec.to_dict(),
+                                      **({"engine": options} if options else {})})
     return store.create_run(rec)
 
 
@@ -372,14 +388,19 @@ def sweep(command: str | Iterable[str], params: Any, *, metric: str, strategy: s
           timeout: str | float | None = None, queue: str | None = None, retries: int = 0,
           tags: Iterable[str] | None = None, cwd: str | None = None,
           store: StoreLocation = None, poll_s: float = POLL_S,
-          echo: Callable[[str], None] | None = None) -> RunView:
+          echo: Callable[[str], None] | None = None, executor: str | None = None,
+          partition: str | None = None, account: str | None = None,
+          slurm_args: Iterable[str] | None = None, ray_address: str | None = None,
+          ) -> RunView:
     """Search ``params`` (name → ``uniform:A:B``, ``loguniform:A:B``, ``int:A:B`` or
     ``choice:a,b,c``) for the best value of ``metric`` (``mode`` max or min) with
     ``strategy`` (``random``, ``tpe``, ``grid``): ``trials`` runs of ``command``, ``parallel``
     at a time, each a child with its point in config, run by workers (``picidae worker``).
     ``prune="median"`` cancels poor trials early (reason ``pruned``). Blocks until the last
     trial ends and returns the parent (summary: ``best_run``, ``best_value``,
-    ``best_params``, ``trials_completed``/``_pruned``/``_failed``). See docs/sweeps.md."""
+    ``best_params``, ``trials_completed``/``_pruned``/``_failed``). ``executor``
+    (``local``, ``slurm``, ``ray``) and its options run the trials as ``picidae.submit``
+    would. See docs/sweeps.md."""
     import os
 
     target = open_store(store)
@@ -388,7 +409,8 @@ def sweep(command: str | Iterable[str], params: Any, *, metric: str, strategy: s
               "cwd": cwd or os.getcwd()}
     rec = create(target, command, params, metric=metric, name=name, strategy=strategy,
                  trials=trials, parallel=parallel, mode=mode, prune=prune, seed=seed,
-                 submit=submit)
+                 submit=submit, executor=executor, partition=partition, account=account,
+                 slurm_args=slurm_args, ray_address=ray_address)
     Controller(target, rec["id"], poll_s=poll_s, echo=echo).run()
     return RunView(target, target.get_run(rec["id"]))
 

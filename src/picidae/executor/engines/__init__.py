@@ -7,6 +7,6 @@ run is run by the same ``Launcher`` a local worker uses (``python -m
 picidae.executor.attach``).
 """
 
-from picidae.executor.engines.base import ENGINES, Executor, get_executor
+from picidae.executor.engines.base import ENGINES, Executor, for_options, get_executor, resolve
 
-__all__ = ["ENGINES", "Executor", "get_executor"]
+__all__ = ["ENGINES", "Executor", "for_options", "get_executor", "resolve"]

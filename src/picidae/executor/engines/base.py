@@ -93,3 +93,19 @@ def get_executor(name: str | None) -> Executor:
         return RayExecutor()
     raise InvalidInput(f"executor must be one of {', '.join(ENGINES)}, got {name!r}",
                        field="executor")
+
+
+def resolve(executor: str | None, *, partition: str | None = None,
+            account: str | None = None, slurm_args: Any = None,
+            ray_address: str | None = None) -> tuple[Executor, dict[str, Any] | None]:
+    """The executor called ``executor`` and its checked options (``None``: the local
+    queue), as ``submit``, ``sweep`` and ``schedule add`` take them; ``InvalidInput`` for
+    an unknown executor or options it does not take."""
+    engine = get_executor(executor)
+    return engine, engine.options(partition=partition, account=account,
+                                  slurm_args=slurm_args, ray_address=ray_address)
+
+
+def for_options(options: dict[str, Any] | None) -> Executor:
+    """The executor whose stored options (``execution.engine``) these are."""
+    return get_executor((options or {}).get("name"))

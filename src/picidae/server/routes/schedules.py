@@ -11,9 +11,8 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from picidae.core import cron as crons
-from picidae.core.submission import Spec
 from picidae.errors import InvalidInput
-from picidae.executor.schedules import book
+from picidae.executor.schedules import book, split_spec
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.routes.runs import Strict
@@ -49,7 +48,10 @@ def add_schedule(body: ScheduleIn, access: Annotated[Access, Depends(writer)]) -
     text = crons.check(body.cron, body.tz)
     if (body.spec is None) == (body.flow is None):
         raise InvalidInput("a schedule submits a spec or a flow, one of them", field="spec")
-    spec = Spec.from_dict(body.spec).to_dict() if body.spec is not None else None
+    spec = None
+    if body.spec is not None:
+        built, engine = split_spec(body.spec)
+        spec = {**built.to_dict(), **({"engine": engine} if engine else {})}
     if body.flow is not None:
         access.store.get_flow(body.flow)  # FlowNotFound now, not at the first slot
     found = book(access.store).add(body.name, text, body.tz, spec=spec, flow=body.flow)
