@@ -5,6 +5,7 @@ workspace, the server fires and delivers it, and the other workspace sees none o
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -93,6 +94,13 @@ def test_schedules_round_trip_over_http_in_the_tokens_workspace(cli: Cli) -> Non
     _one_line_refusal(cli("a_read", "schedule", "rm", "nightly", ok=False))
     assert cli.json("a", "schedule", "rm", "nightly")["name"] == "nightly"
     assert cli.json("a", "schedule", "ls") == []
+    if shutil.which("sbatch"):  # the executor's options are kept through the API
+        engine = cli.json("a", "schedule", "add", "on-slurm", "--cron", "0 3 * * *",
+                          "--executor", "slurm", "--account", "lab", "--", "true")["spec"]
+        assert engine["queue"] == "slurm"
+        assert engine["engine"] == {"name": "slurm", "partition": None, "account": "lab",
+                                    "args": []}
+        cli.json("a", "schedule", "rm", "on-slurm")
     assert "no schedule named" in _one_line_refusal(cli("a", "schedule", "rm", "nightly",
                                                         ok=False))
 
@@ -185,6 +193,8 @@ def test_bad_bodies_are_refused_naming_the_field(two_workspaces: ServerProcess) 
                                         "flow": "f"}, "tz"),
                  ("/api/v1/schedules", {"name": "x", "cron": "0 3 * * *", "spec": {}},
                   "command"),
+                 ("/api/v1/schedules", {"name": "x", "cron": "0 3 * * *", "spec": {
+                     "command": ["true"], "engine": {"name": "k8s"}}}, "spec.engine"),
                  ("/api/v1/alerts", {"name": "x", "on": ["failed"], "url": "ftp://h"}, "url"),
                  ("/api/v1/alerts", {"name": "x", "on": ["failed"], "url": "http://h",
                                      "kind": "email"}, "kind")]
