@@ -122,10 +122,11 @@ class MissingDependency(PicidaeError, ImportError):
     code = "missing_dependency"
     http_status = 500
 
-    def __init__(self, package: str, extra: str) -> None:
-        super().__init__(
-            f"this feature needs {package!r}: pip install 'picidae[{extra}]'", field=None
-        )
+    def __init__(self, package: str, extra: str, *, broken: str | None = None) -> None:
+        # ``broken``: the package is installed but its import failed (why, and what to do).
+        message = (f"{package!r} is installed but cannot be imported: {broken}" if broken
+                   else f"this feature needs {package!r}: pip install 'picidae[{extra}]'")
+        super().__init__(message, field=None)
 
 
 

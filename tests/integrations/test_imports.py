@@ -79,3 +79,29 @@ def test_the_contract_names_import_from_a_fresh_interpreter(run_script: Any) -> 
     """, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_an_installed_framework_that_fails_to_import_says_why_not_pip_install(
+        run_script: Any) -> None:
+    # Keras 3 is installed but its default backend (TensorFlow) is not: the error used to say
+    # "pip install 'picidae[keras]'", which changes nothing; it must name the real cause.
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("keras") is None:
+        framework("keras", "keras")  # skips, or fails under CI=true
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("TensorFlow is installed, so Keras's default backend imports")
+    proc = run_script("""
+        import picidae
+        import picidae.integrations.keras as integration
+        try:
+            integration.PicidaeCallback
+        except picidae.MissingDependency as exc:
+            print(exc)
+    """, env={"KERAS_BACKEND": "tensorflow"})
+    assert proc.returncode == 0, proc.stderr
+    assert "'keras' is installed but cannot be imported" in proc.stdout
+    assert "tensorflow" in proc.stdout and "KERAS_BACKEND=torch" in proc.stdout
+    assert "pip install" not in proc.stdout

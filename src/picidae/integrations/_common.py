@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import importlib.util
 import os
 import traceback as tb
 from argparse import Namespace
@@ -22,12 +23,20 @@ from picidae.errors import InvalidInput, MissingDependency
 _RANK_VARS = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "LOCAL_RANK")
 
 
-def require(module: str, extra: str, package: str | None = None) -> ModuleType:
-    """Import ``module``, or raise ``MissingDependency`` naming ``picidae[extra]``."""
+def require(module: str, extra: str, package: str | None = None, *,
+            hint: str = "") -> ModuleType:
+    """Import ``module``, or raise ``MissingDependency``: naming ``picidae[extra]`` when it
+    is absent, or the import's own error (and ``hint``) when it is installed but broken."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependency(package or extra, extra) from exc
+        top = module.split(".", 1)[0]
+        try:
+            installed = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            installed = False
+        broken = f"{exc}{hint}" if installed and getattr(exc, "name", top) != top else None
+        raise MissingDependency(package or extra, extra, broken=broken) from exc
 
 
 def process_rank() -> int:

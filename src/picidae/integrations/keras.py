@@ -32,7 +32,8 @@ def _callback_class() -> type:
     global _class
     if _class is not None:
         return _class
-    keras = require("keras", "keras")
+    keras = require("keras", "keras", hint=(
+        "; Keras 3 needs a backend: set KERAS_BACKEND=torch or jax, or install tensorflow"))
 
     base: Any = keras.callbacks.Callback
 
