@@ -33,6 +33,7 @@ from picidae.store.capabilities import (
     WorkspacedStore,
 )
 from picidae.store.registry import StoreLocation, open_store
+from picidae.ticker import Ticker
 
 log = logging.getLogger("picidae.alerts")
 
@@ -237,17 +238,19 @@ def deliver_due(book: AlertBook, now: float | None = None) -> int:
     return count
 
 
-class Deliverer:
+class Deliverer(Ticker):
     """A daemon thread matching and delivering alerts every ``tick_s`` seconds (a server's,
     a worker's). ``clock`` gives the time (tests inject one)."""
 
+    name = "picidae-alerts"
+    join_timeout_s = 15.0
+
     def __init__(self, store: Store, *, tick_s: float = TICK_S,
                  clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.store = store
-        self.tick_s = tick_s
+        self.tick_s = self.retry_s = tick_s
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._matchers: dict[str, Matcher] = {}
 
     def matchers(self) -> list[Matcher]:
@@ -266,22 +269,13 @@ class Deliverer:
             out.append(self._matchers[ws])
         return out
 
-    def start(self) -> None:
-        """Start delivering (nothing happens for a store without alert rules). An app's
-        lifespan may run more than once: each start after a stop starts a new thread."""
-        if delivers_here(self.store) and (self._thread is None
-                                          or not self._thread.is_alive()):
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._loop, args=(self._stop,),
-                                            name="picidae-alerts", daemon=True)
-            self._thread.start()
+    def _enabled(self) -> bool:
+        return delivers_here(self.store)
 
     def stop(self, *, flush: bool = False) -> None:
         """Stop delivering (waits for the current tick). ``flush`` runs one last tick here,
         so what the caller's own last moves fired goes out (``picidae worker --once``)."""
-        self._stop.set()
-        if self._thread is not None and self._thread.is_alive():
-            self._thread.join(timeout=15)
+        super().stop()
         if flush and delivers_here(self.store):
             try:
                 self._matchers.clear()
@@ -299,11 +293,7 @@ class Deliverer:
         matcher.crossings(found, self.clock())
         deliver_due(matcher.book, self.clock())
 
-    def _loop(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                for matcher in self.matchers():
-                    self.tick(matcher)
-            except Exception as exc:  # a bad tick must not stop the deliverer
-                log.warning("alerts tick failed: %s", exc)
-            stop.wait(self.tick_s)
+    def _tick(self) -> float:
+        for matcher in self.matchers():
+            self.tick(matcher)
+        return self.tick_s

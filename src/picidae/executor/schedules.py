@@ -14,7 +14,6 @@ they are managed through the server's API, and the server fires them.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from picidae.store.capabilities import (
     WorkspacedStore,
 )
 from picidae.store.registry import StoreLocation, open_store
+from picidae.ticker import Ticker
 
 log = logging.getLogger("picidae.schedules")
 
@@ -172,40 +172,23 @@ def _fire_workspace(store: ScheduleStore, now: float) -> list[tuple[str, float, 
     return out
 
 
-class Scheduler:
+class Scheduler(Ticker):
     """A daemon thread calling ``fire_due`` every ``tick_s`` seconds (a server's, a
     worker's). ``clock`` gives the time (tests inject one)."""
 
+    name = "picidae-scheduler"
+
     def __init__(self, store: Store, *, tick_s: float = TICK_S,
                  clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.store = store
-        self.tick_s = tick_s
+        self.tick_s = self.retry_s = tick_s
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Start firing (nothing happens for a store without schedules). Starting again
-        after ``stop`` — an app whose lifespan runs twice — starts a new thread."""
-        if not fires_here(self.store):
-            return
-        if self._thread is None or not self._thread.is_alive():
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._loop, args=(self._stop,),
-                                            name="picidae-scheduler", daemon=True)
-            self._thread.start()
+    def _enabled(self) -> bool:
+        return fires_here(self.store)
 
-    def stop(self) -> None:
-        """Stop firing (waits for the current tick)."""
-        self._stop.set()
-        if self._thread is not None and self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _loop(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                for name, slot, run_id in fire_due(self.store, self.clock()):
-                    log.info("schedule %s fired slot %s: run %s", name, slot, run_id)
-            except Exception as exc:  # a bad tick must not stop the scheduler
-                log.warning("scheduler tick failed: %s", exc)
-            stop.wait(self.tick_s)
+    def _tick(self) -> float:
+        for name, slot, run_id in fire_due(self.store, self.clock()):
+            log.info("schedule %s fired slot %s: run %s", name, slot, run_id)
+        return self.tick_s
