@@ -49,6 +49,27 @@ export function canvas(el) {
   return ctx;
 }
 
+/** The plot area of a W×H canvas for axes ``xa`` and ``ya``: draws the y gridlines and their
+ * labels, leaves the context set for x labels (centred, below), and returns the area's
+ * width and height and the value → pixel maps. */
+export function plotFrame(ctx, xa, ya) {
+  const pw = W - PAD.left - PAD.right;
+  const ph = H - PAD.top - PAD.bottom;
+  const X = (v) => PAD.left + xa.pos(v) * pw;
+  const Y = (v) => PAD.top + (1 - ya.pos(v)) * ph;
+  ctx.strokeStyle = cssVar("--grid");
+  ctx.fillStyle = cssVar("--muted");
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  for (const t of ya.ticks) {
+    ctx.beginPath(); ctx.moveTo(PAD.left, Y(t)); ctx.lineTo(PAD.left + pw, Y(t)); ctx.stroke();
+    ctx.fillText(ya.label(t), PAD.left - 6, Y(t));
+  }
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  return {pw, ph, X, Y};
+}
+
 /** A colour from low (first palette colour) to high (second) for a value in [0, 1]. */
 export function ramp(t) {
   const a = [37, 99, 235];
@@ -73,25 +94,12 @@ function scatter(el, runs, configKey, metric) {
   const ctx = canvas(el);
   const xa = axisOf(pts.map((p) => p.x));
   const ya = axisOf(pts.map((p) => p.y));
-  const pw = W - PAD.left - PAD.right;
-  const ph = H - PAD.top - PAD.bottom;
-  const X = (v) => PAD.left + xa.pos(v) * pw;
-  const Y = (v) => PAD.top + (1 - ya.pos(v)) * ph;
-  ctx.strokeStyle = cssVar("--grid");
-  ctx.fillStyle = cssVar("--muted");
-  ctx.textAlign = "center";
-  ctx.textBaseline = "top";
+  const {pw, ph, X, Y} = plotFrame(ctx, xa, ya);
   for (const t of xa.ticks) {
     ctx.beginPath(); ctx.moveTo(X(t), PAD.top); ctx.lineTo(X(t), PAD.top + ph); ctx.stroke();
     ctx.fillText(xa.label(t), X(t), PAD.top + ph + 4);
   }
   ctx.fillText(configKey, PAD.left + pw / 2, H - 14);
-  ctx.textAlign = "right";
-  ctx.textBaseline = "middle";
-  for (const t of ya.ticks) {
-    ctx.beginPath(); ctx.moveTo(PAD.left, Y(t)); ctx.lineTo(PAD.left + pw, Y(t)); ctx.stroke();
-    ctx.fillText(ya.label(t), PAD.left - 6, Y(t));
-  }
   for (const [i, p] of pts.entries()) {
     ctx.fillStyle = seriesColor(i);
     ctx.beginPath();

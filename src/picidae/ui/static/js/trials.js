@@ -4,7 +4,7 @@
 // [data-chart="trials"] and [data-chart="parallel"] with data-key=METRIC and data-points.
 
 import {badge, cssVar, flatten, fmtNum, fmtValue, h, runLink} from "./common.js";
-import {H, PAD, W, axisOf, canvas, parallel} from "./sweep.js";
+import {H, PAD, axisOf, canvas, parallel, plotFrame} from "./sweep.js";
 
 /** The sweep's parameter names, from its config (`params`: ["lr=loguniform:…", …]). */
 function paramNames(run) {
@@ -28,20 +28,7 @@ function trialsChart(el, trials, metric, mode) {
   const ctx = canvas(el);
   const xa = axisOf([1, Math.max(2, ...trials.map((t) => t.number))]);
   const ya = axisOf(pts.map((p) => p.value));
-  const pw = W - PAD.left - PAD.right;
-  const ph = H - PAD.top - PAD.bottom;
-  const X = (v) => PAD.left + xa.pos(v) * pw;
-  const Y = (v) => PAD.top + (1 - ya.pos(v)) * ph;
-  ctx.strokeStyle = cssVar("--grid");
-  ctx.fillStyle = cssVar("--muted");
-  ctx.textAlign = "right";
-  ctx.textBaseline = "middle";
-  for (const t of ya.ticks) {
-    ctx.beginPath(); ctx.moveTo(PAD.left, Y(t)); ctx.lineTo(PAD.left + pw, Y(t)); ctx.stroke();
-    ctx.fillText(ya.label(t), PAD.left - 6, Y(t));
-  }
-  ctx.textAlign = "center";
-  ctx.textBaseline = "top";
+  const {pw, ph, X, Y} = plotFrame(ctx, xa, ya);
   for (const t of xa.ticks.filter(Number.isInteger)) ctx.fillText(String(t), X(t), PAD.top + ph + 4);
   ctx.fillText("trial", PAD.left + pw / 2, H - 14);
   // The best so far, as a step line; each completed trial as a dot.
