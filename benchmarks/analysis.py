@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/analysis.py              # SQLite, PostgreSQL and MLflow
     .venv/bin/python benchmarks/analysis.py --runs 10000 --no-mlflow --no-postgres
 
-A store of ``--runs`` runs, each with 20 config values, 5 metrics (latest values and one
-stored point each), 3 tags and two transitions, is written straight through the store's
-tables (the SDK would take minutes for this many); PostgreSQL's tables are then analysed,
-as its autovacuum does soon after a bulk load (SQLite is left without statistics, as a
-store in use is: see ``store/sql/query.py``). Timed, as the median of ``--repeat`` calls
-after one warm-up:
+A store of ``--runs`` runs, each with 20 config values, 5 metrics (latest values and three
+stored points each), 3 summary keys, 3 tags and two transitions, is written straight
+through the store's tables by ``bulk_load.py`` (see there; the SDK would take minutes for
+this many); PostgreSQL's tables are then analysed, as its autovacuum does soon after a bulk
+load (SQLite is left without statistics, as a store in use is: see
+``store/sql/query.py``). Timed, as the median of ``--repeat`` calls after one warm-up:
 
 - Q1 ``picidae.runs(where='config.lr = 0.01 and metrics.acc > 0.5',
   order_by='metrics.acc desc', limit=50)``: target under 50 ms;
@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bulk_load import fill, run_spec
+
 perf = time.perf_counter
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
@@ -47,96 +49,13 @@ PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 WHERE = "config.lr = 0.01 and metrics.acc > 0.5"
 ORDER = "metrics.acc desc"
 MLFLOW_FILTER = "params.lr = '0.01' and metrics.acc > 0.5"
-METRICS = ("acc", "loss", "f1", "precision", "recall")
-START = 1_780_000_000.0  # runs are spread over the 90 days after this
-SPAN = 90 * 86400.0
 
 
 def progress(msg: str) -> None:
     print(f"  … {msg}", file=sys.stderr, flush=True)
 
 
-# -- the data (pure Python: the MLflow subprocess builds the same runs) ------------------------
-
-def run_spec(i: int) -> dict[str, Any]:
-    """Run ``i``: config (20 values), final metrics (5), tags (3), status and times."""
-    rnd = random.Random(i)
-    config: dict[str, Any] = {
-        "lr": (0.1, 0.01, 0.001, 0.0001)[i % 4], "batch_size": 32 * (1 + i % 8),
-        "optimizer": ("adam", "sgd", "adamw")[i % 3], "seed": i, "dropout": 0.1 * (i % 5),
-        "warmup": i % 2 == 0, "arch": ("resnet18", "resnet50", "vit")[i % 3],
-    }
-    for j in range(20 - len(config)):
-        config[f"param_{j}"] = round(rnd.random(), 6)
-    metrics = {key: rnd.random() for key in METRICS}
-    created = START + SPAN * i / 100_000 + rnd.random()
-    status = "failed" if i % 29 == 0 else "canceled" if i % 31 == 0 else "completed"
-    return {"config": config, "metrics": metrics, "created_at": created,
-            "ended_at": created + 60 + rnd.random() * 3600, "status": status,
-            "tags": ["bench", f"group-{i % 10}", ("gpu", "cpu")[i % 2]],
-            "name": f"bench/{config['arch']}/sweep-{i % 100}"}
-
-
-# -- Picidae -------------------------------------------------------------------------------
-
-def fill_picidae(store: Any, n: int, batch: int = 5000) -> None:
-    """Write ``n`` runs straight into the store's tables, ``batch`` per transaction."""
-    from sqlalchemy import insert
-
-    from picidae.core.ids import new_id
-    from picidae.store.base import SeriesChunk
-    from picidae.store.sql import chunks as chunkio
-    from picidae.store.sql.store import _field_rows, dumps
-    from picidae.store.sql.tables import (
-        metric_chunks,
-        metric_latest,
-        run_fields,
-        run_tags,
-        runs,
-        transitions,
-    )
-
-    for lo in range(0, n, batch):
-        rows: dict[str, list[dict[str, Any]]] = {
-            "runs": [], "fields": [], "tags": [], "latest": [], "chunks": [], "moves": []}
-        for i in range(lo, min(n, lo + batch)):
-            s = run_spec(i)
-            run_id = new_id(at=s["created_at"])
-            created, ended = s["created_at"], s["ended_at"]
-            data = {"config": s["config"], "tags": s["tags"], "summary": {},
-                    "primary_metric": {"name": "acc", "mode": "max",
-                                       "best": s["metrics"]["acc"], "step": 0},
-                    "inputs": [], "outputs": {}}
-            rows["runs"].append({
-                "id": run_id, "workspace": "default", "name": s["name"], "alias": None,
-                "parent_id": None, "root_id": run_id, "kind": None, "status": s["status"],
-                "trigger": "user", "agent": None, "benchmark": None, "seed": i,
-                "attempt": 1, "retry_of": None, "replay_of": None, "created_at": created,
-                "started_at": created, "ended_at": ended, "last_heartbeat_at": ended,
-                "data": dumps(data)})
-            rows["fields"].extend(_field_rows(run_id, "config", s["config"]))
-            rows["tags"].extend({"run_id": run_id, "tag": t} for t in s["tags"])
-            for key, value in s["metrics"].items():
-                rows["latest"].append({"run_id": run_id, "key": key, "step": 0,
-                                       "value": value, "time": ended, "stage": None,
-                                       "count": 1})
-                chunk = SeriesChunk(key, None)
-                chunk.steps.append(0)
-                chunk.values.append(value)
-                chunk.times.append(ended)
-                rows["chunks"].extend(chunkio.chunk_rows(run_id, chunk))
-            rows["moves"].extend([
-                {"run_id": run_id, "from_state": "queued", "to_state": "running",
-                 "at": created, "reason": None, "actor": "bench"},
-                {"run_id": run_id, "from_state": "running", "to_state": s["status"],
-                 "at": ended, "reason": None, "actor": "bench"}])
-        with store._tx(write=True) as conn:
-            for table, key in ((runs, "runs"), (run_fields, "fields"), (run_tags, "tags"),
-                               (metric_latest, "latest"), (metric_chunks, "chunks"),
-                               (transitions, "moves")):
-                conn.execute(insert(table), rows[key])
-        progress(f"wrote {min(n, lo + batch):,} of {n:,} runs")
-
+# -- Picidae (the runs come from bulk_load.py, shared with the million-run benchmark) ----
 
 def timed(fn: Any, repeat: int) -> list[float]:
     fn()  # warm-up: caches, the first connection
@@ -153,14 +72,9 @@ def bench_picidae(url: str, n: int, repeat: int) -> dict[str, Any]:
     from picidae.store.registry import open_store
 
     store = open_store(url)
-    t = perf()
-    fill_picidae(store, n)
-    fill_s = perf() - t
-    if store.dialect_name == "postgresql":  # what autovacuum does soon after a bulk load
-        with store._tx(write=True) as conn:
-            conn.exec_driver_sql("ANALYZE")
+    fill_s = fill(store, n)  # analyses PostgreSQL, as autovacuum does after a bulk load
     q1 = picidae.runs(store=url, where=WHERE, order_by=ORDER, limit=50)
-    check = [run_spec(int(r.seed)) for r in q1]
+    check = [run_spec(int(r.seed), n) for r in q1]
     assert len(q1) == 50 and all(c["config"]["lr"] == 0.01 for c in check)
     accs = [c["metrics"]["acc"] for c in check]
     assert accs == sorted(accs, reverse=True) and accs[-1] > 0.5
@@ -220,21 +134,23 @@ def mlflow_worker(folder: str, n: int, repeat: int) -> None:
     exp = client.create_experiment("bench", artifact_location=str(Path(folder) / "art"))
     t = perf()
     con = sqlite3.connect(db)
-    status = {"completed": "FINISHED", "failed": "FAILED", "canceled": "KILLED"}
+    status = {"completed": "FINISHED", "failed": "FAILED", "canceled": "KILLED",
+              "running": "RUNNING", "queued": "SCHEDULED"}
     for lo in range(0, n, 5000):
         runs, params, tags, metrics, latest = [], [], [], [], []
         for i in range(lo, min(n, lo + 5000)):
-            s = run_spec(i)
+            s = run_spec(i, n)
             rid = uuid.UUID(int=random.Random(-i).getrandbits(128)).hex
-            start, end = int(s["created_at"] * 1000), int(s["ended_at"] * 1000)
+            start = int(s["created_at"] * 1000)
+            end = None if s["ended_at"] is None else int(s["ended_at"] * 1000)
             runs.append((rid, s["name"], "LOCAL", "bench", "", "bench", status[s["status"]],
                          start, end, None, "", "active", f"{folder}/art/{rid}", exp))
             params.extend((k, str(v), rid) for k, v in s["config"].items())
             tags.extend((tag, "", rid) for tag in s["tags"])
             tags.append(("mlflow.runName", s["name"], rid))
             for key, value in s["metrics"].items():
-                metrics.append((key, value, end, rid, 0, 0))
-                latest.append((key, value, end, 0, 0, rid))
+                metrics.append((key, value, end or start, rid, 0, 0))
+                latest.append((key, value, end or start, 0, 0, rid))
         con.executemany(
             "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, "
             "user_id, status, start_time, end_time, deleted_time, source_version, "
