@@ -138,19 +138,28 @@ class Settings:
 
 
 _last: tuple[tuple[tuple[str, str], ...], str, Settings] | None = None
+#: The process environment as the last ``settings()`` saw it (``os.environ``'s own dict of
+#: bytes on POSIX): comparing it with the live one is one C-level dict comparison, far
+#: cheaper than decoding every variable, and the hot paths ask several times per run.
+_seen_env: dict[object, object] | None = None
 
 
 def settings() -> Settings:
     """The current settings. Rebuilt whenever a ``PICIDAE_*`` variable (or HOME) changes, so
     tests and programs may set them at any time; otherwise the last object is reused (reading
     every variable costs more than the hot paths that ask)."""
-    global _last
+    global _last, _seen_env
     env = os.environ
+    raw = getattr(env, "_data", None)
+    last = _last
+    if last is not None and raw is not None and raw == _seen_env:
+        return last[2]
     key = tuple((k, v) for k, v in env.items() if k.startswith("PICIDAE_"))
     home = env.get("HOME", "")
-    last = _last
     if last is not None and last[0] == key and last[1] == home:
-        return last[2]
-    value = Settings.from_env()
-    _last = (key, home, value)
+        value = last[2]
+    else:
+        value = Settings.from_env()
+        _last = (key, home, value)
+    _seen_env = dict(raw) if isinstance(raw, dict) else None
     return value
