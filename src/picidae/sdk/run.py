@@ -395,12 +395,15 @@ class Run:
         self._background.wait()  # uploads and capture land before the run ends
         if self._console is not None:
             self._console.stop()
-        reachable = self._outbox.drain(settings().finish_timeout_s, self._flush)
+        done = self._end_at_once(target, reason, failure)
+        reachable = done or self._outbox.drain(settings().finish_timeout_s, self._flush)
         try:
             if not reachable:
                 # Writes still wait: ending the run now would make the store refuse them.
                 raise StoreUnavailable(self._outbox.last_error or "the store is away")
-            if self._managed is not None:  # the worker ends it, knowing the exit code
+            if done:
+                pass
+            elif self._managed is not None:  # the worker ends it, knowing the exit code
                 managed.request_end(self._managed, target.value, reason, failure)
                 self._status = target
             else:
@@ -430,6 +433,34 @@ class Run:
 
             ranks.settle(self)
         return self
+
+    def _end_at_once(self, target: State, reason: str | None,
+                     failure: dict[str, Any] | None) -> bool:
+        """The usual end, in one store transaction: the last batch and the final state
+        (``write_and_move``, which SQL stores have). Nothing waiting in the outbox, nothing
+        refused: otherwise (or when the store raises, having applied nothing) False, and
+        ``_end`` takes the batch the usual way — sent, retried, spooled — then moves."""
+        # Looked up on the class: a wrapper that forwards other calls (``__getattr__``) and
+        # overrides ``write``/``transition`` keeps the two calls it overrides.
+        combined = getattr(type(self._store), "write_and_move", None)
+        if combined is None or self._managed is not None:
+            return False
+        with self._flush_lock:
+            outbox = self._outbox
+            if outbox.finished is not None or not outbox.empty():
+                return False
+            batch = self._take_batch()
+            try:
+                status = combined(self._store, self.id, batch, target.value, reason=reason,
+                                  actor="sdk", failure=failure)
+            except Exception:
+                outbox.put(batch)
+                return False
+            except BaseException:
+                outbox.put(batch)
+                raise
+        self._status = State(status)
+        return True
 
     def finish(self, status: str = "completed") -> Run:
         """End the run (``completed`` unless told otherwise), after writing everything

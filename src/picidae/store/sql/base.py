@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
+from sqlalchemy import Connection, Engine, Float, bindparam, delete, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from picidae.core.lifecycle import RunFacts
@@ -40,6 +40,9 @@ _LOAD_ROW_LOCKED = _LOAD_ROW.with_for_update()
 _TRANSITIONS = (select(transitions).where(transitions.c.run_id == bindparam("b_id"))
                 .order_by(transitions.c.id))
 
+#: The run columns read back as floats (a value written as an int comes back a float).
+_FLOAT_COLUMNS = tuple(name for name in COLUMN_FIELDS
+                       if isinstance(runs.c[name].type, Float))
 
 #: ``Connection.info`` key of the transitions to emit to OpenLineage after the commit.
 _LINEAGE = "picidae_openlineage"
@@ -134,16 +137,40 @@ class SqlBase:
 
     def _event(self, conn: Connection, kind: str, run_id: str | None, at: float,
                payload: dict[str, Any]) -> None:
-        conn.execute(_INSERT_EVENT, {"workspace": self.workspace, "run_id": run_id,
-                                     "type": kind, "at": at, "payload": dumps(payload)})
-        if kind in _LINEAGE_KINDS and run_id and _lineage_on():
-            # Emitted by ``_tx`` once the transaction commits (store/openlineage.py).
-            conn.info.setdefault(_LINEAGE, []).append((kind, run_id, at, payload))
+        self._events(conn, [(kind, run_id, at, payload)])
+
+    def _events(self, conn: Connection,
+                items: list[tuple[str, str | None, float, dict[str, Any]]]) -> None:
+        """Append events, in order, with one statement."""
+        ws = self.workspace
+        conn.execute(_INSERT_EVENT, [{"workspace": ws, "run_id": run_id, "type": kind,
+                                      "at": at, "payload": dumps(payload)}
+                                     for kind, run_id, at, payload in items])
+        if _lineage_on():
+            for kind, run_id, at, payload in items:
+                if kind in _LINEAGE_KINDS and run_id:
+                    # Emitted by ``_tx`` once the transaction commits (store/openlineage.py).
+                    conn.info.setdefault(_LINEAGE, []).append((kind, run_id, at, payload))
 
     @staticmethod
     def _record(row: Any, now: float | None = None) -> dict[str, Any]:
         rec = {name: row._mapping[name] for name in COLUMN_FIELDS}
         data = json.loads(row.data)
+        for name in DATA_FIELDS:
+            rec[name] = data[name] if name in data else data_default(name)
+        rec["duration_s"] = duration_s(rec, time.time() if now is None else now)
+        return rec
+
+    @staticmethod
+    def _record_of(values: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+        """The record of a row this transaction wrote, from the values written (``values``:
+        every column), as ``_record`` would read it back: float columns as floats, the data
+        document through JSON."""
+        rec = {name: values[name] for name in COLUMN_FIELDS}
+        for name in _FLOAT_COLUMNS:
+            if rec[name] is not None:
+                rec[name] = float(rec[name])
+        data = json.loads(values["data"])
         for name in DATA_FIELDS:
             rec[name] = data[name] if name in data else data_default(name)
         rec["duration_s"] = duration_s(rec, time.time() if now is None else now)

@@ -38,9 +38,10 @@ class Moves(SqlBase):
     """Transitions, heartbeats and liveness (see the module docstring)."""
 
     def _move(self, conn: Connection, row: Any, to: State, *, reason: str | None,
-              actor: str | None, at: float, failure: dict[str, Any] | None = None) -> None:
+              actor: str | None, at: float, failure: dict[str, Any] | None = None,
+              ) -> dict[str, Any]:
         """Apply a checked transition to a locked row: the lifecycle rules' changes, the
-        transition row and its event."""
+        transition row and its event. Returns the columns it set."""
         current = State(row.status)
         move = lifecycle.effects(facts(row), to, at=at, reason=reason, failure=failure)
         values: dict[str, Any] = {"status": to.value, **move.columns}
@@ -56,6 +57,7 @@ class Moves(SqlBase):
                                           "reason": safe_text(reason), "actor": actor})
         self._event(conn, "run.transition", row.id, at,
                     {"from": current.value, "to": to.value, "reason": reason, "actor": actor})
+        return values
 
     def transition(self, run_id: str, to: str, *, reason: str | None = None,
                    actor: str | None = None, at: float | None = None,
@@ -68,8 +70,10 @@ class Moves(SqlBase):
             row = self._load_row(conn, run_id, lock=True)
             if expect is not None and row.status not in expect:
                 raise IllegalTransition(run_id, row.status, target.value, sorted(expect))
-            self._move(conn, row, target, reason=reason, actor=actor, at=at, failure=failure)
-            rec = self._record(self._load_row(conn, run_id))
+            values = self._move(conn, row, target, reason=reason, actor=actor, at=at,
+                                failure=failure)
+            # The row as moved, from what was read and written (no second read).
+            rec = self._record_of({**row._mapping, **values})
             rec["transitions"] = self._transitions(conn, run_id)
         return rec
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, LogLine, data_default
 from picidae.errors import InvalidInput, RunNotFound
@@ -52,6 +53,9 @@ __all__ = ["SqlStore", "dumps", "field_rows", "latest_set", "safe_text"]
 _field_rows = field_rows
 
 _INSERT_RUN = insert(runs)
+_INSERT_FIELDS = insert(run_fields)
+_INSERT_TAGS = insert(run_tags)
+_INSERT_TRANSITIONS = insert(transitions)
 _RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("b_id"))
 
 
@@ -69,36 +73,48 @@ class SqlStore(Writes):
         data = {name: record[name] if name in record else data_default(name)
                 for name in DATA_FIELDS}
         row["data"] = dumps(data)
-        with self._tx(write=True) as conn:
-            if conn.execute(_RUN_EXISTS, {"b_id": run_id}).first() is not None:
-                raise InvalidInput(f"a run with id {run_id!r} exists already", field="id")
-            conn.execute(_INSERT_RUN, row)
-            fields = (field_rows(run_id, "config", data["config"])
-                      + field_rows(run_id, "summary", data["summary"]))
-            if fields:
-                conn.execute(insert(run_fields), fields)
-            if data["tags"]:
-                conn.execute(insert(run_tags), [{"run_id": run_id, "tag": t}
+        moves = [{"from": t["from"], "to": t["to"], "at": t["at"],
+                  "reason": safe_text(t.get("reason")), "actor": t.get("actor")}
+                 for t in record.get("transitions") or []]
+        try:
+            with self._tx(write=True) as conn:
+                # No existence check first: the primary key refuses a duplicate id.
+                conn.execute(_INSERT_RUN, row)
+                fields = (field_rows(run_id, "config", data["config"])
+                          + field_rows(run_id, "summary", data["summary"]))
+                if fields:
+                    conn.execute(_INSERT_FIELDS, fields)
+                if data["tags"]:
+                    conn.execute(_INSERT_TAGS, [{"run_id": run_id, "tag": t}
                                                 for t in data["tags"]])
-            moves = record.get("transitions") or []
-            if moves:
-                conn.execute(insert(transitions), [
-                    {"run_id": run_id, "from_state": t["from"], "to_state": t["to"],
-                     "at": t["at"], "reason": safe_text(t.get("reason")),
-                     "actor": t.get("actor")}
-                    for t in moves])
-            self._event(conn, "run.created", run_id, record["created_at"],
-                        {"name": record["name"], "status": record["status"],
-                         "parent_id": record.get("parent_id")})
-            for t in moves:
-                self._event(conn, "run.transition", run_id, t["at"],
-                            {"from": t["from"], "to": t["to"], "reason": t.get("reason"),
-                             "actor": t.get("actor")})
-            if data["inputs"] or data["outputs"]:
-                self._sync_lineage(conn, run_id, record["created_at"], data)
-            rec = self._record(self._load_row(conn, run_id))
-            rec["transitions"] = self._transitions(conn, run_id)
+                if moves:
+                    conn.execute(_INSERT_TRANSITIONS, [
+                        {"run_id": run_id, "from_state": t["from"], "to_state": t["to"],
+                         "at": t["at"], "reason": t["reason"], "actor": t["actor"]}
+                        for t in moves])
+                self._events(conn, [("run.created", run_id, record["created_at"],
+                                     {"name": record["name"], "status": record["status"],
+                                      "parent_id": record.get("parent_id")})]
+                             + [("run.transition", run_id, t["at"],
+                                 {"from": t["from"], "to": t["to"], "reason": t.get("reason"),
+                                  "actor": t.get("actor")})
+                                for t in record.get("transitions") or []])
+                if data["inputs"] or data["outputs"]:
+                    self._sync_lineage(conn, run_id, record["created_at"], data)
+        except IntegrityError:
+            if self._exists(run_id):
+                raise InvalidInput(f"a run with id {run_id!r} exists already",
+                                   field="id") from None
+            raise
+        # What was written, as a read would give it back (no read: nothing else can have
+        # changed the new row inside our transaction).
+        rec = self._record_of(row)
+        rec["transitions"] = [{**t, "at": float(t["at"])} for t in moves]
         return rec
+
+    def _exists(self, run_id: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(_RUN_EXISTS, {"b_id": run_id}).first() is not None
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """See ``Store.get_run``."""

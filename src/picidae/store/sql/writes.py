@@ -15,8 +15,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    String,
+    bindparam,
+    case,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 
+from picidae.core import lifecycle
 from picidae.core.validation import deep_merge
 from picidae.store.base import Batch
 from picidae.store.checks import check_batch
@@ -33,6 +45,17 @@ from picidae.store.sql.tables import (
 )
 
 _INSERT_CHUNKS = insert(metric_chunks)
+_INSERT_LOGS = insert(logs)
+#: In a run's stored document (``dumps``: no spaces) when it names a primary metric.
+_PRIMARY_SET = '"primary_metric":{'
+_SET_DATA = update(runs).where(runs.c.id == bindparam("b_id"))
+# Record a batch id unless it is there already; the row it returns (or not) says which.
+_CLAIM_BATCH = insert(applied_batches).from_select(
+    ["batch_id", "run_id", "at"],
+    select(bindparam("b_batch", type_=String), bindparam("b_run", type_=String),
+           bindparam("b_at", type_=Float))
+    .where(~exists().where(applied_batches.c.batch_id == bindparam("b_batch")))
+).returning(applied_batches.c.batch_id)
 
 
 def chunk_rows(conn: Connection, run_id: str, key: str) -> Any:
@@ -63,9 +86,34 @@ class Writes(Moves):
                 raise refused  # the transaction (and the batch id) rolls back
             self._apply(conn, row, batch, at)
 
-    def _apply(self, conn: Connection, row: Any, batch: Batch, at: float) -> None:
+    def write_and_move(self, run_id: str, batch: Batch, to: str, *,
+                       reason: str | None = None, actor: str | None = None,
+                       failure: dict[str, Any] | None = None) -> str:
+        """``write(run_id, batch)`` then ``transition(run_id, to, ...)`` in one transaction
+        (the SDK's ``finish``: its last batch and the final state); returns the new status.
+        Either both happen or neither does, so a caller that sees an error may fall back to
+        the two calls and get exactly what they do."""
+        target = lifecycle.parse_state(to)
+        if not batch.empty():
+            check_batch(batch)
+        at = time.time()
+        with self._tx(write=True) as conn:
+            row = self._load_row(conn, run_id, lock=True)
+            if not batch.empty() and (batch.batch_id is None
+                                      or self._first_time(conn, run_id, batch, at)):
+                refused = refusal(facts(row), batch)
+                if refused is not None:
+                    raise refused
+                if self._apply(conn, row, batch, at):
+                    row = self._load_row(conn, run_id)
+            self._move(conn, row, target, reason=reason, actor=actor, at=at, failure=failure)
+        return target.value
+
+    def _apply(self, conn: Connection, row: Any, batch: Batch, at: float) -> bool:
+        """Apply ``batch`` to the locked ``row``; True when the row itself changed."""
         run_id = row.id
         data: dict[str, Any] | None = None
+        changed = False
 
         def doc() -> dict[str, Any]:
             nonlocal data
@@ -74,9 +122,9 @@ class Writes(Moves):
             return data
 
         if batch.chunks:
-            self._write_chunks(conn, run_id, batch, doc)
+            self._write_chunks(conn, run_id, batch, row.data, doc)
         if batch.logs:
-            conn.execute(insert(logs), [{"run_id": run_id, "time": ln.time,
+            conn.execute(_INSERT_LOGS, [{"run_id": run_id, "time": ln.time,
                                          "stream": ln.stream[:16], "line": safe_text(ln.text)}
                                         for ln in batch.logs])
         if batch.config:
@@ -91,6 +139,7 @@ class Writes(Moves):
         for name, value in batch.fields.items():
             if name in ("name", "alias"):  # columns, not part of the data document
                 conn.execute(update(runs).where(runs.c.id == run_id).values({name: value}))
+                changed = True
                 continue
             doc()[name] = value
             if name == "tags":
@@ -103,28 +152,30 @@ class Writes(Moves):
         if data is not None:
             text = dumps(data)
             if text != row.data:  # only read (for the primary metric): nothing to rewrite
-                conn.execute(update(runs).where(runs.c.id == run_id).values(data=text))
+                conn.execute(_SET_DATA, {"b_id": run_id, "data": text})
+                changed = True
             if batch.outputs or "inputs" in batch.fields or "outputs" in batch.fields:
                 self._sync_lineage(conn, run_id, row.created_at, data)
         for alert in batch.alerts:
             self._event(conn, "run.alert", run_id, alert.get("at") or at, alert)
         if batch.heartbeat_at is not None:
             self._heartbeat(conn, self._load_row(conn, run_id), batch.heartbeat_at)
+            changed = True
+        return changed
 
     @staticmethod
     def _first_time(conn: Connection, run_id: str, batch: Batch, at: float) -> bool:
-        """Record the batch id; False when it was applied before."""
-        seen = conn.execute(select(applied_batches.c.batch_id)
-                            .where(applied_batches.c.batch_id == batch.batch_id)).first()
-        if seen is not None:
+        """Record the batch id; False when it was applied before (one statement: the
+        insert only happens when the id is not there yet)."""
+        claimed = conn.execute(_CLAIM_BATCH, {"b_batch": batch.batch_id, "b_run": run_id,
+                                              "b_at": at}).first()
+        if claimed is None:
             return False
-        conn.execute(insert(applied_batches).values(batch_id=batch.batch_id, run_id=run_id,
-                                                    at=at))
         if random.random() < 0.001:  # now and then, forget ids older than a week
             conn.execute(delete(applied_batches).where(applied_batches.c.at < at - 7 * 86400))
         return True
 
-    def _write_chunks(self, conn: Connection, run_id: str, batch: Batch,
+    def _write_chunks(self, conn: Connection, run_id: str, batch: Batch, row_data: str,
                       doc: Callable[[], dict[str, Any]]) -> None:
         rows: list[dict[str, Any]] = []
         latest: dict[str, dict[str, Any]] = {}
@@ -145,6 +196,10 @@ class Writes(Moves):
             return
         conn.execute(_INSERT_CHUNKS, rows)
         self._upsert_latest(conn, list(latest.values()))
+        # Most runs name no primary metric: skip parsing their whole document (it holds the
+        # environment and packages) when its text shows none.
+        if _PRIMARY_SET not in row_data:
+            return
         primary = doc().get("primary_metric")
         if primary and primary.get("name") in latest:
             key = primary["name"]
