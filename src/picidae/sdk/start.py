@@ -35,6 +35,10 @@ class Extras:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     workspace: capture.Workspace | None = None
     system_metrics: bool = False
+    #: Set by ``fill_record`` when the process's cached packages and git state went into the
+    #: new record already, so ``begin`` has nothing left to capture for them.
+    packages_done: bool = False
+    git_done: bool = False
 
 
 def _input_spec(item: Any) -> dict[str, Any]:
@@ -102,9 +106,20 @@ def prepare(*, capture_env: bool = True, capture_git: bool | None = None,
 
 def fill_record(record: dict[str, Any], extras: Extras) -> None:
     """Add the container image to a new record (``core.record.new_record`` took the command
-    and environment from ``capture``)."""
+    and environment from ``capture``), and the packages and git state when this process
+    captured them already: the record is written with them, instead of a rewrite of the
+    run's document at the next flush."""
+    extras.packages_done = extras.git_done = False
     if extras.capture_env:
         record["image"] = capture.container_image(settings().image)
+    if extras.capture_packages and capture.packages_ready():
+        record["env"] = {**(record.get("env") or {}), **_package_fields()}
+        extras.packages_done = True
+    if extras.capture_git and capture.git_ready():
+        state, _ = capture.git_state()
+        if state is not None:
+            record["code"] = {**(record.get("code") or {}), **state, "diff": None}
+        extras.git_done = True
 
 
 def begin(run: Run, extras: Extras) -> None:
@@ -128,13 +143,13 @@ def begin(run: Run, extras: Extras) -> None:
     bg = run._background
     # The first run of a process captures in the background; later runs reuse the cache
     # at once (a thread round trip per run would cost more than the copy).
-    if extras.capture_packages:
+    if extras.capture_packages and not extras.packages_done:
         if capture.packages_ready():
             _packages(run)
         else:
             bg.submit("capturing the installed packages", lambda: _packages(run),
                       quiet=True)
-    if extras.capture_git:
+    if extras.capture_git and not extras.git_done:
         if capture.git_ready():
             _git(run)
         else:
@@ -154,12 +169,16 @@ def _artifacts_usable(run: Run) -> bool:
     return True
 
 
-def _packages(run: Run) -> None:
+def _package_fields() -> dict[str, Any]:
     update: dict[str, Any] = {"packages": dict(capture.packages())}
     found = capture.gpus()
     if found is not None:
         update["gpus"] = found
-    run._background.merge_field("env", update)
+    return update
+
+
+def _packages(run: Run) -> None:
+    run._background.merge_field("env", _package_fields())
 
 
 def _git(run: Run) -> None:
