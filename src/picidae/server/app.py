@@ -23,6 +23,7 @@ from picidae.executor.schedules import Scheduler
 from picidae.server import errors
 from picidae.server import mlflow as mlflow_api
 from picidae.server.auth import Grant, Keyring, check, load_token_file
+from picidae.server.beats import BeatRoute, Beats
 from picidae.server.jsonresp import JSONResponse, NonFinite
 from picidae.server.limits import BodyLimit
 from picidae.server.notify import Notifier
@@ -129,6 +130,7 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
     app.state.store = target
     app.state.tokens = keyring
     app.state.notifier = notifier
+    app.state.beats = beats = Beats(target)
     if dog is not None:
         target.liveness_on_read = False  # the watchdog's timer does it
     errors.install(app)
@@ -170,6 +172,8 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
         ui_routes.install(app)
     app.add_middleware(BodyLimit, max_bytes=int(max_body_mb * 1024 * 1024))
     app.add_middleware(NonFinite)
+    beat_route = next(r for r in runs.router.routes if getattr(r, "name", "") == "heartbeat")
+    app.add_middleware(BeatRoute, store=target, tokens=keyring, beats=beats, route=beat_route)
     app.add_middleware(Measure, requests=requests, latency=latency)
     return app
 

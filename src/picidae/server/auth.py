@@ -122,7 +122,14 @@ def check(request: Request, tokens: Keyring | dict[str, Grant] | None, need: str
         tokens = Keyring(tokens)
     if tokens is None or not tokens.required():
         return OPEN
-    header = request.headers.get("authorization", "")
+    return grant_for(request.headers.get("authorization", ""), tokens, need)
+
+
+def grant_for(header: str, tokens: Keyring | None, need: str) -> Grant:
+    """The grant for an ``Authorization`` header's value (``""`` when there is none), or a
+    401/403 ``HTTPException``."""
+    if tokens is None or not tokens.required():
+        return OPEN
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing token: send 'Authorization: Bearer TOKEN'",

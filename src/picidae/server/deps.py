@@ -74,16 +74,22 @@ class Access:
         return [run_id for run_id in ids if run_id in mine]
 
 
+def bind(store: Store, workspace: str) -> Store:
+    """The server's ``store`` bound to ``workspace`` (a 403 ``HTTPException`` for a store
+    without workspaces and any workspace but ``default``)."""
+    if isinstance(store, WorkspacedStore):
+        if workspace != store.workspace:
+            return store.for_workspace(workspace)
+    elif workspace != "default":
+        raise HTTPException(403, "this server's store has no workspaces but 'default'")
+    return store
+
+
 def _access(request: Request, need: str) -> Access:
     state = request.app.state
     grant = auth.check(request, state.tokens, need)
     request.state.workspace = grant.workspace  # for the 403 on another workspace's run
-    store: Store = state.store
-    if isinstance(store, WorkspacedStore):
-        if grant.workspace != store.workspace:
-            store = store.for_workspace(grant.workspace)
-    elif grant.workspace != "default":
-        raise HTTPException(403, "this server's store has no workspaces but 'default'")
+    store = bind(state.store, grant.workspace)
     return Access(store=store, workspace=grant.workspace, role=grant.role, actor=grant.actor,
                   base=state.store, tokens=grant is not auth.OPEN)
 

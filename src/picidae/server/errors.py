@@ -33,9 +33,8 @@ def _field(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _owner(request: Request, run_id: str) -> str | None:
+async def _owner(store: Any, run_id: str) -> str | None:
     """The workspace of a run the request's workspace could not see (``None``: no such run)."""
-    store = request.app.state.store
     if not isinstance(store, WorkspacedStore) or not run_id:
         return None
     from starlette.concurrency import run_in_threadpool
@@ -46,18 +45,26 @@ async def _owner(request: Request, run_id: str) -> str | None:
         return None
 
 
+async def picidae_response(store: Any, workspace: str | None,
+                           exc: PicidaeError) -> JSONResponse:
+    """The response to a ``PicidaeError`` raised for a request acting on ``workspace`` of the
+    server's ``store`` (``None``: not known yet, so never a 403 for another's run)."""
+    if isinstance(exc, RunNotFound) and workspace is not None:
+        owner = await _owner(store, exc.run_id)
+        if owner is not None and owner != workspace:
+            return JSONResponse(error_body(
+                "forbidden", f"run {exc.run_id} belongs to another workspace than this "
+                "token's", "id"), status_code=403)
+    return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(PicidaeError)
     async def _picidae(request: Request, exc: PicidaeError) -> JSONResponse:
-        if isinstance(exc, RunNotFound):
-            owner = await _owner(request, exc.run_id)
-            if owner is not None and owner != getattr(request.state, "workspace", owner):
-                return JSONResponse(error_body(
-                    "forbidden", f"run {exc.run_id} belongs to another workspace than this "
-                    "token's", "id"), status_code=403)
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        return await picidae_response(request.app.state.store,
+                                      getattr(request.state, "workspace", None), exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

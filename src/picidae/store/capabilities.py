@@ -23,6 +23,7 @@ protocol             methods                                     implemented by
 ``HistoryStore``     ``history``                                 HTTP
 ``RemovalStore``     ``remove_runs``                             HTTP
 ``ImportStore``      ``import_run``                              HTTP
+``BeatStore``        ``heartbeat_many``                          SQLite, PostgreSQL
 ===================  ==========================================  ===========================
 
 ``docs/architecture.md`` keeps the same table.
@@ -334,6 +335,18 @@ class ImportStore(Store, Protocol):
         ...
 
 
+@runtime_checkable
+class BeatStore(Store, Protocol):
+    """A store that records many runs' heartbeats in one transaction (a server coalesces
+    its requests' heartbeats; see ``server/beats.py``)."""
+
+    def heartbeat_many(self, beats: list[tuple[str, str, float]]) -> list[str | Exception]:
+        """``(workspace, run id, at)`` each: what ``heartbeat`` would return (the status)
+        or raise (the exception, returned in its place), in order; every returned status is
+        committed."""
+        ...
+
+
 if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstance checks names)
     from picidae.store.http import HttpStore
     from picidae.store.sql.postgres import PostgresStore
@@ -348,6 +361,8 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         alerting: AlertStore = sqlite
         workspaced = source = tokens = timed = alerting = pg
         notifier: EventNotifier = pg
+        beats: BeatStore = sqlite
+        beats = pg
         stream: EventStream = http
         history: HistoryStore = http
         timed = http
@@ -355,4 +370,4 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         removal: RemovalStore = http
         importer: ImportStore = http
         del workspaced, source, tokens, timed, alerting, folder, notifier, stream, history
-        del removal, importer
+        del removal, importer, beats

@@ -270,10 +270,13 @@ def transition(run_id: str, body: MoveIn,
 
 
 @router.post("/{run_id}/heartbeat", response_model=StatusOut)
-def heartbeat(run_id: str, access: Annotated[Access, Depends(writer)],
-              body: HeartbeatIn | None = None) -> JSONResponse:
-    """Record a heartbeat; a lost run returns to where it was. Returns the status."""
-    status = access.store.heartbeat(run_id, _time(body.at, "at") if body else None)
+async def heartbeat(run_id: str, request: Request, access: Annotated[Access, Depends(writer)],
+                    body: HeartbeatIn | None = None) -> JSONResponse:
+    """Record a heartbeat; a lost run returns to where it was. Returns the status. (The usual
+    request is served by ``server.beats.BeatRoute`` before it gets here; both write through
+    the server's ``Beats``.)"""
+    at = _time(body.at, "at") if body else None
+    status = await request.app.state.beats.beat(access.store, access.workspace, run_id, at)
     return JSONResponse({"id": run_id, "status": status})
 
 

@@ -8,6 +8,7 @@ ordinary ``IllegalTransition``.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from typing import Any
@@ -97,6 +98,40 @@ class Moves(SqlBase):
             if status is not None:
                 return str(status)
             return self._heartbeat(conn, self._load_row(conn, run_id, lock=True), at)
+
+    def heartbeat_many(self, beats: list[tuple[str, str, float]]) -> list[str | Exception]:
+        """See ``BeatStore.heartbeat_many``: the live runs' heartbeats are one transaction
+        (rows updated in id order, so two servers' batches never wait on each other in a
+        cycle); a lost, ended or unknown run then takes ``heartbeat``'s full path, each in a
+        transaction of its own. A failure of the shared transaction is every beat's answer."""
+        answers: list[str | Exception | None] = [None] * len(beats)
+        slow: list[int] = []
+        try:
+            with self._tx(write=True) as conn:
+                for i in sorted(range(len(beats)), key=lambda i: beats[i][1]):
+                    workspace, run_id, at = beats[i]
+                    status = conn.execute(_BEAT, {"b_id": run_id, "b_ws": workspace,
+                                                  "b_at": at}).scalar()
+                    if status is None:
+                        slow.append(i)
+                    else:
+                        answers[i] = str(status)
+        except Exception as exc:  # the database's failure is each caller's to report
+            return [exc] * len(beats)
+        for i in sorted(slow):
+            workspace, run_id, at = beats[i]
+            try:
+                answers[i] = self._in_workspace(workspace).heartbeat(run_id, at)
+            except Exception as exc:
+                answers[i] = exc
+        return [a if a is not None else RuntimeError("no answer") for a in answers]
+
+    def _in_workspace(self, workspace: str) -> Moves:
+        if workspace == self.workspace:
+            return self
+        other = copy.copy(self)
+        other.workspace = workspace
+        return other
 
     def _maybe_apply_liveness(self) -> None:
         if self.liveness_on_read:
