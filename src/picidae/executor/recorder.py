@@ -25,7 +25,7 @@ from picidae.core.lifecycle import EPILOGUE_FIELDS, EPILOGUE_STREAM
 from picidae.core.run import LogLine
 from picidae.core.validation import MAX_TEXT_LINE
 from picidae.sdk.outbox import Outbox
-from picidae.sdk.writer import pack_points
+from picidae.sdk.writer import Point, pack_points
 from picidae.store.base import Batch
 from picidae.store.lifecycle import is_epilogue
 
@@ -40,7 +40,7 @@ class Recorder:
         #: Set when the run has ended elsewhere: only the epilogue is recorded from then on.
         self.ended = False
         self._lines: deque[LogLine] = deque()
-        self._samples: list[tuple[int, float, str | None, dict[str, float]]] = []
+        self._samples: list[Point] = []
         self._fields: dict[str, Any] = {}
         self._step = 0
         self._lock = threading.Lock()
@@ -56,7 +56,8 @@ class Recorder:
     def sample(self, values: dict[str, float]) -> None:
         """One resource sample (``system/*`` values), at the next step."""
         if values:
-            self._samples.append((self._step, time.time(), None, dict(values)))
+            values = dict(values)
+            self._samples.append((self._step, time.time(), None, values, [*values]))
             self._step += 1
 
     def set_fields(self, **fields: Any) -> None:

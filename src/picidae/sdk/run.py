@@ -41,15 +41,13 @@ from picidae.errors import IllegalTransition, InvalidInput, RunFinished, StoreUn
 from picidae.sdk import managed, uploads
 from picidae.sdk.background import Background
 from picidae.sdk.outbox import Outbox
-from picidae.sdk.writer import pack_points, writer
+from picidae.sdk.writer import Point, pack_points, writer
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
 from picidae.store.lifecycle import retry_if_lost
 
 log = logging.getLogger("picidae")
 
-_NUMBER = (int, float)
-_FLOAT_ONLY = frozenset((float,))
 
 
 def _as_mapping(args: Any) -> Any:
@@ -86,7 +84,12 @@ class Run:
         self._step = 0
         self._known_keys: set[str] = set()
         self._known_stages: set[str] = set()
-        self._points: deque[tuple[int, float, str | None, dict[str, float]]] = deque()
+        # (step, time, stage, values, keys in the values' order): appended by ``log`` (and
+        # the system monitor), taken by the flush. A list: append and ``del [:n]`` are atomic.
+        self._points: list[Point] = []
+        self._last_keys: list[str] = []  # the keys and stage of the last call (``log``)
+        self._last_stage: str | None = None
+        self._last_floats: list[type] = []
         self._logs: deque[LogLine] = deque()
         self._pending = Batch()
         self._pending_lock = threading.Lock()
@@ -144,37 +147,52 @@ class Run:
         """Record metric values at a step (the next one when ``step`` is omitted)."""
         if self._ended:
             self._check_open()
+        keys = self._last_keys
+        if (not data and stage is self._last_stage and [*metrics] == keys
+                and [*map(type, metrics.values())] == self._last_floats):
+            # The usual call: the keys of the call before, in its order, and the same stage,
+            # every value a plain float. Checked in C; ``metrics`` is a fresh dict (kwargs),
+            # so it is kept as it is, and ``keys`` tells the flush its column order.
+            values = metrics
+        else:
+            values, keys, stage = self._clean_point(data, stage, metrics)
+        if step is None:
+            step = self._step
+        elif type(step) is not int or not 0 <= step <= MAX_STEP:
+            step = clean_step(step)
+        self._step = step + 1
+        if values:
+            self._points.append((step, time.time(), stage, values, keys))
+        return self
+
+    def _clean_point(self, data: Mapping[str, Any] | None, stage: str | None,
+                     metrics: dict[str, Any]) -> tuple[dict[str, float], list[str], str | None]:
+        """``log``'s checks for a call off the usual path (new keys, another order or stage,
+        values other than plain floats): the values as floats, their keys in order, the
+        cleaned stage. Remembers the keys and stage for the next call's fast path."""
         if data:
             if not isinstance(data, Mapping):
                 raise InvalidInput(f"log() takes a dict of metrics, got {type(data).__name__}",
                                    field="data")
             metrics = {**data, **metrics}
         known = self._known_keys
-        values: dict[str, float]
-        if known.issuperset(metrics) and _FLOAT_ONLY.issuperset(map(type, metrics.values())):
-            # The usual call: keys seen before, plain floats. Checked in C; ``metrics`` is a
-            # fresh dict (kwargs, or the merge above), so it is kept as it is.
-            values = metrics
-        else:
-            values = {}
-            for key, value in metrics.items():
-                if key not in known:
-                    clean_key(key, "metric key")
-                    known.add(key)
-                values[key] = (float(value) if type(value) in _NUMBER
-                               else metric_value(key, value))
-        if step is None:
-            step = self._step
-        elif type(step) is not int or not 0 <= step <= MAX_STEP:
-            step = clean_step(step)
+        values: dict[str, float] = {}
+        for key, value in metrics.items():
+            if key not in known:
+                clean_key(key, "metric key")
+                known.add(key)
+            values[key] = (value if type(value) is float else float(value)
+                           if type(value) is int else metric_value(key, value))
         if stage is not None and (type(stage) is not str or stage not in self._known_stages):
             stage = clean_label(stage, "stage")  # once per stage: control chars, length
             if stage is not None:
                 self._known_stages.add(stage)
-        self._step = step + 1
-        if values:
-            self._points.append((step, time.time(), stage, values))
-        return self
+        keys = [*values]
+        # Two attributes, not one: a thread reading them between the writes sees a pair
+        # that fails the fast path's check (or agrees with it), never a wrong column order.
+        self._last_keys, self._last_stage = keys, stage
+        self._last_floats = [float] * len(keys)
+        return values, keys, stage
 
     def _merge(self, section: str, data: Any) -> None:
         with self._pending_lock:
@@ -288,10 +306,10 @@ class Run:
     # -- flushing -----------------------------------------------------------------------
 
     def _take_batch(self) -> Batch:
-        entries = []
         points = self._points
-        for _ in range(len(points)):
-            entries.append(points.popleft())
+        n = len(points)
+        entries = points[:n]
+        del points[:n]  # only what was copied: a point appended meanwhile stays for later
         lines = []
         logs = self._logs
         for _ in range(len(logs)):

@@ -219,7 +219,7 @@ class Monitor:
         values = self.sample(now)
         if values:
             at = time.time() - (time.monotonic() - now)  # when it was due, on the wall clock
-            run._points.append((self._step, at, None, values))
+            run._points.append((self._step, at, None, values, [*values]))
             self._step += 1
 
 

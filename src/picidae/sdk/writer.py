@@ -2,8 +2,8 @@
 batches, at least every ``PICIDAE_FLUSH_INTERVAL_S`` (0.5 s, on a fixed schedule), and sends
 heartbeats (waking as often as the shortest heartbeat interval asks).
 
-``Run.log`` only appends to a deque (no I/O, no lock on the caller's thread). A flush drains
-the deque, packs points into columnar chunks per key and stage, and hands one ``Batch`` per run
+``Run.log`` only appends to a list (no I/O, no lock on the caller's thread). A flush takes
+what is there, packs points into columnar chunks per key and stage, and hands one ``Batch`` per run
 to the store. A batch the store does not take waits in the run's outbox (``sdk.outbox``:
 retried with backoff, spilled to disk past ``PICIDAE_BUFFER_MB``, never dropped): tracking
 never breaks training. ``finish`` and interpreter exit flush synchronously.
@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from array import array
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -29,46 +30,53 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("picidae")
 
+#: A buffered metric point: ``(step, time, stage, values, keys)``, where ``keys`` lists the
+#: values' keys in the dict's own order (``Run.log`` has it from its check, for free), so
+#: packing knows the column order without looking at every dict.
+Point = tuple[int, float, str | None, dict[str, float], list[str]]
+
 _STEP = itemgetter(0)
 _TIME = itemgetter(1)
 _STAGE = itemgetter(2)
 _VALUES = itemgetter(3)
+_KEYS = itemgetter(4)
 
 
-def pack_points(
-    entries: list[tuple[int, float, str | None, dict[str, float]]],
-) -> list[SeriesChunk]:
-    """Columnar chunks, one per (key, stage), from ``(step, time, stage, values)`` entries.
+def pack_points(entries: list[Point]) -> list[SeriesChunk]:
+    """Columnar chunks, one per (key, stage), from buffered points.
 
-    Consecutive entries with the same stage and keys (a training loop's usual shape) are
-    transposed together, so the per-point work happens in C rather than in a Python loop.
+    Consecutive points with the same stage and keys in the same order (a training loop's
+    usual shape) form a segment: its values, read row by row into one flat array, are each
+    key's column at a stride, so the per-point work happens in C rather than in Python.
     """
     groups: dict[tuple[str, str | None], SeriesChunk] = {}
     n = len(entries)
     i = 0
     while i < n:
         stage = entries[i][2]
-        first = entries[i][3]
-        keys = first.keys()
-        if i == 0 and (list(map(_STAGE, entries)).count(stage) == n
-                       and all(map(keys.__eq__, map(dict.keys, map(_VALUES, entries))))):
-            j = n  # one stage and one set of keys throughout: checked in C
+        keys = entries[i][4]
+        if i == 0 and (list(map(_KEYS, entries)).count(keys) == n
+                       and list(map(_STAGE, entries)).count(stage) == n):
+            j = n  # one stage and one key order throughout: checked in C
         else:
             j = i + 1
-            while j < n and entries[j][2] == stage and entries[j][3].keys() == keys:
+            while j < n and entries[j][2] == stage and entries[j][4] == keys:
                 j += 1
         segment = entries[i:j]
-        steps = array("q", map(_STEP, segment))
-        times = array("d", map(_TIME, segment))
-        dicts = list(map(_VALUES, segment))
-        for key in first:
+        steps = array("q", list(map(_STEP, segment)))
+        times = array("d", list(map(_TIME, segment)))
+        width = len(keys)
+        flat = array("d", list(chain.from_iterable(map(dict.values, map(_VALUES, segment)))))
+        for col, key in enumerate(keys):
+            values = flat[col::width] if width > 1 else flat
             chunk = groups.get((key, stage))
             if chunk is None:
-                chunk = groups[(key, stage)] = SeriesChunk(key, stage, array("q"), array("d"),
-                                                           array("d"))
-            chunk.steps.extend(steps)
-            chunk.values.extend(map(itemgetter(key), dicts))
-            chunk.times.extend(times)
+                groups[(key, stage)] = SeriesChunk(key, stage, array("q", steps), values,
+                                                   array("d", times))
+            else:
+                chunk.steps.extend(steps)
+                chunk.values.extend(values)
+                chunk.times.extend(times)
         i = j
     return list(groups.values())
 

@@ -38,31 +38,52 @@ def _unpack(typecode: str, blob: bytes) -> array[Any]:
     return out
 
 
-def chunk_rows(run_id: str, chunk: SeriesChunk) -> list[dict[str, Any]]:
-    """The rows to insert for a chunk (split at ``MAX_CHUNK`` points)."""
+def chunk_rows(run_id: str, chunk: SeriesChunk,
+               memo: dict[bytes, tuple[bool, int, int]] | None = None) -> list[dict[str, Any]]:
+    """The rows to insert for a chunk (split at ``MAX_CHUNK`` points). ``memo`` keeps the
+    order check of packed steps across the chunks of one batch: a training loop's keys
+    share their steps, so the check runs once, not once per key."""
     rows = []
     n = len(chunk.steps)
     for lo in range(0, n, MAX_CHUNK):
-        steps = chunk.steps[lo:lo + MAX_CHUNK]
-        # Non-decreasing? Consecutive steps (the usual case) compare as one array, in C.
-        first, last = steps[0], steps[-1]
-        ordered = ((last - first == len(steps) - 1
-                    and steps == array("q", range(first, last + 1)))
-                   or all(map(le, steps, islice(steps, 1, None))))
+        whole = lo == 0 and n <= MAX_CHUNK  # the usual chunk: no slice copies
+        steps = chunk.steps if whole else chunk.steps[lo:lo + MAX_CHUNK]
+        packed = _pack(steps)
+        known = memo.get(packed) if memo is not None else None
+        if known is None:
+            known = _order(steps)
+            if memo is not None:
+                memo[packed] = known
+        ordered, step_min, step_max = known
         rows.append({
             "run_id": run_id, "key": chunk.key, "stage": chunk.stage, "n": len(steps),
-            "step_min": first if ordered else min(steps),
-            "step_max": last if ordered else max(steps), "ordered": int(ordered),
-            "steps": _pack(steps), "vals": _pack(chunk.values[lo:lo + MAX_CHUNK]),
-            "times": _pack(chunk.times[lo:lo + MAX_CHUNK]),
+            "step_min": step_min, "step_max": step_max, "ordered": int(ordered),
+            "steps": packed,
+            "vals": _pack(chunk.values if whole else chunk.values[lo:lo + MAX_CHUNK]),
+            "times": _pack(chunk.times if whole else chunk.times[lo:lo + MAX_CHUNK]),
         })
     return rows
 
 
-def latest_point(chunk: SeriesChunk) -> tuple[int, float, float, str | None]:
-    """The chunk's latest point: the highest step, the last one written at that step."""
+def _order(steps: array[int]) -> tuple[bool, int, int]:
+    """Whether steps are non-decreasing, and their least and greatest step."""
+    # Consecutive steps (the usual case) compare as one array, in C.
+    first, last = steps[0], steps[-1]
+    ordered = ((last - first == len(steps) - 1
+                and steps == array("q", range(first, last + 1)))
+               or all(map(le, steps, islice(steps, 1, None))))
+    if ordered:
+        return True, first, last
+    return False, min(steps), max(steps)
+
+
+def latest_point(chunk: SeriesChunk, top: int | None = None,
+                 ) -> tuple[int, float, float, str | None]:
+    """The chunk's latest point: the highest step (``top``, when the caller knows it from
+    ``chunk_rows``), the last one written at that step."""
     steps = chunk.steps
-    top = max(steps)
+    if top is None:
+        top = max(steps)
     best = len(steps) - 1
     if steps[best] != top:  # not the usual increasing steps: the last occurrence of the top
         best -= steps[::-1].index(top)

@@ -179,11 +179,14 @@ class Writes(Moves):
                       doc: Callable[[], dict[str, Any]]) -> None:
         rows: list[dict[str, Any]] = []
         latest: dict[str, dict[str, Any]] = {}
+        memo: dict[bytes, tuple[bool, int, int]] = {}  # keys logged together share steps
         for chunk in batch.chunks:
             if not chunk.steps:
                 continue
-            rows.extend(chunkio.chunk_rows(run_id, chunk))
-            step, value, t, stage = chunkio.latest_point(chunk)
+            mine = chunkio.chunk_rows(run_id, chunk, memo)
+            rows.extend(mine)
+            step, value, t, stage = chunkio.latest_point(chunk, max(r["step_max"]
+                                                                    for r in mine))
             prev = latest.get(chunk.key)
             if prev is None or step >= prev["step"]:
                 count = len(chunk.steps) + (prev["count"] if prev else 0)

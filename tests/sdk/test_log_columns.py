@@ -1,0 +1,179 @@
+"""``Run.log``'s usual path and the flush's packing: keyword calls whose keys change order,
+set or stage between calls, threads logging into one run, and chunk rows that share steps all
+read back exactly as logged."""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from array import array
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import picidae
+from picidae.sdk.writer import pack_points
+from picidae.store.base import SeriesChunk
+from picidae.store.sql import chunks as chunkio
+
+KEYS = ("loss", "acc", "lr", "val/acc")
+STAGES = (None, "train", "eval")
+
+
+def _series(run: picidae.Run, key: str) -> list[tuple[int, float, str | None]]:
+    return [(p.step, p.value, p.stage) for p in picidae.get_run(run.id).metrics(key)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(
+    st.permutations(KEYS).flatmap(lambda keys: st.integers(0, len(keys)).map(
+        lambda n: keys[:n])),  # a set of keys, in any order
+    st.sampled_from(STAGES), st.booleans()), min_size=1, max_size=30))
+def test_keyword_calls_in_any_key_order_read_back(script: list[Any]) -> None:
+    run = picidae.init("columns/property")
+    assert isinstance(run, picidae.Run)
+    expected: dict[str, list[tuple[int, float, str | None]]] = {}
+    for step, (keys, stage, flush) in enumerate(script):
+        values = {key: step * 10.0 + KEYS.index(key) for key in keys}
+        run.log(stage=stage, **values)  # keyword calls: the path a training loop takes
+        for key, value in values.items():
+            expected.setdefault(key, []).append((step, value, stage))
+        if flush:
+            run.flush()
+    run.finish()
+    for key, points in expected.items():
+        assert _series(run, key) == points
+
+
+def test_a_key_order_change_mid_batch_keeps_every_column() -> None:
+    run = picidae.init("columns/order")
+    assert isinstance(run, picidae.Run)
+    for i in range(5):
+        run.log(a=float(i), b=100.0 + i)
+    for i in range(5, 10):
+        run.log(b=100.0 + i, a=float(i))  # same keys, other order: no flush in between
+    run.log(a=10.0)
+    run.log(a=11.0, b=111.0)
+    run.finish()
+    assert _series(run, "a") == [(i, float(i), None) for i in range(12)]
+    assert _series(run, "b") == [(i, 100.0 + i, None) for i in (*range(10), 11)]
+
+
+def test_values_other_than_floats_still_convert_between_fast_calls() -> None:
+    run = picidae.init("columns/types")
+    assert isinstance(run, picidae.Run)
+    run.log(x=1.5, y=2.5)
+    run.log(x=2, y=True)  # int and bool: the careful path, converted
+    run.log(x=np.float32(0.25), y=np.int64(7))
+    run.log(x=float("nan"), y=math.inf)
+    with pytest.raises(picidae.InvalidInput):
+        run.log(x="1.0", y=1.0)  # refused at once, even right after a fast call
+    run.log(x=3.5, y=4.5)
+    run.finish()
+    xs = _series(run, "x")
+    assert [v for _, v, _ in xs][:3] == [1.5, 2.0, 0.25]
+    assert math.isnan(xs[3][1]) and xs[4] == (4, 3.5, None)  # a refused call takes no step
+    assert [v for _, v, _ in _series(run, "y")] == [2.5, 1.0, 7.0, math.inf, 4.5]
+
+
+def test_a_stage_given_again_is_kept_and_a_new_stage_is_checked() -> None:
+    run = picidae.init("columns/stages")
+    assert isinstance(run, picidae.Run)
+    run.log(loss=1.0, stage="train")
+    run.log(loss=0.5, stage="train")
+    run.log(loss=0.7, stage="eval")
+    run.log(loss=0.4)
+    with pytest.raises(picidae.InvalidInput):
+        run.log(loss=0.3, stage="bad\x00stage")
+    run.finish()
+    assert _series(run, "loss") == [(0, 1.0, "train"), (1, 0.5, "train"), (2, 0.7, "eval"),
+                                    (3, 0.4, None)]
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads change hands inside log() calls
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_threads_logging_other_keys_into_one_run_keep_every_point(fast_switching: None,
+                                                                  ) -> None:
+    run = picidae.init("columns/threads")
+    assert isinstance(run, picidae.Run)
+    n = 1500
+
+    def worker(t: int) -> None:
+        names = [f"t{t}_{j}" for j in range(3)]
+        for i in range(n):
+            order = names if i % 3 else names[::-1]  # key order changes, too
+            run.log(step=i, **{name: t * 1e6 + i * 10 + int(name[-1]) for name in order})
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(3)]
+    for th in threads:
+        th.start()
+    while any(th.is_alive() for th in threads):
+        run.flush()  # flushes race the loggers
+        time.sleep(0.001)
+    for th in threads:
+        th.join()
+    run.finish()
+    view = picidae.get_run(run.id)
+    for t in range(3):
+        for j in range(3):
+            series = view.metrics(f"t{t}_{j}")
+            assert series.steps == list(range(n))
+            assert series.values == [t * 1e6 + i * 10 + j for i in range(n)]
+
+
+def test_pack_points_splits_segments_by_key_order_and_stage() -> None:
+    entries = [
+        (0, 10.0, None, {"a": 1.0, "b": 2.0}, ["a", "b"]),
+        (1, 11.0, None, {"b": 4.0, "a": 3.0}, ["b", "a"]),
+        (2, 12.0, "eval", {"a": 5.0}, ["a"]),
+        (3, 13.0, None, {"a": 6.0, "b": 7.0}, ["a", "b"]),
+    ]
+    chunks = {(c.key, c.stage): c for c in pack_points(entries)}
+    assert set(chunks) == {("a", None), ("a", "eval"), ("b", None)}
+    a = chunks[("a", None)]
+    assert (list(a.steps), list(a.values), list(a.times)) == ([0, 1, 3], [1.0, 3.0, 6.0],
+                                                              [10.0, 11.0, 13.0])
+    assert list(chunks[("b", None)].values) == [2.0, 4.0, 7.0]
+    assert list(chunks[("a", "eval")].values) == [5.0]
+    # Chunks own their arrays: extending one leaves the others as they were.
+    a.steps.append(99)
+    assert list(chunks[("b", None)].steps) == [0, 1, 3]
+
+
+def _chunk(key: str, steps: list[int]) -> SeriesChunk:
+    return SeriesChunk(key, None, array("q", steps), array("d", map(float, steps)),
+                       array("d", [0.0] * len(steps)))
+
+
+def test_chunk_rows_share_one_order_check_and_stay_exact() -> None:
+    memo: dict[bytes, tuple[bool, int, int]] = {}
+    in_order = chunkio.chunk_rows("r", _chunk("a", [3, 4, 5, 6]), memo)
+    again = chunkio.chunk_rows("r", _chunk("b", [3, 4, 5, 6]), memo)
+    gaps = chunkio.chunk_rows("r", _chunk("c", [0, 10, 10, 20]), memo)
+    shuffled = chunkio.chunk_rows("r", _chunk("d", [5, 1, 9, 2]), memo)
+    assert len(memo) == 3  # the second chunk reused the first one's check
+    assert [(r["ordered"], r["step_min"], r["step_max"]) for r in
+            (*in_order, *again, *gaps, *shuffled)] == [(1, 3, 6), (1, 3, 6), (1, 0, 20),
+                                                       (0, 1, 9)]
+    assert chunkio.chunk_rows("r", _chunk("d", [5, 1, 9, 2])) == shuffled  # without memo
+
+
+def test_latest_point_is_the_last_write_at_the_top_step() -> None:
+    chunk = SeriesChunk("k", None, array("q", [1, 7, 3, 7, 2]),
+                        array("d", [1.0, 2.0, 3.0, 4.0, 5.0]), array("d", [0.0] * 5))
+    assert chunkio.latest_point(chunk) == (7, 4.0, 0.0, None)
+    assert chunkio.latest_point(chunk, 7) == (7, 4.0, 0.0, None)
+    ordered = _chunk("k", [0, 1, 2])
+    assert chunkio.latest_point(ordered, 2) == (2, 2.0, 0.0, None)
