@@ -7,11 +7,12 @@ the one batch primitive the SDK's background writer uses; the conveniences build
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, overload, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from picidae.core.run import LogLine, Point
+from picidae.core.run import LogLine
+from picidae.store.series import MetricSeries as MetricSeries  # re-exported: its home was here
 
 
 @dataclass
@@ -82,56 +83,6 @@ class RunQuery:
     offset: int = 0
     include_archived: bool = True
     workspace: str = "default"
-
-
-class MetricSeries(Sequence[Point]):
-    """A metric's points in step order. A sequence of ``Point`` (built as they are read, so a
-    long series costs nothing until iterated) that also exposes its columns (``steps``,
-    ``values``, ``times``, ``stages``) for plotting and NumPy. ``total`` is the number of
-    points stored: more than ``len`` when the read was downsampled (``Store.metrics(...,
-    max_points=N)``)."""
-
-    __slots__ = ("key", "stages", "steps", "times", "total", "values")
-
-    def __init__(self, key: str, steps: list[int], values: list[float], times: list[float],
-                 stages: list[str | None], total: int | None = None) -> None:
-        self.key = key
-        self.steps = steps
-        self.values = values
-        self.times = times
-        self.stages = stages
-        self.total = len(steps) if total is None else total
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    @overload
-    def __getitem__(self, index: int) -> Point: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Point]: ...
-
-    def __getitem__(self, index: int | slice) -> Point | list[Point]:
-        if isinstance(index, slice):
-            return list(map(Point, self.steps[index], self.values[index], self.times[index],
-                            self.stages[index]))
-        return Point(self.steps[index], self.values[index], self.times[index],
-                     self.stages[index])
-
-    def __iter__(self) -> Iterator[Point]:
-        return map(Point, self.steps, self.values, self.times, self.stages)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other,
-                                                                           strict=True))
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"MetricSeries({self.key!r}, {len(self)} points)"
-
-    def last(self) -> Point | None:
-        """The last point, or ``None`` for an empty series."""
-        return self[-1] if self.steps else None
 
 
 @runtime_checkable

@@ -239,9 +239,9 @@ class HttpStore:
                               params=params)
         except RunNotFound:  # as the other stores: an unknown run has no points
             return MetricSeries(key, [], [], [], [])
-        return MetricSeries(key, unpack("q", data["steps"], "steps").tolist(),
-                            unpack("d", data["values"], "values").tolist(),
-                            unpack("d", data["times"], "times").tolist(), data["stages"],
+        return MetricSeries(key, unpack("q", data["steps"], "steps"),
+                            unpack("d", data["values"], "values"),
+                            unpack("d", data["times"], "times"), data["stages"],
                             total=data.get("total"))
 
     def metric_keys(self, run_id: str) -> list[str]:

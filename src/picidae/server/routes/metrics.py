@@ -104,11 +104,12 @@ def metric_series(
     access.store.get_run(run_id)
     series = access.store.metrics(run_id, key, max_points)  # downsampled by the store
     total = series.total
-    steps, values, times, stages = series.steps, series.values, series.times, series.stages
-    if format == "packed":
+    if format == "packed":  # the arrays the store read, never a Python object per point
+        steps_a, values_a, times_a = series.columns()
         return JSONResponse({"id": run_id, "key": key, "total": total,
-                             "steps": pack(array("q", steps)), "values": pack(array("d", values)),
-                             "times": pack(array("d", times)), "stages": stages})
+                             "steps": pack(steps_a), "values": pack(values_a),
+                             "times": pack(times_a), "stages": series.stages})
+    steps, values, times, stages = series.steps, series.values, series.times, series.stages
     points = [{"step": s, "value": v, "time": t, "stage": g}
               for s, v, t, g in zip(steps, values, times, stages, strict=True)]
     return JSONResponse({"id": run_id, "key": key, "total": total,

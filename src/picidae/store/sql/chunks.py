@@ -17,7 +17,8 @@ from operator import le
 from typing import Any
 
 from picidae.core.downsample import minmax_indices
-from picidae.store.base import MetricSeries, SeriesChunk
+from picidae.store.base import SeriesChunk
+from picidae.store.series import MetricSeries, StageRuns, stage_runs
 
 MAX_CHUNK = 65536
 _SWAP = sys.byteorder == "big"
@@ -103,18 +104,18 @@ def best_point(values: Iterable[float], steps: Iterable[int],
 
 
 def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) -> MetricSeries:
-    """A ``MetricSeries`` from chunk rows ordered by id; with ``max_points``, downsampled
-    (``minmax_indices``) straight from the packed arrays — a 1,000,000-point series never
-    becomes Python lists when its steps are in order."""
+    """A ``MetricSeries`` from chunk rows ordered by id, kept as the decoded arrays (no Python
+    object per point); with ``max_points``, downsampled (``minmax_indices``) straight from
+    the packed arrays."""
     steps = array("q")
     values = array("d")
     times = array("d")
-    stage_runs: list[tuple[int, str | None]] = []  # (first index, stage)
+    runs: StageRuns = []  # (first index, stage)
     in_order = True
     last_max: int | None = None
     for row in rows:
-        if not stage_runs or stage_runs[-1][1] != row.stage:
-            stage_runs.append((len(steps), row.stage))
+        if not runs or runs[-1][1] != row.stage:
+            runs.append((len(steps), row.stage))
         steps.extend(_unpack("q", row.steps))
         values.extend(_unpack("d", row.vals))
         times.extend(_unpack("d", row.times))
@@ -122,21 +123,18 @@ def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) ->
             in_order = False
         last_max = row.step_max if last_max is None else max(last_max, row.step_max)
     n = len(steps)
-    if in_order and max_points is not None and n > max_points:
-        keep = minmax_indices(values, max_points)
-        starts = [start for start, _ in stage_runs]
-        return MetricSeries(key, [steps[i] for i in keep], [values[i] for i in keep],
-                            [times[i] for i in keep],
-                            [stage_runs[bisect_right(starts, i) - 1][1] for i in keep], total=n)
-    stages: list[str | None] = []
-    for i, (start, stage) in enumerate(stage_runs):
-        end = stage_runs[i + 1][0] if i + 1 < len(stage_runs) else n
-        stages.extend([stage] * (end - start))
+    if in_order and (max_points is None or n <= max_points):
+        return MetricSeries.from_arrays(key, steps, values, times, runs)
     if in_order:
-        return MetricSeries(key, steps.tolist(), values.tolist(), times.tolist(), stages)
-    order = sorted(range(n), key=steps.__getitem__)
-    if max_points is not None and n > max_points:
-        ordered = [values[i] for i in order]
-        order = [order[i] for i in minmax_indices(ordered, max_points)]
-    return MetricSeries(key, [steps[i] for i in order], [values[i] for i in order],
-                        [times[i] for i in order], [stages[i] for i in order], total=n)
+        keep: list[int] = minmax_indices(values, max_points or n)
+    else:
+        keep = sorted(range(n), key=steps.__getitem__)
+        if max_points is not None and n > max_points:
+            ordered = array("d", map(values.__getitem__, keep))
+            keep = [keep[i] for i in minmax_indices(ordered, max_points)]
+    starts = [start for start, _ in runs]
+    stages = [runs[bisect_right(starts, i) - 1][1] for i in keep]
+    return MetricSeries.from_arrays(key, array("q", map(steps.__getitem__, keep)),
+                                    array("d", map(values.__getitem__, keep)),
+                                    array("d", map(times.__getitem__, keep)),
+                                    stage_runs(stages), total=n)

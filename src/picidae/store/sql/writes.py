@@ -58,14 +58,19 @@ _CLAIM_BATCH = insert(applied_batches).from_select(
 ).returning(applied_batches.c.batch_id)
 
 
+# Built once (like _INSERT_CHUNKS): a W5 read of ten series spent a third of its time
+# building and cache-keying this statement anew.
+_CHUNKS_OF = (select(metric_chunks.c.stage, metric_chunks.c.n, metric_chunks.c.step_min,
+                     metric_chunks.c.step_max, metric_chunks.c.ordered, metric_chunks.c.steps,
+                     metric_chunks.c.vals, metric_chunks.c.times)
+              .where(metric_chunks.c.run_id == bindparam("c_run"),
+                     metric_chunks.c.key == bindparam("c_key"))
+              .order_by(metric_chunks.c.id))
+
+
 def chunk_rows(conn: Connection, run_id: str, key: str) -> Any:
     """The stored chunks of one metric of a run, in write order."""
-    return conn.execute(
-        select(metric_chunks.c.stage, metric_chunks.c.n, metric_chunks.c.step_min,
-               metric_chunks.c.step_max, metric_chunks.c.ordered, metric_chunks.c.steps,
-               metric_chunks.c.vals, metric_chunks.c.times)
-        .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
-        .order_by(metric_chunks.c.id))
+    return conn.execute(_CHUNKS_OF, {"c_run": run_id, "c_key": key})
 
 
 class Writes(Moves):
