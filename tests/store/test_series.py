@@ -83,3 +83,11 @@ def test_to_numpy_without_numpy_names_the_extra(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "numpy", None)  # import numpy raises ImportError
     with pytest.raises(MissingDependency, match=r"picidae\[numpy\]"):
         _series().to_numpy()
+
+
+def test_consecutive_steps_may_be_a_range() -> None:
+    s = MetricSeries("x", range(5, 8), [1.0, 2.0, 3.0], [0.0, 0.0, 0.0], ["a"] * 3)
+    assert s.steps == [5, 6, 7] and s[1] == (6, 2.0, 0.0, "a") and s[1:] == list(s)[1:]
+    pytest.importorskip("numpy")
+    assert s.to_numpy()["steps"].tolist() == [5, 6, 7]
+    assert s.columns()[0] == array("q", [5, 6, 7])

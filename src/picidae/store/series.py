@@ -1,10 +1,11 @@
 """``MetricSeries``: one metric's points as a store read them, kept as packed columns.
 
-A series holds its steps (int64) and values and times (float64) as the ``array.array`` a store
-decoded, and its stages as runs of equal stage. Nothing becomes a Python object until asked
-for: iterating builds each ``Point`` in C (``tuple.__new__`` over ``zip``), the list columns
-(``steps``, ``values``, ``times``, ``stages``) are built on first use and kept, and
-``to_numpy()`` views the arrays without copying them.
+A series holds its values and times (float64) as the ``array.array`` a store decoded, its
+steps (int64) likewise or as a ``range`` when they are consecutive (the usual case, which a
+store then never decodes at all), and its stages as runs of equal stage. Nothing becomes a
+Python object until asked for: iterating builds each ``Point`` in C (``tuple.__new__`` over
+``zip``), the list columns (``steps``, ``values``, ``times``, ``stages``) are built on first
+use and kept, and ``to_numpy()`` views the arrays without copying them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
-from typing import Any, overload
+from typing import Any, TypeAlias, overload
 
 from picidae.core.run import Point
 from picidae.errors import MissingDependency
@@ -28,6 +29,10 @@ def _column(typecode: str, values: Iterable[Any]) -> array[Any]:
     if isinstance(values, array) and values.typecode == typecode:
         return values
     return array(typecode, values)
+
+
+#: Steps: an int64 array, or the ``range`` they are when consecutive.
+Steps: TypeAlias = "array[int] | range"
 
 
 def stage_runs(stages: Sequence[str | None]) -> StageRuns:
@@ -60,7 +65,7 @@ class MetricSeries(Sequence[Point]):
                  times: Iterable[float], stages: Sequence[str | None],
                  total: int | None = None) -> None:
         self.key = key
-        self._steps = _column("q", steps)
+        self._steps: Steps = steps if isinstance(steps, range) else _column("q", steps)
         self._values = _column("d", values)
         self._times = _column("d", times)
         self._runs = stage_runs(stages)
@@ -70,11 +75,10 @@ class MetricSeries(Sequence[Point]):
             raise ValueError("steps, values, times and stages differ in length")
 
     @classmethod
-    def from_arrays(cls, key: str, steps: array[int], values: array[float],
-                    times: array[float], runs: StageRuns,
-                    total: int | None = None) -> MetricSeries:
-        """A series over these arrays (``q``, ``d``, ``d``; kept, not copied: the caller
-        must not change them after) and stage runs (``stage_runs``)."""
+    def from_arrays(cls, key: str, steps: Steps, values: array[float], times: array[float],
+                    runs: StageRuns, total: int | None = None) -> MetricSeries:
+        """A series over these arrays (``q`` or a ``range``, ``d``, ``d``; kept, not copied:
+        the caller must not change them after) and stage runs (``stage_runs``)."""
         series = cls.__new__(cls)
         series.key = key
         series._steps, series._values, series._times = steps, values, times
@@ -88,7 +92,10 @@ class MetricSeries(Sequence[Point]):
     @property
     def steps(self) -> list[int]:
         """The steps, as a list (built on first use)."""
-        return self._list("steps", self._steps)
+        got = self._lists.get("steps")
+        if got is None:
+            got = self._lists["steps"] = list(self._steps)
+        return got
 
     @property
     def values(self) -> list[float]:
@@ -126,6 +133,8 @@ class MetricSeries(Sequence[Point]):
     def columns(self) -> tuple[array[int], array[float], array[float]]:
         """``(steps, values, times)`` as the ``array.array`` the store read (int64, float64,
         float64), without copying; treat them as read-only."""
+        if isinstance(self._steps, range):  # consecutive steps, never decoded until now
+            self._steps = array("q", self._steps)
         return self._steps, self._values, self._times
 
     def to_numpy(self) -> dict[str, Any]:
@@ -137,10 +146,14 @@ class MetricSeries(Sequence[Point]):
         except ImportError:
             raise MissingDependency("numpy", "numpy") from None
         out: dict[str, Any] = {}
-        for name, column, dtype in (("steps", self._steps, np.int64),
+        steps = self._steps
+        for name, column, dtype in (("steps", steps, np.int64),
                                     ("values", self._values, np.float64),
                                     ("times", self._times, np.float64)):
-            view = np.frombuffer(column, dtype=dtype) if len(column) else np.empty(0, dtype)
+            if isinstance(column, range):
+                view = np.arange(column.start, column.stop, column.step, dtype=dtype)
+            else:
+                view = np.frombuffer(column, dtype=dtype) if len(column) else np.empty(0, dtype)
             view.flags.writeable = False
             out[name] = view
         n = len(self._steps)

@@ -1,14 +1,14 @@
 """Packing metric points into chunk rows and reading them back.
 
-A chunk holds one run's points for one key and stage as little-endian arrays. Reading a
-series concatenates its chunks and sorts by step only when the chunks are not already in
-order (the common case, steps logged increasingly, never sorts).
+A chunk holds one run's points for one key and stage as three columns (steps, values,
+times), each stored as ``store/sql/codec.py`` says: raw arrays, or smaller where it pays.
+Reading a series concatenates its chunks and sorts by step only when the chunks are not
+already in order (the common case, steps logged increasingly, never sorts).
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -19,63 +19,59 @@ from typing import Any
 from picidae.core.downsample import minmax_indices
 from picidae.store.base import SeriesChunk
 from picidae.store.series import MetricSeries, StageRuns, stage_runs
+from picidae.store.sql import codec
 
 MAX_CHUNK = 65536
-_SWAP = sys.byteorder == "big"
 
 
-def _pack(values: array[Any]) -> bytes:
-    if _SWAP:
-        values = array(values.typecode, values)
-        values.byteswap()
-    return values.tobytes()
-
-
-def _unpack(typecode: str, blob: bytes) -> array[Any]:
-    out = array(typecode)
-    out.frombytes(blob)
-    if _SWAP:
-        out.byteswap()
-    return out
+#: What ``chunk_rows`` learns of a chunk's steps, kept across the keys of one batch:
+#: ``(ordered, step_min, step_max, the stored steps blob)``.
+StepsInfo = tuple[bool, int, int, bytes]
 
 
 def chunk_rows(run_id: str, chunk: SeriesChunk,
-               memo: dict[bytes, tuple[bool, int, int]] | None = None) -> list[dict[str, Any]]:
-    """The rows to insert for a chunk (split at ``MAX_CHUNK`` points). ``memo`` keeps the
-    order check of packed steps across the chunks of one batch: a training loop's keys
-    share their steps, so the check runs once, not once per key."""
+               memo: dict[bytes, StepsInfo] | None = None) -> list[dict[str, Any]]:
+    """The rows to insert for a chunk (split at ``MAX_CHUNK`` points), its columns encoded
+    as ``codec.WRITE_CODEC`` says (see ``store/sql/codec.py``). ``memo`` keeps the order
+    check and the encoded steps across the chunks of one batch: a training loop's keys share
+    their steps, so both are done once, not once per key."""
     rows = []
     n = len(chunk.steps)
+    tagged = codec.WRITE_CODEC == codec.TAGGED
     for lo in range(0, n, MAX_CHUNK):
         whole = lo == 0 and n <= MAX_CHUNK  # the usual chunk: no slice copies
         steps = chunk.steps if whole else chunk.steps[lo:lo + MAX_CHUNK]
-        packed = _pack(steps)
+        packed = codec.pack(steps)
         known = memo.get(packed) if memo is not None else None
         if known is None:
-            known = _order(steps)
+            ordered, step_min, step_max, consecutive = _order(steps)
+            blob = codec.encode_steps(steps, consecutive, ordered) if tagged else packed
+            known = (ordered, step_min, step_max, blob)
             if memo is not None:
                 memo[packed] = known
-        ordered, step_min, step_max = known
+        ordered, step_min, step_max, blob = known
+        values = chunk.values if whole else chunk.values[lo:lo + MAX_CHUNK]
+        times = chunk.times if whole else chunk.times[lo:lo + MAX_CHUNK]
         rows.append({
             "run_id": run_id, "key": chunk.key, "stage": chunk.stage, "n": len(steps),
             "step_min": step_min, "step_max": step_max, "ordered": int(ordered),
-            "steps": packed,
-            "vals": _pack(chunk.values if whole else chunk.values[lo:lo + MAX_CHUNK]),
-            "times": _pack(chunk.times if whole else chunk.times[lo:lo + MAX_CHUNK]),
+            "codec": codec.WRITE_CODEC, "steps": blob,
+            "vals": codec.encode_column(values) if tagged else codec.pack(values),
+            "times": codec.encode_column(times) if tagged else codec.pack(times),
         })
     return rows
 
 
-def _order(steps: array[int]) -> tuple[bool, int, int]:
-    """Whether steps are non-decreasing, and their least and greatest step."""
+def _order(steps: array[int]) -> tuple[bool, int, int, bool]:
+    """Whether steps are non-decreasing, their least and greatest step, and whether they are
+    consecutive (``step_min``, ``step_min + 1``, ...)."""
     # Consecutive steps (the usual case) compare as one array, in C.
     first, last = steps[0], steps[-1]
-    ordered = ((last - first == len(steps) - 1
-                and steps == array("q", range(first, last + 1)))
-               or all(map(le, steps, islice(steps, 1, None))))
-    if ordered:
-        return True, first, last
-    return False, min(steps), max(steps)
+    consecutive = (last - first == len(steps) - 1
+                   and steps == array("q", range(first, last + 1)))
+    if consecutive or all(map(le, steps, islice(steps, 1, None))):
+        return True, first, last, consecutive
+    return False, min(steps), max(steps), False
 
 
 def latest_point(chunk: SeriesChunk, top: int | None = None,
@@ -113,16 +109,30 @@ def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) ->
     runs: StageRuns = []  # (first index, stage)
     in_order = True
     last_max: int | None = None
+    # Consecutive steps all along (each chunk a RUN following the last): a range, never
+    # decoded. ``span`` is that range while it lasts; ``steps`` holds the decoded ones after.
+    span: range | None = range(0)
     for row in rows:
         if not runs or runs[-1][1] != row.stage:
-            runs.append((len(steps), row.stage))
-        steps.extend(_unpack("q", row.steps))
-        values.extend(_unpack("d", row.vals))
-        times.extend(_unpack("d", row.times))
+            runs.append((len(values), row.stage))
+        if (span is not None and codec.is_run(row.steps, row.codec)
+                and (not span or row.step_min == span.stop)):
+            span = range(row.step_min if not span else span.start, row.step_min + row.n)
+        else:
+            if span is not None:
+                steps.extend(span)
+                span = None
+            steps.extend(codec.decode("q", row.steps, row.n, row.codec, row.step_min))
+        values.extend(codec.decode("d", row.vals, row.n, row.codec))
+        times.extend(codec.decode("d", row.times, row.n, row.codec))
         if not row.ordered or (last_max is not None and row.step_min < last_max):
             in_order = False
         last_max = row.step_max if last_max is None else max(last_max, row.step_max)
-    n = len(steps)
+    n = len(values)
+    if span is not None:
+        if max_points is None or n <= max_points:
+            return MetricSeries.from_arrays(key, span, values, times, runs)
+        steps = array("q", span)
     if in_order and (max_points is None or n <= max_points):
         return MetricSeries.from_arrays(key, steps, values, times, runs)
     if in_order:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, inspect, text
 
 from picidae.errors import StoreUnavailable
 
-HEAD = "0009"
+HEAD = "0010"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -125,6 +125,9 @@ metric_chunks = Table(
     Column("steps", LargeBinary, nullable=False),
     Column("vals", LargeBinary, nullable=False),
     Column("times", LargeBinary, nullable=False),
+    # How steps/vals/times are stored (store/sql/codec.py): 0 raw arrays (every chunk written
+    # before migration 0010), 1 each blob led by its format byte.
+    Column("codec", Integer, nullable=False, server_default="0"),
     Index(None, "run_id", "key", "id"),
 )
 

@@ -62,7 +62,8 @@ _CLAIM_BATCH = insert(applied_batches).from_select(
 # building and cache-keying this statement anew.
 _CHUNKS_OF = (select(metric_chunks.c.stage, metric_chunks.c.n, metric_chunks.c.step_min,
                      metric_chunks.c.step_max, metric_chunks.c.ordered, metric_chunks.c.steps,
-                     metric_chunks.c.vals, metric_chunks.c.times)
+                     metric_chunks.c.vals, metric_chunks.c.times,
+                     metric_chunks.c.codec)
               .where(metric_chunks.c.run_id == bindparam("c_run"),
                      metric_chunks.c.key == bindparam("c_key"))
               .order_by(metric_chunks.c.id))
@@ -184,7 +185,7 @@ class Writes(Moves):
                       doc: Callable[[], dict[str, Any]]) -> None:
         rows: list[dict[str, Any]] = []
         latest: dict[str, dict[str, Any]] = {}
-        memo: dict[bytes, tuple[bool, int, int]] = {}  # keys logged together share steps
+        memo: dict[bytes, chunkio.StepsInfo] = {}  # keys logged together share steps
         for chunk in batch.chunks:
             if not chunk.steps:
                 continue

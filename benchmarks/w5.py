@@ -1,0 +1,199 @@
+"""W5 in detail (issue 17): reading series back as Points and as NumPy, against the floor of
+building the same Points from plain Python lists, and bytes per stored point; alone, the trade
+of compressing metric chunks (W1 write and W5 read with and without it).
+
+    PYTHONPATH=src python benchmarks/w5.py [--quick] [--repeat N] [--markdown]
+
+``ledger.py`` imports ``measure`` and ``storage`` for its W5 and storage rows; ``bash
+benchmarks/run`` also runs this script alone (for the codec trade). Every comparison runs
+interleaved in one process (the same garbage collector, the same machine load) and reports
+the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+perf = time.perf_counter
+
+#: What ``measure`` times, in the order it interleaves them.
+W5_ROWS = ("read", "points", "floor_points", "floor_tuples", "numpy")
+
+
+def measure(pc: Any, folder: Path, run_id: str, keys: list[str], reps: int,
+            progress: Callable[[str], None] = lambda s: None) -> dict[str, list[float]]:
+    """Seconds per repetition of, interleaved: W5 (``get_run`` then ``metrics(key)`` per
+    key: ``read``), the same holding every ``Point`` (``points``), the same Points built from
+    plain lists already in memory (``floor_points``: the floor), plain tuples from those lists
+    (``floor_tuples``) and W5 as NumPy arrays (``numpy``, when NumPy is installed)."""
+    from picidae.core.run import Point
+
+    view = pc.get_run(run_id, store=folder)
+    plain = []
+    for key in keys:
+        s = view.metrics(key)
+        plain.append((list(s.steps), list(s.values), list(s.times), list(s.stages)))
+    n_points = sum(len(cols[0]) for cols in plain)
+    new = tuple.__new__
+
+    def read(points: bool) -> float:
+        t0 = perf()
+        v = pc.get_run(run_id, store=folder)
+        series = [v.metrics(k) for k in keys]
+        got: list[Any] = [list(s) for s in series] if points else series
+        n = sum(map(len, got))
+        elapsed = perf() - t0
+        assert n == n_points, n
+        return elapsed
+
+    def floor_points() -> float:  # the fastest way to make these Points from lists
+        t0 = perf()
+        got = [list(map(new, repeat(Point), zip(*cols, strict=True))) for cols in plain]
+        n = sum(map(len, got))
+        elapsed = perf() - t0
+        assert n == n_points
+        return elapsed
+
+    def floor_tuples() -> float:
+        t0 = perf()
+        got = [list(zip(*cols, strict=True)) for cols in plain]
+        n = sum(map(len, got))
+        elapsed = perf() - t0
+        assert n == n_points
+        return elapsed
+
+    def numpy() -> float:
+        t0 = perf()
+        v = pc.get_run(run_id, store=folder)
+        got = [v.metrics(k).to_numpy() for k in keys]
+        n = sum(len(cols["values"]) for cols in got)
+        elapsed = perf() - t0
+        assert n == n_points
+        return elapsed
+
+    try:
+        import numpy as _  # noqa: F401
+        has_numpy = True
+    except ImportError:
+        has_numpy = False
+    fns: dict[str, Callable[[], float]] = {
+        "read": lambda: read(False), "points": lambda: read(True),
+        "floor_points": floor_points, "floor_tuples": floor_tuples, "numpy": numpy}
+    out: dict[str, list[float]] = {name: [] for name in W5_ROWS}
+    for i in range(reps):
+        progress(f"W5 interleaved {i + 1}/{reps}")
+        for name in W5_ROWS:
+            if name == "numpy" and not has_numpy:
+                continue
+            gc.collect()
+            out[name].append(fns[name]())
+    return out
+
+
+def storage(folder: Path) -> tuple[int, int, int]:
+    """``(points, metric chunk bytes, database file bytes)`` of the store in ``folder``
+    (the file after a WAL checkpoint, so it holds everything written)."""
+    db = sqlite3.connect(folder / "picidae.db")
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        points, blob = db.execute(
+            "SELECT coalesce(sum(n), 0), coalesce(sum(length(steps) + length(vals) "
+            "+ length(times)), 0) FROM metric_chunks").fetchone()
+    finally:
+        db.close()
+    return points, blob, (folder / "picidae.db").stat().st_size
+
+
+# -- alone: the codec trade ------------------------------------------------------------------
+
+POLICIES = {
+    "raw arrays (before issue 17)": (0, False),
+    "steps as runs, values and times raw": (1, False),
+    "steps as runs, zlib where it pays": (1, True),
+}
+
+
+def _w1(pc: Any, root: Path, steps: int, keys: list[str]) -> tuple[float, Path, str]:
+    folder = Path(tempfile.mkdtemp(dir=root))
+    pc.runs(store=folder, limit=1)  # created and migrated before the clock starts
+    rows = [{k: 1.0 / (i + 1) + j for j, k in enumerate(keys)} for i in range(steps)]
+    t0 = perf()
+    run = pc.init("bench/w1", store=folder, system_metrics=False)
+    for row in rows:
+        run.log(**row)
+    run.finish()
+    return perf() - t0, folder, run.id
+
+
+def trade(steps: int, reps: int, markdown: bool) -> str:
+    """W1 write, W5 read and bytes per point under each chunk policy, interleaved."""
+    import picidae as pc
+    from picidae.store.registry import close_all
+    from picidae.store.sql import codec
+
+    keys = [f"metric_{j}" for j in range(10)]
+    root = Path(tempfile.mkdtemp(prefix="picidae-codec-"))
+    times: dict[str, dict[str, list[float]]] = {p: {"w1": [], "read": [], "points": []}
+                                                for p in POLICIES}
+    sizes: dict[str, tuple[int, int, int]] = {}
+    try:
+        for i in range(reps):
+            print(f"  … codec trade {i + 1}/{reps}", file=sys.stderr, flush=True)
+            for name, (write_codec, compress) in POLICIES.items():
+                codec.WRITE_CODEC, codec.COMPRESS = write_codec, compress
+                gc.collect()
+                w1, folder, run_id = _w1(pc, root, steps, keys)
+                got = measure(pc, folder, run_id, keys, 1)
+                times[name]["w1"].append(w1)
+                times[name]["read"] += got["read"]
+                times[name]["points"] += got["points"]
+                sizes[name] = storage(folder)
+                close_all()
+    finally:
+        codec.WRITE_CODEC, codec.COMPRESS = codec.TAGGED, True
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    head = ["chunk policy", "W1 init → finish", "W5 read", "W5 + every Point",
+            "chunk bytes / point", "file bytes / point"]
+    body = []
+    for name in POLICIES:
+        pts, blob, file = sizes[name]
+        body.append([name, *(f"{statistics.median(times[name][k]) * 1000:.1f} ms"
+                             for k in ("w1", "read", "points")),
+                     f"{blob / pts:.2f}", f"{file / pts:.2f}"])
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [f"{steps:,} steps × 10 keys, median of {reps}, load average now {load}"]
+    if markdown:
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+    else:
+        widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
+                  for r in [head, *body]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="1,000 steps instead of 10,000")
+    ap.add_argument("--repeat", type=int, default=5, help="repetitions (median reported)")
+    ap.add_argument("--markdown", action="store_true", help="a Markdown table")
+    args, _ = ap.parse_known_args(argv)  # benchmarks/run passes ledger.py's options too
+    print(trade(1_000 if args.quick else 10_000, max(1, args.repeat), args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
