@@ -12,7 +12,10 @@ and migrated before the clock starts):
 - W2: 1,000 runs, each with 20 config values, 3 tags and 5 final metrics.
 - W4: one parent with 100 children, each logging 100 steps x 2 keys.
 - W5: read back W1's 100,000 points (ten series of 10,000): ``get_run(id).metrics(key)`` per key;
-  a second row also iterates every ``Point``. MLflow: ``MlflowClient.get_metric_history``.
+  a second row also holds every ``Point``; a third reads them as NumPy arrays; the floor builds
+  the same Points from plain lists, interleaved (``benchmarks/w5.py``). W5b: the same for one
+  series of as many points. MLflow: ``MlflowClient.get_metric_history``.
+- Storage: metric chunk bytes and SQLite file bytes per stored point of W1's store.
 - Floors: the W1 loop calling a ``log`` that does nothing; a raw sqlite3 ``executemany`` of W1's
   100,000 rows into a bare table.
 - ``import picidae`` in a fresh interpreter.
@@ -46,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import sigkill  # benchmarks/sigkill.py, beside this script
+import w5 as w5bench  # benchmarks/w5.py, beside this script
 
 perf = time.perf_counter
 
@@ -224,18 +228,6 @@ class PicidaeBench:
             child.finish()
         parent.finish()
         return perf() - t0
-
-    def w5(self, keys: list[str], points: bool) -> float:
-        folder, run_id = self.w1_ids[-1]
-        t0 = perf()
-        view = self.pc.get_run(run_id, store=folder)
-        series = [view.metrics(k) for k in keys]
-        # A MetricSeries builds its Points as they are iterated: the second row pays for all.
-        got: list[Any] = [list(s) for s in series] if points else series
-        n = sum(map(len, got))
-        elapsed = perf() - t0
-        assert n == len(keys) * len(series[0]), n
-        return elapsed
 
     def check_w1(self, rows: list[dict[str, float]]) -> None:
         """Every point of the last W1 run came back, in order, with its value."""
@@ -485,12 +477,11 @@ def main(argv: list[str] | None = None) -> int:
                      note="where the capture's cost shows")
     w4 = Result("W4 parent + children", n_w4, "points",
                 note=f"{sizes.children} × {sizes.child_steps} steps × 2 keys")
-    w5 = Result("W5 read W1 via RunView.metrics", sizes.points, "points")
-    w5p = Result("W5 read + iterate every Point", sizes.points, "points")
     imp = Result("import picidae (fresh process)", 0, "")
     first = Result("import picidae; picidae.init (loads SQLAlchemy)", 0, "")
     kill = Result("SIGKILL at a random moment: seconds of logging lost (median)", 0, "")
-    results = [floor, raw, w1, w1_loop, w1_nosys, w2, w2_bare, w4, w5, w5p, imp, first, kill]
+    results = [floor, raw, w1, w1_loop, w1_nosys, w2, w2_bare, w4, imp, first, kill]
+    w5_targets: list[tuple[str, str, bool | None]] = []
 
     root = Path(tempfile.mkdtemp(prefix="picidae-bench-"))
     try:
@@ -510,8 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         w2_bare.picidae = repeat("Picidae W2, capture_env=False", reps,
                                  lambda i: pb.w2(runs, capture_env=False))
         w4.picidae = repeat("Picidae W4", reps, lambda i: pb.w4(sizes, kid_rows))
-        w5.picidae = repeat("Picidae W5", reps, lambda i: pb.w5(keys, points=False))
-        w5p.picidae = repeat("Picidae W5 points", reps, lambda i: pb.w5(keys, points=True))
+        w5_results, w5_targets = w5bench.ledger_rows(pb.pc, *pb.w1_ids[-1], keys,
+                                                     sizes.points, reps, Result, progress)
+        w5, w5p = w5_results[0], w5_results[1]
+        results[8:8] = w5_results
         pb.close()
         progress("SIGKILL loss window")
         kill.picidae = sigkill.losses(root, max(reps, 5))
@@ -533,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    targets = evaluate(sizes, floor, w1, w2, w5, imp)
+    targets = evaluate(sizes, floor, w1, w2, w5, imp) + w5_targets
     on, off = w1.p(), w1_nosys.p()
     assert on is not None and off is not None
     targets.insert(1, ("W1 with system metrics within 10% of without",
@@ -570,7 +563,7 @@ def evaluate(sizes: Sizes, floor: Result, w1: Result, w2: Result, w5: Result,
     out.append(("W2 ≥ 2,000 runs/s", fmt_rate(sizes.runs, p2, "runs"), sizes.runs / p2 >= 2000))
     p5 = w5.p()
     assert p5 is not None
-    out.append(("W5 < 20 ms", fmt_s(p5), p5 < 0.020))
+    out.append(("W5 (read only) < 20 ms", fmt_s(p5), p5 < 0.020))
     pi = imp.p()
     assert pi is not None
     out.append(("import picidae < 150 ms", fmt_s(pi), pi < 0.150))

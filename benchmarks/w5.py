@@ -115,6 +115,48 @@ def storage(folder: Path) -> tuple[int, int, int]:
     return points, blob, (folder / "picidae.db").stat().st_size
 
 
+def ledger_rows(pc: Any, folder: Path, run_id: str, keys: list[str], points: int,
+                reps: int, make: Callable[..., Any],
+                progress: Callable[[str], None]) -> tuple[list[Any], list[Any]]:
+    """The ledger's W5 rows (``make``: its ``Result``) and targets: W1's series (``keys`` of
+    ``run_id``), and one series of ``points`` points in a run of its own (the issue's "a
+    100,000-point series"), each as read, with every Point, as NumPy and against the floor;
+    then bytes per stored point of W1's store."""
+    rows: list[Any] = []
+    n, blob, file = storage(folder)  # before W5b's run joins the store
+    targets: list[tuple[str, str, bool | None]] = [
+        ("storage: metric chunk bytes per point (W1's store)",
+         f"{blob / n:.2f} B (raw arrays: 24)", None),
+        ("storage: SQLite file bytes per point (W1's store)", f"{file / n:.2f} B", None)]
+    run = pc.init("bench/w5-one-series", store=folder, system_metrics=False)
+    for step in range(points):
+        run.log(x=1.0 / (step + 1))
+    run.finish()
+    for label, rid, ks in ((f"W5 ({len(keys)} series)", run_id, keys),
+                           (f"W5b (one {points:,}-point series)", run.id, ["x"])):
+        got = measure(pc, folder, rid, ks, reps, progress)
+        names = {"read": f"{label}: read via RunView.metrics",
+                 "points": f"{label}: read + hold every Point",
+                 "floor_points": f"floor: {label}'s Points built from plain lists",
+                 "floor_tuples": f"floor: {label}'s plain tuples from plain lists (zip)",
+                 "numpy": f"{label}: read as NumPy (to_numpy)"}
+        for name in W5_ROWS:
+            row = make(names[name], points, "points")
+            row.picidae = got[name]
+            rows.append(row)
+        med = {k: statistics.median(v) for k, v in got.items() if v}
+        ms = {k: f"{v * 1000:.1f} ms" for k, v in med.items()}
+        targets.append((f"{label} + every Point < 20 ms", ms["points"], med["points"] < 0.020))
+        ratio = med["points"] / med["floor_points"]
+        targets.append((f"{label} + every Point within 2× of the same Points from lists",
+                        f"{ratio:.2f}× ({ms['points']} vs {ms['floor_points']}; plain "
+                        f"tuples {ms['floor_tuples']})", ratio <= 2))
+        if "numpy" in med:
+            targets.append((f"{label} as NumPy arrays < 5 ms", ms["numpy"],
+                            med["numpy"] < 0.005))
+    return rows, targets
+
+
 # -- alone: the codec trade ------------------------------------------------------------------
 
 POLICIES = {
