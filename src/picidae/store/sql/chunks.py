@@ -104,17 +104,19 @@ def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) ->
     object per point); with ``max_points``, downsampled (``minmax_indices``) straight from
     the packed arrays."""
     steps = array("q")
-    values = array("d")
-    times = array("d")
+    value_parts: list[array[float]] = []
+    time_parts: list[array[float]] = []
     runs: StageRuns = []  # (first index, stage)
     in_order = True
     last_max: int | None = None
+    n = 0
     # Consecutive steps all along (each chunk a RUN following the last): a range, never
     # decoded. ``span`` is that range while it lasts; ``steps`` holds the decoded ones after.
     span: range | None = range(0)
     for row in rows:
         if not runs or runs[-1][1] != row.stage:
-            runs.append((len(values), row.stage))
+            runs.append((n, row.stage))
+        n += row.n
         if (span is not None and codec.is_run(row.steps, row.codec)
                 and (not span or row.step_min == span.stop)):
             span = range(row.step_min if not span else span.start, row.step_min + row.n)
@@ -123,12 +125,12 @@ def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) ->
                 steps.extend(span)
                 span = None
             steps.extend(codec.decode("q", row.steps, row.n, row.codec, row.step_min))
-        values.extend(codec.decode("d", row.vals, row.n, row.codec))
-        times.extend(codec.decode("d", row.times, row.n, row.codec))
+        value_parts.append(codec.decode("d", row.vals, row.n, row.codec))
+        time_parts.append(codec.decode("d", row.times, row.n, row.codec))
         if not row.ordered or (last_max is not None and row.step_min < last_max):
             in_order = False
         last_max = row.step_max if last_max is None else max(last_max, row.step_max)
-    n = len(values)
+    values, times = _joined(value_parts, "d"), _joined(time_parts, "d")
     if span is not None:
         if max_points is None or n <= max_points:
             return MetricSeries.from_arrays(key, span, values, times, runs)
@@ -148,3 +150,14 @@ def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) ->
                                     array("d", map(values.__getitem__, keep)),
                                     array("d", map(times.__getitem__, keep)),
                                     stage_runs(stages), total=n)
+
+
+def _joined(parts: list[array[Any]], typecode: str) -> array[Any]:
+    """The decoded parts as one array: the only part itself (the usual read, one chunk a
+    key), else the first (fresh from decoding, so ours to grow) extended by the rest."""
+    if not parts:
+        return array(typecode)
+    out = parts[0]
+    for part in parts[1:]:
+        out.extend(part)
+    return out
