@@ -2,7 +2,8 @@
 building the same Points from plain Python lists, and bytes per stored point; alone, the trade
 of compressing metric chunks (W1 write and W5 read with and without it).
 
-    PYTHONPATH=src python benchmarks/w5.py [--quick] [--repeat N] [--markdown]
+    PYTHONPATH=src python benchmarks/w5.py [--quick] [--repeat N] [--markdown]   # the trade
+    PYTHONPATH=src python benchmarks/w5.py --rows [--quick] [--repeat N]   # the W5 rows alone
 
 ``ledger.py`` imports ``measure`` and ``storage`` for its W5 and storage rows; ``bash
 benchmarks/run`` also runs this script alone (for the codec trade). Every comparison runs
@@ -28,7 +29,7 @@ from typing import Any
 perf = time.perf_counter
 
 #: What ``measure`` times, in the order it interleaves them.
-W5_ROWS = ("read", "points", "floor_points", "floor_tuples", "numpy")
+W5_ROWS = ("read", "iterate", "points", "floor_points", "floor_tuples", "numpy")
 #: Also kept: the part of these rows' time spent in the garbage collector.
 GC_ROWS = ("gc_points", "gc_floor_points")
 
@@ -36,7 +37,8 @@ GC_ROWS = ("gc_points", "gc_floor_points")
 def measure(pc: Any, folder: Path, run_id: str, keys: list[str], reps: int,
             progress: Callable[[str], None] = lambda s: None) -> dict[str, list[float]]:
     """Seconds per repetition of, interleaved: W5 (``get_run`` then ``metrics(key)`` per
-    key: ``read``), the same holding every ``Point`` (``points``), the same Points built from
+    key: ``read``), the same iterating every ``Point`` (``iterate``: a ``for`` loop that
+    keeps none) and holding every ``Point`` (``points``), the same Points built from
     plain lists already in memory (``floor_points``: the floor), plain tuples from those lists
     (``floor_tuples``) and W5 as NumPy arrays (``numpy``, when NumPy is installed)."""
     from picidae.core.run import Point
@@ -49,11 +51,19 @@ def measure(pc: Any, folder: Path, run_id: str, keys: list[str], reps: int,
     n_points = sum(len(cols[0]) for cols in plain)
     new = tuple.__new__
 
-    def read(points: bool) -> float:
+    def read(points: bool, keep: bool = True) -> float:
         t0 = perf()
         v = pc.get_run(run_id, store=folder)
         series = [v.metrics(k) for k in keys]
-        got: list[Any] = [list(s) for s in series] if points else series
+        got: list[Any] = series
+        if points and keep:
+            got = [list(s) for s in series]
+        elif points:
+            n = 0
+            for s in series:
+                for _ in s:
+                    n += 1
+            assert n == n_points
         n = sum(map(len, got))
         elapsed = perf() - t0
         assert n == n_points, n
@@ -90,7 +100,8 @@ def measure(pc: Any, folder: Path, run_id: str, keys: list[str], reps: int,
     except ImportError:
         has_numpy = False
     fns: dict[str, Callable[[], float]] = {
-        "read": lambda: read(False), "points": lambda: read(True),
+        "read": lambda: read(False), "iterate": lambda: read(True, keep=False),
+        "points": lambda: read(True),
         "floor_points": floor_points, "floor_tuples": floor_tuples, "numpy": numpy}
     out: dict[str, list[float]] = {name: [] for name in (*W5_ROWS, *GC_ROWS)}
     in_gc = [0.0, 0.0]  # seconds in the garbage collector, when it started
@@ -153,6 +164,7 @@ def ledger_rows(pc: Any, folder: Path, run_id: str, keys: list[str], points: int
                            (f"W5b (one {points:,}-point series)", run.id, ["x"])):
         got = measure(pc, folder, rid, ks, reps, progress)
         names = {"read": f"{label}: read via RunView.metrics",
+                 "iterate": f"{label}: read + iterate every Point (a for loop)",
                  "points": f"{label}: read + hold every Point",
                  "floor_points": f"floor: {label}'s Points built from plain lists",
                  "floor_tuples": f"floor: {label}'s plain tuples from plain lists (zip)",
@@ -163,11 +175,13 @@ def ledger_rows(pc: Any, folder: Path, run_id: str, keys: list[str], points: int
             rows.append(row)
         med = {k: statistics.median(v) for k, v in got.items() if v}
         ms = {k: f"{v * 1000:.1f} ms" for k, v in med.items()}
-        targets.append((f"{label} + every Point < 20 ms",
-                         f"{ms['points']} (in the collector: {ms['gc_points']})",
-                         med["points"] < 0.020))
+        targets.append((f"{label} + iterate every Point < 20 ms", ms["iterate"],
+                        med["iterate"] < 0.020))
+        targets.append((f"{label} + hold every Point < 20 ms",
+                        f"{ms['points']} (in the collector: {ms['gc_points']})",
+                        med["points"] < 0.020))
         ratio = med["points"] / med["floor_points"]
-        targets.append((f"{label} + every Point within 2× of the same Points from lists",
+        targets.append((f"{label} + hold every Point within 2× of the same Points from lists",
                         f"{ratio:.2f}× ({ms['points']} vs {ms['floor_points']}, of which "
                         f"collector {ms['gc_floor_points']}; plain tuples "
                         f"{ms['floor_tuples']})", ratio <= 2))
@@ -247,13 +261,44 @@ def trade(steps: int, reps: int, markdown: bool) -> str:
     return "\n".join(lines)
 
 
+def rows_alone(steps: int, reps: int) -> str:
+    """The ledger's W5 and storage rows without the rest of the ledger (W1 written once)."""
+    import picidae as pc
+
+    keys = [f"metric_{j}" for j in range(10)]
+    root = Path(tempfile.mkdtemp(prefix="picidae-w5-"))
+    try:
+        _, folder, run_id = _w1(pc, root, steps, keys)
+
+        class Row:
+            def __init__(self, name: str, work: float, unit: str) -> None:
+                self.name, self.picidae = name, []
+
+        rows, targets = ledger_rows(pc, folder, run_id, keys, steps * len(keys), reps, Row,
+                                    lambda s: None)
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    out = ["| row | median | min |", "|---|---|---|"]
+    out += [f"| {r.name} | {statistics.median(r.picidae) * 1000:.1f} ms | "
+            f"{min(r.picidae) * 1000:.1f} ms |" for r in rows if r.picidae]
+    out += ["", "| target | measured | result |", "|---|---|---|"]
+    out += [f"| {t} | {m} | {'—' if ok is None else ('pass' if ok else 'MISS')} |"
+            for t, m, ok in targets]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1,000 steps instead of 10,000")
     ap.add_argument("--repeat", type=int, default=5, help="repetitions (median reported)")
     ap.add_argument("--markdown", action="store_true", help="a Markdown table")
+    ap.add_argument("--rows", action="store_true", help="the ledger's W5 and storage rows "
+                    "alone (W1 written once), instead of the codec trade")
     args, _ = ap.parse_known_args(argv)  # benchmarks/run passes ledger.py's options too
-    print(trade(1_000 if args.quick else 10_000, max(1, args.repeat), args.markdown))
+    steps, reps = 1_000 if args.quick else 10_000, max(1, args.repeat)
+    print(rows_alone(steps, reps) if args.rows else trade(steps, reps, args.markdown))
     return 0
 
 
