@@ -31,6 +31,7 @@ def test_points_are_the_named_tuples_the_columns_describe() -> None:
     assert pickle.loads(pickle.dumps(points[2])) == points[2]
     assert s[-1] == points[-1] == s.last() and s[2] == points[2] and s[4].stage == "train"
     assert s[1:4] == points[1:4] and s[::-2] == points[::-2]
+    assert list(reversed(s)) == points[::-1]
     with pytest.raises(IndexError):
         s[6]
 

@@ -201,6 +201,11 @@ class MetricSeries(Sequence[Point]):
         return map(_new, repeat(Point), zip(self._steps, self._values, self._times,
                                             self._stage_iter(), strict=True))
 
+    def __reversed__(self) -> Iterator[Point]:
+        return map(_new, repeat(Point), zip(reversed(self._steps), reversed(self._values),
+                                            reversed(self._times), reversed(self.stages),
+                                            strict=True))
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other,
