@@ -4,6 +4,7 @@ of compressing metric chunks (W1 write and W5 read with and without it).
 
     PYTHONPATH=src python benchmarks/w5.py [--quick] [--repeat N] [--markdown]   # the trade
     PYTHONPATH=src python benchmarks/w5.py --rows [--quick] [--repeat N]   # the W5 rows alone
+    (--cpu: process CPU time instead of the wall clock, for a loaded machine)
 
 ``ledger.py`` imports ``measure`` and ``storage`` for its W5 and storage rows; ``bash
 benchmarks/run`` also runs this script alone (for the codec trade). Every comparison runs
@@ -296,7 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="a Markdown table")
     ap.add_argument("--rows", action="store_true", help="the ledger's W5 and storage rows "
                     "alone (W1 written once), instead of the codec trade")
+    ap.add_argument("--cpu", action="store_true", help="time with the process's CPU time "
+                    "(all its threads) instead of the wall clock: on a loaded machine, the "
+                    "nearest to a measurement at rest (waiting for a core is left out)")
     args, _ = ap.parse_known_args(argv)  # benchmarks/run passes ledger.py's options too
+    if args.cpu:
+        global perf
+        perf = time.process_time
     steps, reps = 1_000 if args.quick else 10_000, max(1, args.repeat)
     print(rows_alone(steps, reps) if args.rows else trade(steps, reps, args.markdown))
     return 0
