@@ -138,9 +138,10 @@ class MetricSeries(Sequence[Point]):
         return self._steps, self._values, self._times
 
     def to_numpy(self) -> dict[str, Any]:
-        """The columns as NumPy arrays, in a dict: ``steps`` (int64), ``values`` and
-        ``times`` (float64) are read-only views of the stored arrays (no copy), ``stages``
-        an object array. Needs NumPy (``pip install 'picidae[numpy]'``)."""
+        """The columns as NumPy arrays, in a dict: ``values`` and ``times`` (float64) are
+        read-only views of the stored arrays (no copy), ``steps`` (int64) likewise or a
+        read-only ``arange`` when consecutive, ``stages`` an object array. Needs NumPy
+        (``pip install 'picidae[numpy]'``)."""
         try:
             import numpy as np
         except ImportError:
