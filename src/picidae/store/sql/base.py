@@ -110,7 +110,9 @@ class SqlBase:
         self._liveness_lock = threading.Lock()
 
     @contextmanager
-    def _tx(self, write: bool = False) -> Iterator[Connection]:
+    def _tx(self, write: bool = False, urgent: bool = False) -> Iterator[Connection]:
+        """A transaction (``write``: one that writes). ``urgent`` asks for the next turn at
+        the write lock where this store queues writers itself (SQLite: ``WriteTurns``)."""
         try:
             with self.engine.connect() as conn:
                 if write:

@@ -107,7 +107,7 @@ class Moves(SqlBase):
         answers: list[str | Exception | None] = [None] * len(beats)
         slow: list[int] = []
         try:
-            with self._tx(write=True) as conn:
+            with self._tx(write=True, urgent=True) as conn:  # short, and many wait on it
                 for i in sorted(range(len(beats)), key=lambda i: beats[i][1]):
                     workspace, run_id, at = beats[i]
                     status = conn.execute(_BEAT, {"b_id": run_id, "b_ws": workspace,
