@@ -9,6 +9,7 @@ ordinary ``IllegalTransition``.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import time
 from typing import Any
@@ -33,6 +34,21 @@ _BEAT = (update(runs)
                                       *sorted(s.value for s in TERMINAL)]))
          .values(last_heartbeat_at=bindparam("b_at"))
          .returning(runs.c.status))
+
+_NOT_LIVE = ", ".join(f"'{s}'" for s in sorted([State.LOST.value, State.ARCHIVED.value,
+                                                *(s.value for s in TERMINAL)]))
+
+
+@functools.lru_cache(maxsize=64)
+def _beats_sql(n: int, paramstyle: str) -> str:
+    """``_BEAT`` for ``n`` runs of one workspace at once: ``(id, at)`` pairs, then the
+    workspace, as positional parameters. Plain SQL that SQLite (3.33+) and PostgreSQL share
+    (a ``VALUES`` list's columns are ``column1``, ``column2`` in both)."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    pairs = ", ".join([f"({mark}, {mark})"] * n)
+    return (f"UPDATE runs SET last_heartbeat_at = b.column2 FROM (VALUES {pairs}) AS b "
+            f"WHERE runs.id = b.column1 AND runs.workspace = {mark} "
+            f"AND runs.status NOT IN ({_NOT_LIVE}) RETURNING runs.id, runs.status")
 
 
 class Moves(SqlBase):
@@ -100,31 +116,46 @@ class Moves(SqlBase):
             return self._heartbeat(conn, self._load_row(conn, run_id, lock=True), at)
 
     def heartbeat_many(self, beats: list[tuple[str, str, float]]) -> list[str | Exception]:
-        """See ``BeatStore.heartbeat_many``: the live runs' heartbeats are one transaction
-        (rows updated in id order, so two servers' batches never wait on each other in a
-        cycle); a lost, ended or unknown run then takes ``heartbeat``'s full path, each in a
-        transaction of its own. A failure of the shared transaction is every beat's answer."""
-        answers: list[str | Exception | None] = [None] * len(beats)
-        slow: list[int] = []
+        """See ``BeatStore.heartbeat_many``: the live runs' heartbeats are one transaction,
+        one ``UPDATE … FROM (VALUES …)`` per workspace (rows first locked in id order where
+        the database locks rows, so two servers' batches never wait on each other in a
+        cycle); a run's last heartbeat in the batch is the one stamped, as one after another
+        would leave it. A lost, ended or unknown run then takes ``heartbeat``'s full path,
+        each beat in a transaction of its own. A failure of the shared transaction is every
+        beat's answer."""
+        latest: dict[str, dict[str, float]] = {}
+        for workspace, run_id, at in beats:
+            latest.setdefault(workspace, {})[run_id] = at
+        stamped: dict[tuple[str, str], str] = {}
         try:
             with self._tx(write=True, urgent=True) as conn:  # short, and many wait on it
-                for i in sorted(range(len(beats)), key=lambda i: beats[i][1]):
-                    workspace, run_id, at = beats[i]
-                    status = conn.execute(_BEAT, {"b_id": run_id, "b_ws": workspace,
-                                                  "b_at": at}).scalar()
-                    if status is None:
-                        slow.append(i)
-                    else:
-                        answers[i] = str(status)
+                for workspace, ats in latest.items():
+                    run_ids = sorted(ats)
+                    self._lock_runs(conn, run_ids)
+                    params = [v for run_id in run_ids for v in (run_id, ats[run_id])]
+                    sql = _beats_sql(len(run_ids), conn.dialect.paramstyle)
+                    for run_id, status in conn.exec_driver_sql(sql, (*params, workspace)):
+                        stamped[(workspace, run_id)] = str(status)
         except Exception as exc:  # the database's failure is each caller's to report
             return [exc] * len(beats)
-        for i in sorted(slow):
-            workspace, run_id, at = beats[i]
+        answers: list[str | Exception] = []
+        for workspace, run_id, at in beats:
+            status = stamped.get((workspace, run_id))
+            if status is not None:
+                answers.append(status)
+                continue
             try:
-                answers[i] = self._in_workspace(workspace).heartbeat(run_id, at)
+                answers.append(self._in_workspace(workspace).heartbeat(run_id, at))
             except Exception as exc:
-                answers[i] = exc
-        return [a if a is not None else RuntimeError("no answer") for a in answers]
+                answers.append(exc)
+        return answers
+
+    def _lock_runs(self, conn: Connection, run_ids: list[str]) -> None:
+        """Lock these run rows, in id order (SQLite's write lock is the whole database: it
+        skips this)."""
+        if len(run_ids) > 1:
+            conn.execute(select(runs.c.id).where(runs.c.id.in_(run_ids))
+                         .order_by(runs.c.id).with_for_update())
 
     def _in_workspace(self, workspace: str) -> Moves:
         if workspace == self.workspace:

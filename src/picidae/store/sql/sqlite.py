@@ -130,6 +130,9 @@ class SqliteStore(SqlStore):
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_UPSERT_LATEST, rows)
 
+    def _lock_runs(self, conn: Connection, run_ids: list[str]) -> None:
+        """Nothing to lock: a write transaction holds the whole database."""
+
 
 class WriteTurns:
     """This process's turns at the database's write lock: first come, first served, except
