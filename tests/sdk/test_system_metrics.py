@@ -89,3 +89,21 @@ def test_system_metrics_are_on_unless_the_environment_says_otherwise(
     for off in ("0", "false", "no", "off"):
         monkeypatch.setenv("PICIDAE_SYSTEM_METRICS", off)
         assert settings().system_metrics is False
+
+
+def test_a_sample_due_while_the_run_ends_is_not_taken() -> None:
+    """The writer thread samples while the main thread finishes: a sample appended after
+    finish took its last batch went out to an ended run, was refused, and the SDK warned
+    "has ended and takes no more writes; dropping ... (7 metric points)" (seen in the server
+    soak, issue 17)."""
+    from picidae.sdk import system
+
+    run = picidae.init("sys/ending")
+    monitor = system._monitors[run.id]
+    monitor.sample(time.monotonic())  # primed: the next call has values
+    before = len(run._points)
+    run._ending = True  # what finish() sets before it takes the last batch
+    monitor.record(run, time.monotonic())
+    assert len(run._points) == before
+    run._ending = False
+    run.finish()

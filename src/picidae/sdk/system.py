@@ -217,9 +217,15 @@ class Monitor:
         """Sample and append the values to ``run``'s buffer at the next system step (a
         counter of its own, as the worker keeps: the program's steps are not touched)."""
         values = self.sample(now)
-        if values:
+        if values and not run._ending:
             at = time.time() - (time.monotonic() - now)  # when it was due, on the wall clock
-            run._points.append((self._step, at, None, values, [*values]))
+            with run._flush_lock:
+                # Once finish has begun, its last batch is taken (or being taken, under this
+                # lock): a sample appended now would go out after the run ended, be refused,
+                # and warn "has ended ... dropping". A sample due at the end is not taken.
+                if run._ending:
+                    return
+                run._points.append((self._step, at, None, values, [*values]))
             self._step += 1
 
 
