@@ -44,7 +44,8 @@ import team
 #: run started and per run finished, and one per error.
 W1_LOOP = r"""
 import json, logging, sys, time, warnings
-url, deadline, steps, keys, tag = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+url, deadline, tag = sys.argv[1], float(sys.argv[2]), sys.argv[5]
+steps, keys = int(sys.argv[3]), int(sys.argv[4])
 import picidae
 rows = [{f"k{j}": (i * keys + j) * 1e-3 for j in range(keys)} for i in range(steps)]
 def say(**kw):
@@ -70,6 +71,33 @@ while time.time() < deadline:
 
 STEPS, KEYS = 10_000, 10
 
+#: ``--census FILE``: the server counting its Python objects by type (``gc``) after warm-up
+#: (``after`` seconds) and every ``every`` seconds, appending to FILE the types that grew most
+#: since warm-up and the interpreter's allocated blocks: a leak of Python objects shows as a
+#: type that keeps growing. (``tracemalloc`` slows a server too much to soak.)
+CENSUS_SERVER = r"""
+import collections, gc, sys, threading, time
+out, after, every = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+sys.argv = ["picidae", *sys.argv[4:]]
+def census():
+    return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+def watch():
+    time.sleep(after)
+    first, blocks0, t0 = census(), sys.getallocatedblocks(), time.time()
+    while True:
+        time.sleep(every)
+        now = census()
+        grew = sorted(((now[k] - first.get(k, 0), k) for k in now), reverse=True)[:12]
+        with open(out, "a") as f:
+            f.write(f"=== {time.time() - t0:.0f} s after warm-up: {sum(now.values()):,} "
+                    f"objects ({sum(now.values()) - sum(first.values()):+,}), allocated "
+                    f"blocks {sys.getallocatedblocks() - blocks0:+,}\n")
+            f.write("".join(f"  {n:+,} {k}\n" for n, k in grew if n > 0))
+threading.Thread(target=watch, daemon=True).start()
+from picidae.cli.main import main
+main()
+"""
+
 
 def rss(pid: int) -> int:
     """Resident bytes of a process."""
@@ -78,14 +106,17 @@ def rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-def server_process(store: str, log: Path) -> team.Server:
-    """``picidae server`` over ``store``, its stdout and stderr in ``log``."""
+def server_process(store: str, log: Path, census: str | None = None,
+                   warmup: float = 0.0) -> team.Server:
+    """``picidae server`` over ``store``, its stdout and stderr in ``log`` (counting its
+    objects into ``census``, when given)."""
     port = team.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PICIDAE_")}
     out = log.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "picidae", "server", "--store", store,
-                             "--port", str(port)], env=env, stdout=out,
-                            stderr=subprocess.STDOUT)
+    command = ["server", "--store", store, "--port", str(port)]
+    head = ([sys.executable, "-c", CENSUS_SERVER, census, str(warmup), "30"] if census
+            else [sys.executable, "-m", "picidae"])
+    proc = subprocess.Popen([*head, *command], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     team.wait_http(f"{url}/healthz", proc)
     return team.Server("picidae", "Picidae server", url, proc)
@@ -142,7 +173,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         store_url, cleanup = _pg_database(args.pg)
     else:
         store_url = str(work / "store")
-    server = server_process(store_url, work / "server.log")
+    server = server_process(store_url, work / "server.log", args.census, warmup)
     procs: list[subprocess.Popen[Any]] = []
     try:
         hb_ids = team.running_runs(server, args.hb_runs)
@@ -285,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                                                    "database there instead of SQLite")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--census", default=None, metavar="FILE",
+                        help="count the server's objects by type after warm-up and every "
+                             "30 s, appending the types that grew to FILE (leak hunts)")
     args, _ = parser.parse_known_args(argv)  # `benchmarks/run` passes the others' flags too
     if args.minutes is None:
         args.minutes = 0.5 if args.quick else 10.0
