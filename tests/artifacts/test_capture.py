@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -192,3 +193,51 @@ def test_secret_names_are_matched_case_insensitively() -> None:
                              "PICIDAE_STORE": "postgresql://u:p@h/db"})
     assert out == {"AWS_SESSION_TOKEN": "***", "PICIDAE_STORE": "postgresql://u:***@h/db",
                    "PICIDAE_api_token": "***", "TORCH_HOME": "/x"}
+
+
+def test_package_names_and_versions_match_the_full_metadata_parse() -> None:
+    from importlib.metadata import distributions
+
+    for dist in distributions():  # every distribution installed here
+        full = (dist.metadata["Name"], dist.version) if dist.metadata else (None, "")
+        assert capture.name_version(dist) == full, dist
+
+
+class _Dist:
+    """A distribution whose metadata file says ``text`` (what ``name_version`` reads), with
+    the standard library's own parse of it as ``metadata``."""
+
+    def __init__(self, text: str, name: str = "METADATA") -> None:
+        self.text, self.name = text, name
+
+    def read_text(self, filename: str) -> str | None:
+        return self.text if filename == self.name else None
+
+    @property
+    def metadata(self) -> Any:
+        import email
+        from importlib.metadata import _adapters  # the wrapper dist.metadata returns
+
+        return _adapters.Message(email.message_from_string(self.text))
+
+    @property
+    def version(self) -> Any:
+        return self.metadata["Version"]  # as Distribution.version reads it
+
+
+@pytest.mark.parametrize("text", [
+    "Metadata-Version: 2.1\nName: Foo-Bar\nVersion: 1.2.3\n\nName: body\n",
+    "Name:Foo\r\nVersion:\t2.0 \r\n\r\n",  # no space, a tab, CRLF, a trailing space kept
+    "Metadata-Version: 1.0\nname: lower\nVersion: 1\n",  # spelled otherwise: full parse
+    "Name: Foo\nNAME: Other\nVersion: 1\n",
+    "Name: Foo\n  continued\nVersion: 1\n",  # a folded name
+    "Name: Foo\nSummary: a\n  folded summary\nVersion: 3\n",  # a folded other header
+    "Name: Foo\nnot a header\nVersion: 1\n",  # the body begins before Version
+    "Summary: nothing else\n",
+    "",
+])
+def test_package_name_and_version_read_as_the_email_parser_reads_them(text: str) -> None:
+    for where in ("METADATA", "PKG-INFO"):
+        dist = _Dist(text, where)
+        full = (dist.metadata["Name"], dist.version) if dist.metadata else (None, "")
+        assert capture.name_version(dist) == full
