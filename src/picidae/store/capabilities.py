@@ -20,6 +20,8 @@ protocol             methods                                     implemented by
 ``ScheduleStore``    ``schedules``                               SQLite, PostgreSQL, HTTP
 ``AlertStore``       ``alerts``                                  SQLite, PostgreSQL, HTTP
 ``FolderStore``      ``folder``                                  SQLite (the embedded store)
+``AggregateStore``   ``status_counts``, ``status_timeline``,     SQLite, PostgreSQL
+                     ``run_figures``
 ``HistoryStore``     ``history``                                 HTTP
 ``RemovalStore``     ``remove_runs``                             HTTP
 ``ImportStore``      ``import_run``                              HTTP
@@ -36,7 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from picidae.store.base import Store
+from picidae.store.base import RunQuery, Store
 
 
 @runtime_checkable
@@ -306,6 +308,29 @@ class FolderStore(Store, Protocol):
 
 
 @runtime_checkable
+class AggregateStore(Store, Protocol):
+    """A store that counts and totals runs itself, without loading their records
+    (``store/sql/aggregates.py``): the runs page's facets, the history chart and
+    ``picidae.history`` at a million runs."""
+
+    def status_counts(self, query: RunQuery) -> dict[str, int]:
+        """Runs per status among those ``query`` matches (states without runs left out)."""
+        ...
+
+    def status_timeline(self, query: RunQuery, start: float,
+                        size: float) -> dict[int, dict[str, int]]:
+        """Runs per status in each bucket ``[start + i·size, start + (i+1)·size)`` among those
+        ``query`` matches: ``{i: {status: n}}``, buckets without runs left out."""
+        ...
+
+    def run_figures(self, query: RunQuery, *, by: str | None = None,
+                    percentiles: tuple[int, ...] = (50, 95)) -> dict[Any, dict[str, Any]]:
+        """Per group of ``by`` (name, agent, day; ``None``: one group keyed ``None``): runs
+        per status, failures by reason, durations (n, mean, max, percentiles) and cost."""
+        ...
+
+
+@runtime_checkable
 class HistoryStore(Store, Protocol):
     """A store that computes ``picidae.history()`` itself (a server, over its own store)."""
 
@@ -359,7 +384,8 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         folder: FolderStore = sqlite
         timed: ScheduleStore = sqlite
         alerting: AlertStore = sqlite
-        workspaced = source = tokens = timed = alerting = pg
+        aggregates: AggregateStore = sqlite
+        workspaced = source = tokens = timed = alerting = aggregates = pg
         notifier: EventNotifier = pg
         beats: BeatStore = sqlite
         beats = pg

@@ -24,6 +24,7 @@ from picidae.server.deps import Access, reader
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.schemas import ERRORS
 from picidae.store.base import RunQuery, Store
+from picidae.store.capabilities import AggregateStore
 
 router = APIRouter(prefix="/api/v1", tags=["ui"], responses=ERRORS)
 
@@ -131,7 +132,15 @@ def facets(
     include_archived: bool = False,
 ) -> JSONResponse:
     """Runs per status matching a listing's filters (all but ``status``):
-    ``{"statuses": {status: n}, "total": n}``; states with no runs are left out."""
+    ``{"statuses": {status: n}, "total": n}``; states with no runs are left out. A SQL store
+    counts them in one ``GROUP BY`` over its ``(workspace, status)`` index."""
+    store = access.store
+    if isinstance(store, AggregateStore):
+        counts = store.status_counts(RunQuery(name=name, parent=parent, kind=kind,
+                                              tags=tag or None, where=where,
+                                              include_archived=include_archived))
+        counts = {s.value: counts[s.value] for s in State if counts.get(s.value)}
+        return JSONResponse({"statuses": counts, "total": sum(counts.values())})
     counts = {}
     for state in State:
         if state is State.ARCHIVED and not include_archived:
@@ -159,7 +168,8 @@ def compare(access: Annotated[Access, Depends(reader)],
                          "rows": stats.compare_rows(records, latest)})
 
 
-#: Durations and cost are computed over at most this many of the latest ended runs.
+#: Without a SQL store (``AggregateStore``), durations and cost are computed over at most
+#: this many of the latest ended runs; a SQL store totals every ended run.
 HISTORY_SAMPLE = 5000
 
 
@@ -172,13 +182,16 @@ def history(
     = None,
 ) -> JSONResponse:
     """Runs created in the last ``days``: how many per status, in total and per bucket (exact
-    counts), the failure rate (failed among ended runs), duration percentiles and cost (over
-    the latest ``HISTORY_SAMPLE`` ended runs; ``duration.of`` says how many ended) and the
-    latest failures. At most ``MAX_BUCKETS`` buckets: a longer range by a finer bucket is a
-    422 naming days and bucket."""
+    counts), the failure rate (failed among ended runs), duration percentiles and cost (of
+    every ended run on a SQL store, else of the latest ``HISTORY_SAMPLE``; ``duration.n``
+    counts the ended runs with a start, ``duration.of`` every ended run) and the latest
+    failures. At most ``MAX_BUCKETS`` buckets: a longer range by a finer bucket is a 422
+    naming days and bucket."""
     store = access.store
     end = time.time() if until is None else until
     chosen, size, start, n_buckets = timeline_buckets(days, bucket, end)  # ≤ MAX_BUCKETS
+    if isinstance(store, AggregateStore):
+        return _history_in_sql(store, chosen, size, start, end, n_buckets)
 
     def count(states: list[str], lo: float, hi: float) -> int:
         return int(store.count_runs(RunQuery(status=states, created_after=lo, created_before=hi,
@@ -203,15 +216,59 @@ def history(
         "since": start, "until": end, "bucket": chosen, "bucket_s": size, "buckets": buckets,
         "totals": totals, "total": sum(totals.values()), "ended": ended,
         "failed": totals.get("failed", 0), "failure_rate": stats.failure_rate(totals),
-        "duration": {**stats.durations(sample), "of": ended},
-        "cost": {**stats.costs(sample), "of": ended},
-        "recent_failures": [{"id": r["id"], "name": r["name"],
-                             "created_at": iso(r["created_at"]),
-                             "ended_at": iso(r.get("ended_at")),
-                             "reason": (r.get("failure") or {}).get("reason"),
-                             "message": (r.get("failure") or {}).get("message")}
-                            for r in failures],
+        "duration": {**stats.durations(sample), "of": ended, "sampled": ended > len(sample)},
+        "cost": {**stats.costs(sample), "of": ended, "sampled": ended > len(sample)},
+        "recent_failures": _failures(failures),
     })
+
+
+def _bucket(start: float, counts: dict[str, int]) -> dict[str, Any]:
+    return {"start": start, "counts": counts, "failed": counts.get("failed", 0),
+            "ended": sum(counts.get(s, 0) for s in stats.ENDED),
+            "failure_rate": stats.failure_rate(counts)}
+
+
+def _history_in_sql(store: AggregateStore, chosen: str, size: float, start: float,
+                    end: float, n_buckets: int) -> JSONResponse:
+    """``history`` from a store that aggregates: one ``GROUP BY`` (bucket, status) for the
+    chart, one (status) for the totals, and exact durations and cost of every ended run."""
+    span = RunQuery(created_after=start, created_before=end, include_archived=True)
+    totals = {s.value: n for s in State if (n := store.status_counts(span).get(s.value))}
+    per = store.status_timeline(span, start, size)
+    buckets = [_bucket(start + i * size, dict(sorted(per.get(i, {}).items(),
+                                                     key=lambda kv: _ORDER[kv[0]])))
+               for i in range(n_buckets)]
+    ended = sum(totals.get(s, 0) for s in stats.ENDED)
+    figures = store.run_figures(RunQuery(status=list(stats.ENDED), created_after=start,
+                                         created_before=end),
+                                percentiles=(50, 90, 95, 99)).get(None)
+    spread: dict[str, Any] = {"n": 0, "mean": None, "p50": None, "p90": None, "p95": None,
+                              "p99": None, "max": None}
+    cost: dict[str, Any] = {"total": 0.0, "runs": 0, "currency": None}
+    if figures is not None:
+        spread.update(figures["duration"])
+        currencies = figures["cost"]["currencies"]
+        cost = {"total": figures["cost"]["total"], "runs": figures["cost"]["runs"],
+                "currency": next(iter(currencies)) if len(currencies) == 1 else None}
+    failures = store.list_runs(RunQuery(status=["failed"], created_after=start,
+                                        created_before=end, limit=10))
+    return JSONResponse({
+        "since": start, "until": end, "bucket": chosen, "bucket_s": size, "buckets": buckets,
+        "totals": totals, "total": sum(totals.values()), "ended": ended,
+        "failed": totals.get("failed", 0), "failure_rate": stats.failure_rate(totals),
+        "duration": {**spread, "of": ended, "sampled": False},
+        "cost": {**cost, "of": ended, "sampled": False},
+        "recent_failures": _failures(failures)})
+
+
+_ORDER = {s.value: i for i, s in enumerate(State)}
+
+
+def _failures(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"id": r["id"], "name": r["name"], "created_at": iso(r["created_at"]),
+             "ended_at": iso(r.get("ended_at")),
+             "reason": (r.get("failure") or {}).get("reason"),
+             "message": (r.get("failure") or {}).get("message")} for r in found]
 
 
 @router.get("/ui/series/{run_id}/{key:path}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Connection, Engine, Float, bindparam, delete, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from picidae.core import stats
 from picidae.core.lifecycle import RunFacts
 from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, data_default, duration_s
 from picidae.core.states import State
@@ -87,6 +88,21 @@ def field_rows(run_id: str, section: str, data: dict[str, Any]) -> list[dict[str
         rows.append({"run_id": run_id, "section": section, "key": key[:256], "num": num,
                      "text": text})
     return rows
+
+
+def fact_columns(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``runs`` columns kept from a run's data document so ``history`` can total them in
+    SQL without reading every document: the failure's reason (``None``: no failure or no
+    reason) and the cost's amount and currency (``stats.cost_amount``). Written wherever the
+    document is (``create_run``, batches, transitions, claims, edits)."""
+    failure = data.get("failure")
+    reason = failure.get("reason") if isinstance(failure, dict) else None
+    paid = stats.cost_amount(data.get("cost"))
+    if paid is not None and math.isnan(paid[0]):
+        paid = None  # SQLite cannot keep a NaN: no store counts one
+    return {"failure_reason": safe_text(str(reason)) if reason else None,
+            "cost_amount": paid[0] if paid is not None else None,
+            "cost_currency": safe_text(paid[1]) if paid is not None else None}
 
 
 def facts(row: Any) -> RunFacts:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 
 from picidae.core.edits import add_edit, apply_edit, clean_edit, restore_target
-from picidae.store.sql.base import SqlBase, dumps, safe_text
+from picidae.store.sql.base import SqlBase, dumps, fact_columns, safe_text
 from picidae.store.sql.tables import run_tags, runs, transitions
 
 
@@ -44,6 +44,7 @@ def edit_run(store: SqlBase, run_id: str, changes: dict[str, Any],
         entry = {"at": at, "actor": actor, "changes": cleaned}
         data["edits"] = add_edit(data.get("edits"), entry)
         columns["data"] = dumps(data)
+        columns.update(fact_columns(data))
         conn.execute(update(runs).where(runs.c.id == run_id).values(columns))
         store._event(conn, "run.edited", run_id, at, entry)
         rec = store._record(store._load_row(conn, run_id))

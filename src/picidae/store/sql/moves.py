@@ -20,7 +20,7 @@ from picidae.core import lifecycle
 from picidae.core.states import LEASED, LIVE, TERMINAL, State
 from picidae.errors import IllegalTransition
 from picidae.settings import settings
-from picidae.store.sql.base import SqlBase, dumps, facts, safe_text
+from picidae.store.sql.base import SqlBase, dumps, fact_columns, facts, safe_text
 from picidae.store.sql.tables import runs, transitions
 
 _INSERT_TRANSITION = insert(transitions)
@@ -63,7 +63,9 @@ class Moves(SqlBase):
         move = lifecycle.effects(facts(row), to, at=at, reason=reason, failure=failure)
         values: dict[str, Any] = {"status": to.value, **move.columns}
         if move.data:
-            values["data"] = dumps({**json.loads(row.data), **move.data})
+            data = {**json.loads(row.data), **move.data}
+            values["data"] = dumps(data)
+            values.update(fact_columns(data))
         result = conn.execute(_MOVE, {"b_id": row.id, "b_status": current.value, **values})
         if result.rowcount != 1:  # another writer moved it between our read and write
             now_row = self._load_row(conn, row.id)

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from picidae.core.states import State
 from picidae.core.validation import clean_key, clean_label, clean_mapping
 from picidae.errors import FlowNotFound, InvalidInput
+from picidae.store.sql.base import fact_columns
 from picidae.store.sql.tables import flows, runs
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def claim(store: SqlStore, worker: str, *, queue: str = "default", limit: int = 
                                "queue": queue, "claimed_at": now}
             # The heartbeat clock is the worker's lease: it starts at the claim.
             conn.execute(update(runs).where(runs.c.id == row.id).values(
-                data=_dumps(data), last_heartbeat_at=now))
+                data=_dumps(data), last_heartbeat_at=now, **fact_columns(data)))
             claimed.append(row.id)
         out = []
         for run_id in claimed:

@@ -27,7 +27,7 @@ from picidae.store.sql import artifact_rows, lineage
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
 from picidae.store.sql.alerts import AlertTable
-from picidae.store.sql.base import dumps, field_rows, safe_text
+from picidae.store.sql.base import dumps, fact_columns, field_rows, safe_text
 from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.schedules import ScheduleTable
 from picidae.store.sql.tables import (
@@ -73,6 +73,7 @@ class SqlStore(Writes):
         data = {name: record[name] if name in record else data_default(name)
                 for name in DATA_FIELDS}
         row["data"] = dumps(data)
+        row.update(fact_columns(data))
         moves = [{"from": t["from"], "to": t["to"], "at": t["at"],
                   "reason": safe_text(t.get("reason")), "actor": t.get("actor")}
                  for t in record.get("transitions") or []]
@@ -149,6 +150,37 @@ class SqlStore(Writes):
         query.workspace = self.workspace
         with self._tx() as conn:
             return int(conn.execute(q.count_statement(query)).scalar_one())
+
+    # -- aggregates (see store/sql/aggregates.py) ----------------------------------------
+
+    def status_counts(self, query: RunQuery) -> dict[str, int]:
+        """See ``AggregateStore.status_counts``."""
+        from picidae.store.sql import aggregates
+
+        query.workspace = self.workspace
+        self._maybe_apply_liveness()
+        with self._tx() as conn:
+            return aggregates.status_counts(conn, query)
+
+    def status_timeline(self, query: RunQuery, start: float,
+                        size: float) -> dict[int, dict[str, int]]:
+        """See ``AggregateStore.status_timeline``."""
+        from picidae.store.sql import aggregates
+
+        query.workspace = self.workspace
+        self._maybe_apply_liveness()
+        with self._tx() as conn:
+            return aggregates.status_timeline(conn, query, start, size)
+
+    def run_figures(self, query: RunQuery, *, by: str | None = None,
+                    percentiles: tuple[int, ...] = (50, 95)) -> dict[Any, dict[str, Any]]:
+        """See ``AggregateStore.run_figures``."""
+        from picidae.store.sql import aggregates
+
+        query.workspace = self.workspace
+        self._maybe_apply_liveness()
+        with self._tx() as conn:
+            return aggregates.figures(conn, query, by=by, percentiles=percentiles)
 
     def delete_runs(self, run_ids: list[str]) -> list[str]:
         """See ``Store.delete_runs``."""

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # A naming convention keeps constraint names deterministic, so Alembic migrations are too.
@@ -64,13 +65,25 @@ runs = Table(
     # A person's or agent's notes on the run (free text, edited after the fact): a column so
     # the where-language can filter on it (``notes contains "bug"``).
     Column("notes", Text),
-    Index(None, "workspace", "created_at"),
+    # Kept from the data document (``base.fact_columns``) so ``history`` totals failures by
+    # reason and costs in SQL, without reading a million documents.
+    Column("failure_reason", Text),
+    Column("cost_amount", Float),
+    Column("cost_currency", Text),
+    Index(None, "workspace", "created_at", "status"),
     Index(None, "status", "queue", "created_at"),
     Index(None, "flow", "created_at"),
     Index(None, "status", "last_heartbeat_at"),
     Index(None, "parent_id"),
     Index(None, "root_id"),
     Index(None, "name"),
+    # Aggregates over a million runs read these alone (covering): status facets and counts,
+    # durations in order (percentiles by position) and costs; (workspace, created_at,
+    # status) above serves the history chart's runs per time bucket and status.
+    Index(None, "workspace", "status"),
+    Index("ix_runs_workspace_duration", "workspace", text("(ended_at - started_at)"),
+          "status"),
+    Index(None, "workspace", "cost_amount", "cost_currency"),
 )
 
 # Config and summary flattened with dots, one row per key, for filtering and sorting.

@@ -34,7 +34,7 @@ from picidae.store.base import Batch
 from picidae.store.checks import check_batch
 from picidae.store.lifecycle import refusal
 from picidae.store.sql import chunks as chunkio
-from picidae.store.sql.base import dumps, facts, safe_text
+from picidae.store.sql.base import dumps, fact_columns, facts, safe_text
 from picidae.store.sql.moves import Moves
 from picidae.store.sql.tables import (
     applied_batches,
@@ -158,7 +158,7 @@ class Writes(Moves):
         if data is not None:
             text = dumps(data)
             if text != row.data:  # only read (for the primary metric): nothing to rewrite
-                conn.execute(_SET_DATA, {"b_id": run_id, "data": text})
+                conn.execute(_SET_DATA, {"b_id": run_id, "data": text, **fact_columns(data)})
                 changed = True
             if batch.outputs or "inputs" in batch.fields or "outputs" in batch.fields:
                 self._sync_lineage(conn, run_id, row.created_at, data)

@@ -115,7 +115,7 @@ function render() {
   }
   const d = data.duration;
   const chartEl = h("div", {});
-  const sampled = d.n < d.of ? ` (latest ${fmtNum(d.n)} of ${fmtNum(d.of)} ended)` : "";
+  const sampled = d.sampled && d.n < d.of ? ` (latest ${fmtNum(d.n)} of ${fmtNum(d.of)} ended)` : "";
   const cost = data.cost.runs ? `${fmtNum(data.cost.total)}${data.cost.currency ? ` ${data.cost.currency}` : ""}` : "—";
   clear(main, headEl,
     h("div", {class: "cards"},
