@@ -317,10 +317,10 @@ class AggregateStore(Store, Protocol):
         """Runs per status among those ``query`` matches (states without runs left out)."""
         ...
 
-    def status_timeline(self, query: RunQuery, start: float,
-                        size: float) -> dict[int, dict[str, int]]:
-        """Runs per status in each bucket ``[start + i·size, start + (i+1)·size)`` among those
-        ``query`` matches: ``{i: {status: n}}``, buckets without runs left out."""
+    def status_timeline(self, query: RunQuery, start: float, size: float,
+                        n: int) -> dict[int, dict[str, int]]:
+        """Runs per status in each of the ``n`` buckets ``[start + i·size, start + (i+1)·size)``
+        among those ``query`` matches: ``{i: {status: n}}``, buckets without runs left out."""
         ...
 
     def run_figures(self, query: RunQuery, *, by: str | None = None,
@@ -396,4 +396,4 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         removal: RemovalStore = http
         importer: ImportStore = http
         del workspaced, source, tokens, timed, alerting, folder, notifier, stream, history
-        del removal, importer, beats
+        del removal, importer, beats, aggregates

@@ -234,7 +234,7 @@ def _history_in_sql(store: AggregateStore, chosen: str, size: float, start: floa
     chart, one (status) for the totals, and exact durations and cost of every ended run."""
     span = RunQuery(created_after=start, created_before=end, include_archived=True)
     totals = {s.value: n for s in State if (n := store.status_counts(span).get(s.value))}
-    per = store.status_timeline(span, start, size)
+    per = store.status_timeline(span, start, size, n_buckets)
     buckets = [_bucket(start + i * size, dict(sorted(per.get(i, {}).items(),
                                                      key=lambda kv: _ORDER[kv[0]])))
                for i in range(n_buckets)]

@@ -147,9 +147,11 @@ class SqlStore(Writes):
 
     def count_runs(self, query: RunQuery) -> int:
         """See ``Store.count_runs``."""
+        from picidae.store.sql import aggregates
+
         query.workspace = self.workspace
         with self._tx() as conn:
-            return int(conn.execute(q.count_statement(query)).scalar_one())
+            return aggregates.count(conn, query)
 
     # -- aggregates (see store/sql/aggregates.py) ----------------------------------------
 
@@ -162,15 +164,15 @@ class SqlStore(Writes):
         with self._tx() as conn:
             return aggregates.status_counts(conn, query)
 
-    def status_timeline(self, query: RunQuery, start: float,
-                        size: float) -> dict[int, dict[str, int]]:
+    def status_timeline(self, query: RunQuery, start: float, size: float,
+                        n: int) -> dict[int, dict[str, int]]:
         """See ``AggregateStore.status_timeline``."""
         from picidae.store.sql import aggregates
 
         query.workspace = self.workspace
         self._maybe_apply_liveness()
         with self._tx() as conn:
-            return aggregates.status_timeline(conn, query, start, size)
+            return aggregates.status_timeline(conn, query, start, size, n)
 
     def run_figures(self, query: RunQuery, *, by: str | None = None,
                     percentiles: tuple[int, ...] = (50, 95)) -> dict[Any, dict[str, Any]]:

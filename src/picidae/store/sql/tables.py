@@ -70,19 +70,20 @@ runs = Table(
     Column("failure_reason", Text),
     Column("cost_amount", Float),
     Column("cost_currency", Text),
-    Index(None, "workspace", "created_at", "status"),
+    Index(None, "workspace", "created_at"),
     Index(None, "status", "queue", "created_at"),
     Index(None, "flow", "created_at"),
     Index(None, "status", "last_heartbeat_at"),
     Index(None, "parent_id"),
     Index(None, "root_id"),
     Index(None, "name"),
-    # Aggregates over a million runs read these alone (covering): status facets and counts,
-    # durations in order (percentiles by position) and costs; (workspace, created_at,
-    # status) above serves the history chart's runs per time bucket and status.
-    Index(None, "workspace", "status"),
+    # Aggregates over a million runs read these alone (covering, store/sql/aggregates.py):
+    # runs per status (and per status and time bucket; failures by reason), durations in
+    # order (percentiles by position; the columns after the expression make it covering on
+    # SQLite) and costs.
+    Index(None, "workspace", "status", "created_at", "failure_reason"),
     Index("ix_runs_workspace_duration", "workspace", text("(ended_at - started_at)"),
-          "status"),
+          "status", "ended_at", "started_at"),
     Index(None, "workspace", "cost_amount", "cost_currency"),
 )
 

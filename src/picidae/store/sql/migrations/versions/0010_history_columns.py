@@ -51,14 +51,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('failure_reason', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('cost_amount', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('cost_currency', sa.Text(), nullable=True))
-        batch_op.drop_index(batch_op.f('ix_runs_workspace_created_at'))
-        batch_op.create_index(batch_op.f('ix_runs_workspace_created_at_status'),
-                              ['workspace', 'created_at', 'status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_runs_workspace_status'), ['workspace', 'status'],
+        batch_op.create_index(batch_op.f('ix_runs_workspace_status_created_at_failure_reason'),
+                              ['workspace', 'status', 'created_at', 'failure_reason'],
                               unique=False)
         batch_op.create_index('ix_runs_workspace_duration',
-                              ['workspace', sa.text('(ended_at - started_at)'), 'status'],
-                              unique=False)
+                              ['workspace', sa.text('(ended_at - started_at)'), 'status',
+                               'ended_at', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_runs_workspace_cost_amount_cost_currency'),
                               ['workspace', 'cost_amount', 'cost_currency'], unique=False)
     _backfill()
@@ -68,10 +66,7 @@ def downgrade() -> None:
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_runs_workspace_cost_amount_cost_currency'))
         batch_op.drop_index('ix_runs_workspace_duration')
-        batch_op.drop_index(batch_op.f('ix_runs_workspace_status'))
-        batch_op.drop_index(batch_op.f('ix_runs_workspace_created_at_status'))
-        batch_op.create_index(batch_op.f('ix_runs_workspace_created_at'),
-                              ['workspace', 'created_at'], unique=False)
+        batch_op.drop_index(batch_op.f('ix_runs_workspace_status_created_at_failure_reason'))
         batch_op.drop_column('cost_currency')
         batch_op.drop_column('cost_amount')
         batch_op.drop_column('failure_reason')
