@@ -116,7 +116,7 @@ def _rows(lo: int, hi: int, n: int, ids: dict[int, str], points: int, now: float
     from picidae.core.run import DATA_FIELDS, data_default
     from picidae.store.base import SeriesChunk
     from picidae.store.sql import chunks as chunkio
-    from picidae.store.sql.base import dumps, field_rows
+    from picidae.store.sql.base import dumps, fact_columns, field_rows
 
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
     # Shared, never mutated: each document is only serialised.
@@ -143,7 +143,7 @@ def _rows(lo: int, hi: int, n: int, ids: dict[int, str], points: int, now: float
             "replay_of": None, "created_at": created, "started_at": started,
             "ended_at": ended, "last_heartbeat_at": beat, "lost_at": None, "lost_from": None,
             "data": dumps(data), "queue": None, "flow": None, "flow_version": None,
-            "notes": None})
+            "notes": None, **fact_columns(data)})
         out["run_fields"].extend(field_rows(run_id, "config", s["config"]))
         out["run_fields"].extend(field_rows(run_id, "summary", s["summary"]))
         out["run_tags"].extend({"run_id": run_id, "tag": t} for t in s["tags"])

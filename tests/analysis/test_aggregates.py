@@ -45,6 +45,7 @@ def _fill(store: Any, n: int = N) -> None:
             data["cost"] = 0.5
         rows.append({"id": f"r{i:05d}", "workspace": "default",
                      "name": f"proj/{('a', 'b', 'c')[i % 3]}", "status": status,
+                     "parent_id": "r00000" if i % 10 == 5 else None,
                      "agent": (None, "", "-", "claude", "gpt")[i % 5], "attempt": 1,
                      "created_at": created, "started_at": started, "ended_at": ended,
                      "data": dumps(data), **fact_columns(data)})
@@ -85,10 +86,23 @@ def test_status_counts_and_count_equal_counting_every_record(filled: Any) -> Non
         assert filled.count_runs(RunQuery(include_archived=include_archived)) == \
             sum(want.values())
     named = [r for r in every if r["name"] == "proj/a" and r["status"] != "archived"]
-    got = filled.status_counts(RunQuery(where='name = "proj/a"'))
-    assert sum(got.values()) == len(named) == filled.count_runs(RunQuery(name="proj/a"))
+    got = filled.status_counts(RunQuery(where='name = "proj/a"', include_archived=False))
+    assert sum(got.values()) == len(named) == filled.count_runs(
+        RunQuery(name="proj/a", include_archived=False))
     assert filled.count_runs(RunQuery(status=["failed", "lost"])) == \
         sum(1 for r in every if r["status"] in ("failed", "lost"))
+    # The runs page's top-level runs, and one run's children: index ranges too.
+    for where, parent in (("parent_id is null", None), ('parent_id = "r00000"', "r00000")):
+        want = {}
+        for rec in every:
+            if rec["parent_id"] == parent and rec["status"] != "archived":
+                want[rec["status"]] = want.get(rec["status"], 0) + 1
+        query = RunQuery(where=where, include_archived=False)
+        assert filled.status_counts(query) == want
+        assert filled.count_runs(query) == sum(want.values())
+    assert filled.status_counts(RunQuery(parent="r00000", status=["completed"])) == {
+        "completed": sum(1 for r in every if r["parent_id"] == "r00000"
+                         and r["status"] == "completed")}
 
 
 def test_timeline_equals_bucketing_every_record(filled: Any) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.types import Integer
 
 from picidae.core import stats
 from picidae.core.states import State
+from picidae.core.where import Compare, Field, IsNull, parse
 from picidae.store.base import RunQuery
 from picidae.store.sql.query import _filters, count_statement
 from picidae.store.sql.tables import runs
@@ -67,15 +68,34 @@ def _states(q: RunQuery) -> list[str]:
     return [s.value for s in State if q.include_archived or s is not State.ARCHIVED]
 
 
+def _parent(q: RunQuery) -> tuple[bool, ColumnElement[bool] | None]:
+    """Whether the query filters on workspace, status, creation time and parent only (its
+    ``where`` no more than ``parent_id is null`` or ``parent_id = "…"``: the runs page's
+    top-level runs), and the condition on the parent. Then runs per status are ranges of
+    the ``(workspace, status, created_at)`` or ``(workspace, parent_id, status)`` index."""
+    if q.name or q.root or q.kind or q.tags:
+        return False, None
+    parent = None if not q.parent else runs.c.parent_id == q.parent
+    if not (q.where and q.where.strip()):
+        return True, parent
+    node = parse(q.where)
+    if parent is None and node == IsNull(Field("run", "parent_id"), negated=False):
+        return True, runs.c.parent_id.is_(None)
+    if (parent is None and isinstance(node, Compare) and node.op == "="
+            and node.field == Field("run", "parent_id") and isinstance(node.value, str)):
+        return True, runs.c.parent_id == node.value
+    return False, None
+
+
 def _plain(q: RunQuery) -> bool:
-    """Whether the query filters on workspace, status and creation time only: then runs per
-    status (and time) are ranges of the ``(workspace, status, created_at)`` index."""
-    return not (q.name or q.parent or q.root or q.kind or q.tags
-                or (q.where and q.where.strip()))
+    return _parent(q)[0]
 
 
 def _range(q: RunQuery, state: str) -> list[ColumnElement[bool]]:
     conds = [runs.c.workspace == q.workspace, runs.c.status == state]
+    parent = _parent(q)[1]
+    if parent is not None:
+        conds.append(parent)
     if q.created_after is not None:
         conds.append(runs.c.created_at >= q.created_after)
     if q.created_before is not None:

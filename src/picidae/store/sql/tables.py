@@ -82,6 +82,7 @@ runs = Table(
     # order (percentiles by position; the columns after the expression make it covering on
     # SQLite) and costs.
     Index(None, "workspace", "status", "created_at", "failure_reason"),
+    Index(None, "workspace", "parent_id", "status"),  # the same for top-level runs
     Index("ix_runs_workspace_duration", "workspace", text("(ended_at - started_at)"),
           "status", "ended_at", "started_at"),
     Index(None, "workspace", "cost_amount", "cost_currency"),

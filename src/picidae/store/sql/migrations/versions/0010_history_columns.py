@@ -54,6 +54,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_runs_workspace_status_created_at_failure_reason'),
                               ['workspace', 'status', 'created_at', 'failure_reason'],
                               unique=False)
+        batch_op.create_index(batch_op.f('ix_runs_workspace_parent_id_status'),
+                              ['workspace', 'parent_id', 'status'], unique=False)
         batch_op.create_index('ix_runs_workspace_duration',
                               ['workspace', sa.text('(ended_at - started_at)'), 'status',
                                'ended_at', 'started_at'], unique=False)
@@ -66,6 +68,7 @@ def downgrade() -> None:
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_runs_workspace_cost_amount_cost_currency'))
         batch_op.drop_index('ix_runs_workspace_duration')
+        batch_op.drop_index(batch_op.f('ix_runs_workspace_parent_id_status'))
         batch_op.drop_index(batch_op.f('ix_runs_workspace_status_created_at_failure_reason'))
         batch_op.drop_column('cost_currency')
         batch_op.drop_column('cost_amount')
