@@ -213,13 +213,13 @@ def figures(conn: Connection, q: RunQuery, *, by: str | None = None,
                             .group_by(*keys, runs.c.status))
     for *key, status, n in rows:
         part(key[0] if key else None)["statuses"][status] = int(n)
-    reason = func.coalesce(runs.c.failure_reason, "error")
+    reason = runs.c.failure_reason
     rows = conn.execute(select(*keys, reason, func.count())
                         .where(*conds, runs.c.status == State.FAILED.value)
                         .group_by(*keys, reason))
     for *key, why, n in rows:
         failures = part(key[0] if key else None)["failures"]
-        failures[why] = failures.get(why, 0) + int(n)
+        failures[why or "error"] = failures.get(why or "error", 0) + int(n)
     paid = [*conds, runs.c.cost_amount.is_not(None)]
     for *key, total, n in conn.execute(select(*keys, func.sum(runs.c.cost_amount),
                                               func.count()).where(*paid).group_by(*keys)):
