@@ -220,6 +220,10 @@ def figures(conn: Connection, q: RunQuery, *, by: str | None = None,
     for *key, why, n in rows:
         failures = part(key[0] if key else None)["failures"]
         failures[why or "error"] = failures.get(why or "error", 0) + int(n)
+    qs = sorted(set(percentiles))
+    if group is None and not _whole(q):
+        _fetched(conn, conds, qs, part(None))
+        return out
     paid = [*conds, runs.c.cost_amount.is_not(None)]
     for *key, total, n in conn.execute(select(*keys, func.sum(runs.c.cost_amount),
                                               func.count()).where(*paid).group_by(*keys)):
@@ -229,8 +233,40 @@ def figures(conn: Connection, q: RunQuery, *, by: str | None = None,
             select(*keys, runs.c.cost_currency).where(*paid, runs.c.cost_currency.is_not(None))
             .group_by(*keys, runs.c.cost_currency)):
         part(key[0] if key else None)["cost"]["currencies"].add(currency)
-    _durations(conn, conds, group, sorted(set(percentiles)), part)
+    _durations(conn, conds, group, qs, part)
     return out
+
+
+def _whole(q: RunQuery) -> bool:
+    """Whether the query takes whole states of the workspace (no other filter, no time
+    range): then durations are read along the duration index; else the matching runs'
+    durations and costs are read (``_fetched``), as a walk along that index would test
+    (and, without a covering column, look up) every run for the few that match."""
+    return _parent(q) == (True, None) and q.created_after is None \
+        and q.created_before is None
+
+
+def _fetched(conn: Connection, conds: list[ColumnElement[bool]], qs: list[int],
+             into: dict[str, Any]) -> None:
+    """Durations and cost of the runs ``conds`` match, read as rows (a time range, a
+    filter: a fraction of the runs) and totalled here as ``core.stats`` does."""
+    values: list[float] = []
+    cost = into["cost"]
+    stmt = select(runs.c.status, _DURATION, runs.c.cost_amount, runs.c.cost_currency) \
+        .where(*conds, or_(_DURATION.is_not(None), runs.c.cost_amount.is_not(None)))
+    for status, d, amount, currency in conn.execute(stmt):
+        if d is not None and status in ENDED:
+            values.append(max(0.0, float(d)))
+        if amount is not None:
+            cost["total"] += amount
+            cost["runs"] += 1
+            if currency:
+                cost["currencies"].add(currency)
+    if values:
+        values.sort()
+        n = len(values)
+        into["duration"].update(n=n, mean=math.fsum(values) / n)
+        _interpolate(into["duration"], n, dict(enumerate(values)), qs)
 
 
 def _durations(conn: Connection, conds: list[ColumnElement[bool]],
