@@ -44,8 +44,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from analysis import pg_scratch  # noqa: E402
 from bulk_load import END, fill  # noqa: E402
+
+from analysis import pg_scratch  # noqa: E402
 from ui import CHROMIUM_ARGS, Server  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -184,8 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.runs, args.repeat = 20_000, 3
     chromium = args.chromium if Path(args.chromium).exists() else None
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        chromium = None
     if chromium is None:
-        progress(f"no Chromium at {args.chromium}: the runs page is not timed")
+        progress(f"no Chromium at {args.chromium} or no playwright (pip install -e "
+                 "'.[test]'): the runs page is not timed")
     results: dict[str, dict[str, Any]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="picidae-bench-scale-ui-"))
     try:
