@@ -116,8 +116,10 @@ def pg_scratch(base: str) -> tuple[str, Any]:
 
 # -- MLflow (runs in .venv-bench) -------------------------------------------------------------
 
-def mlflow_worker(folder: str, n: int, repeat: int) -> None:
-    """Build MLflow's store of the same runs and time its searches; print JSON."""
+def mlflow_fill(folder: str, n: int) -> tuple[Any, str, float]:
+    """MLflow's SQLite tracking store in ``folder`` with the same ``n`` runs, written into its
+    tables (params as text, ``latest_metrics`` filled, ``ANALYZE`` run): ``(client,
+    experiment id, seconds)``. Runs in ``.venv-bench``."""
     import logging
     import sqlite3
     import uuid
@@ -166,7 +168,12 @@ def mlflow_worker(folder: str, n: int, repeat: int) -> None:
     con.execute("ANALYZE")
     con.commit()
     con.close()
-    fill_s = perf() - t
+    return client, exp, perf() - t
+
+
+def mlflow_worker(folder: str, n: int, repeat: int) -> None:
+    """Build MLflow's store of the same runs and time its searches; print JSON."""
+    client, exp, fill_s = mlflow_fill(folder, n)
 
     def q1() -> list[Any]:
         return list(client.search_runs([exp], MLFLOW_FILTER, order_by=["metrics.acc DESC"],

@@ -144,8 +144,8 @@ def _rows(lo: int, hi: int, n: int, ids: dict[int, str], points: int, now: float
             "ended_at": ended, "last_heartbeat_at": beat, "lost_at": None, "lost_from": None,
             "data": dumps(data), "queue": None, "flow": None, "flow_version": None,
             "notes": None, **fact_columns(data)})
-        out["run_fields"].extend(field_rows(run_id, "config", s["config"]))
-        out["run_fields"].extend(field_rows(run_id, "summary", s["summary"]))
+        out["run_fields"].extend(field_rows(run_id, "config", s["config"], created))
+        out["run_fields"].extend(field_rows(run_id, "summary", s["summary"], created))
         out["run_tags"].extend({"run_id": run_id, "tag": t} for t in s["tags"])
         last = ended if ended is not None else now
         for key, values in s["points"].items():

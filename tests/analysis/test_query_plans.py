@@ -27,7 +27,9 @@ WHERES = [
     "metrics.acc > 5", 'id = "nope"', "duration_s > 100",
 ]
 ORDERS = [None, "metrics.acc desc", "metrics.acc asc", "metrics.loss desc", "created_at",
-          "created_at desc", "config.lr desc", "name, metrics.acc desc", "seed desc"]
+          "created_at desc", "config.lr desc", "name, metrics.acc desc", "seed desc",
+          "config.lr asc", "config.flag desc", "config.flag asc", "summary.s desc",
+          "summary.s asc", "config.opt desc"]
 
 
 def _fill(store: Any, rnd: random.Random, n: int) -> None:
@@ -43,7 +45,14 @@ def _fill(store: Any, rnd: random.Random, n: int) -> None:
                                          ("opt", rnd.choice(["adam", "sgd", 3])))
                        if rnd.random() < 0.85},
             "tags": [t for t in ("a", "b", "c") if rnd.random() < 0.4], "transitions": [],
+            # Booleans beside the same numbers (True and 1 tie on the number, the text
+            # decides), and a summary mixing numbers, text and NaN.
+            "summary": {"s": rnd.choice([0.5, 1, 2, True, "x", math.nan, math.inf])}
+            if rnd.random() < 0.8 else {},
         })
+        if rnd.random() < 0.9:  # config edited by a batch: the rewritten rows sort the same
+            store.write(run_id, Batch(config={"flag": rnd.choice([True, False, 1, 0, 1.0, 2])},
+                                      backfill=True))
         chunks = []
         for key in ("acc", "loss"):
             if rnd.random() < 0.8:

@@ -280,5 +280,5 @@ def test_the_evaluator_sees_values_as_the_store_indexes_them(value: Any) -> None
     from picidae.core.where import stored_value
     from picidae.store.sql.store import _field_rows
 
-    (row,) = _field_rows("r", "config", {"k": value})
+    (row,) = _field_rows("r", "config", {"k": value}, 0.0)
     assert stored_value(value) == (row["num"], row["text"])

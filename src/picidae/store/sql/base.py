@@ -68,9 +68,11 @@ def safe_text(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd")
 
 
-def field_rows(run_id: str, section: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+def field_rows(run_id: str, section: str, data: dict[str, Any],
+               created_at: float) -> list[dict[str, Any]]:
     """The ``run_fields`` rows (flattened key, number and text) of a config or summary, which
-    the where-language and ``order_by`` query."""
+    the where-language and ``order_by`` query; ``created_at`` is the run's (the sort's
+    tie-break, kept in the index: see ``tables.run_fields``)."""
     rows = []
     for key, value in flatten(data).items():
         num: float | None = None
@@ -86,7 +88,7 @@ def field_rows(run_id: str, section: str, data: dict[str, Any]) -> list[dict[str
         elif value is not None:
             text = dumps(value)
         rows.append({"run_id": run_id, "section": section, "key": key[:256], "num": num,
-                     "text": text})
+                     "text": text, "created_at": created_at})
     return rows
 
 
@@ -206,11 +208,13 @@ class SqlBase:
         return [{"from": r.from_state, "to": r.to_state, "at": r.at, "reason": r.reason,
                  "actor": r.actor} for r in rows]
 
-    def _rewrite_fields(self, conn: Connection, run_id: str, section: str,
+    def _rewrite_fields(self, conn: Connection, row: Any, section: str,
                         data: dict[str, Any]) -> None:
-        conn.execute(delete(run_fields).where(run_fields.c.run_id == run_id,
+        """Replace the ``run_fields`` rows of one section of the run whose ``runs`` row is
+        ``row``."""
+        conn.execute(delete(run_fields).where(run_fields.c.run_id == row.id,
                                               run_fields.c.section == section))
-        rows = field_rows(run_id, section, data)
+        rows = field_rows(row.id, section, data, row.created_at)
         if rows:
             conn.execute(insert(run_fields), rows)
 

@@ -9,6 +9,10 @@ ids only. The narrow plan is picked so that SQLite — which keeps no planner st
   them, from an index), the plan starts from those runs and checks the rest on each;
 - else, sorted by ``metrics.K``, it walks the ``metric_latest (key, value)`` index in order
   and stops at the page's end (runs without a value for ``K`` follow, as ``NULLS LAST``);
+- else, sorted by ``config.K`` or ``summary.K``, it walks the ``run_fields (section, key,
+  num, created_at, run_id)`` index: the page's first ``offset + limit`` numbers in value
+  order, then the runs tied with the last of them newest first, as the index holds them
+  (``_FieldWalk``; a page that reaches past the numbers takes the set-based plan);
 - else it walks runs newest first, checking the conditions (as ``EXISTS``) on each.
 
 Every plan returns exactly what the one-statement form (``list_statement``) returns.
@@ -166,6 +170,7 @@ _CHUNK = 500
 def run_rows(conn: Connection, q: RunQuery) -> list[Any]:
     """The ``runs`` rows of a listing page, in order (see the module docstring)."""
     key = _walk_key(q)
+    field = _field_key(q)
     if q.limit is None or not (q.where or key or any(f not in SORTABLE for f, _ in q.order_by)):
         return list(conn.execute(list_statement(q)))
     now = time.time()
@@ -182,12 +187,11 @@ def run_rows(conn: Connection, q: RunQuery) -> list[Any]:
         ids = _ids(conn, list_statement(q, columns=[cand.c.id], conds=conds, table=cand)) \
             if first else []
     else:
-        walk = _Walk(q, key, now) if key is not None or _by_creation(q) else None
-        if walk is not None and walk.worthwhile(conn):
-            ids = walk.page(conn)
-        else:
-            ids = _ids(conn, list_statement(q, columns=[runs.c.id],
-                                            conds=_filters(q, now=now)))
+        walk = _Walk(q, key, now) if key is not None or _by_creation(q) \
+            else _FieldWalk(q, field, now) if field is not None else None
+        found = walk.page(conn) if walk is not None and walk.worthwhile(conn) else None
+        ids = found if found is not None else _ids(
+            conn, list_statement(q, columns=[runs.c.id], conds=_filters(q, now=now)))
     rows: dict[str, Any] = {}
     for lo in range(0, len(ids), _CHUNK):
         rows.update((r.id, r) for r in conn.execute(
@@ -210,6 +214,16 @@ def _walk_key(q: RunQuery) -> tuple[str, bool] | None:
         return None
     field, desc = q.order_by[0]
     return field.partition(".")[2], desc
+
+
+def _field_key(q: RunQuery) -> tuple[str, str, bool] | None:
+    """``(section, key, descending)`` when the listing is sorted by one config or summary
+    key only."""
+    if len(q.order_by) != 1:
+        return None
+    field, desc = q.order_by[0]
+    section, _, key = field.partition(".")
+    return (section, key, desc) if section in ("config", "summary") and key else None
 
 
 def _drivers(q: RunQuery, now: float) -> list[Select[Any]]:
@@ -298,7 +312,7 @@ class _Walk:
         need = self.q.offset + (self.q.limit or 0)
         return hits > 0 and need * WALK_SAMPLE / hits <= WALK_BUDGET
 
-    def page(self, conn: Connection) -> list[str]:
+    def page(self, conn: Connection) -> list[str] | None:
         """The page's ids in order; for a metric, runs without a value follow (newest
         first), exactly as ``list_statement`` orders them."""
         q = self.q
@@ -319,6 +333,64 @@ class _Walk:
                 .order_by(runs.c.created_at.desc(), _ordered(runs.c.id).desc())
                 .limit(q.limit - len(ids)).offset(max(0, q.offset - before)))
         return ids + _ids(conn, rest)
+
+
+class _FieldWalk(_Walk):
+    """A page sorted by one config or summary key, from the ``run_fields (section, key, num,
+    created_at, run_id)`` index. The listing's order there is the number, then the text
+    (only a boolean has both: ``1.0`` and ``"true"``), then newest first; so the page's
+    first ``offset + limit`` numbers are walked in value order (checking the conditions on
+    each, as ``_Walk`` does), which settles every run but those tied with the last number,
+    and those are read newest first from the same index (``num = last``: it holds them in
+    ``created_at, run_id`` order). A page reaching past the runs with a number for the key
+    (text values, or none) is left to the set-based plan (``page`` returns ``None``)."""
+
+    def __init__(self, q: RunQuery, field: tuple[str, str, bool], now: float) -> None:
+        section, name, desc = field
+        self.q = q
+        self.key = None
+        self.desc = desc
+        self.entry = run_fields.alias("entry")
+        self.id = self.entry.c.run_id
+        self.scope = [self.entry.c.section == section, self.entry.c.key == name,
+                      self.entry.c.num.is_not(None)]
+        # Plain DESC/ASC (no NULLS LAST: the scope has no NULL), so PostgreSQL walks the
+        # index too.
+        num = self.entry.c.num
+        self.order = [num.desc() if desc else num.asc()]
+        self.wanted = select(runs.c.id).where(
+            runs.c.id == self.id, *_filters(q, correlated=True, now=now)
+        ).scalar_subquery().is_not(None)
+
+    def page(self, conn: Connection) -> list[str] | None:
+        """The page's ids in order, or ``None`` when it reaches past the numbers."""
+        q, e = self.q, self.entry
+        assert q.limit is not None
+        need = q.offset + q.limit
+        head = conn.execute(select(e.c.run_id, e.c.num, e.c.text, e.c.created_at)
+                            .where(*self.scope, self.wanted).order_by(*self.order)
+                            .limit(need)).all()
+        if len(head) < need or any(r.created_at is None for r in head):
+            return None
+        last = head[-1].num
+        settled = [r for r in head if r.num != last]
+        # The listing's order, by stable sorts from the last key to the first: id and
+        # created_at descending, a text before none, the number in the asked direction.
+        settled.sort(key=lambda r: r.run_id, reverse=True)
+        settled.sort(key=lambda r: r.created_at, reverse=True)
+        settled.sort(key=lambda r: r.text is None)
+        settled.sort(key=lambda r: r.num, reverse=self.desc)
+        ids = [r.run_id for r in settled]
+        tied = [e.c.num == last]
+        # Among the tied: a boolean's text ("true" for 1.0, "false" for 0.0) comes first.
+        for text in ([e.c.text.is_not(None), e.c.text.is_(None)] if last in (0.0, 1.0)
+                     else [e.c.text.is_(None)]):
+            if len(ids) >= need:
+                break
+            ids += _ids(conn, select(e.c.run_id).where(*self.scope, *tied, text, self.wanted)
+                        .order_by(e.c.created_at.desc(), bytewise(e.c.run_id).desc())
+                        .limit(need - len(ids)))
+        return ids[q.offset:need]
 
 
 def count_statement(q: RunQuery) -> Select[Any]:

@@ -81,8 +81,9 @@ class SqlStore(Writes):
             with self._tx(write=True) as conn:
                 # No existence check first: the primary key refuses a duplicate id.
                 conn.execute(_INSERT_RUN, row)
-                fields = (field_rows(run_id, "config", data["config"])
-                          + field_rows(run_id, "summary", data["summary"]))
+                created = record["created_at"]
+                fields = (field_rows(run_id, "config", data["config"], created)
+                          + field_rows(run_id, "summary", data["summary"], created))
                 if fields:
                     conn.execute(_INSERT_FIELDS, fields)
                 if data["tags"]:

@@ -89,6 +89,9 @@ runs = Table(
 )
 
 # Config and summary flattened with dots, one row per key, for filtering and sorting.
+# ``created_at`` is the run's (copied: it never changes), so the index below holds a page
+# sorted by a numeric key in its full order — the value, then newest first — and the page
+# is read by walking it (store/sql/query.py, ``_FieldWalk``).
 run_fields = Table(
     "run_fields",
     metadata,
@@ -97,8 +100,9 @@ run_fields = Table(
     Column("key", String(256), nullable=False),
     Column("num", Float),
     Column("text", Text),
+    Column("created_at", Float),
     PrimaryKeyConstraint("run_id", "section", "key"),
-    Index(None, "section", "key", "num"),
+    Index(None, "section", "key", "num", "created_at", "run_id"),
 )
 
 run_tags = Table(

@@ -135,10 +135,10 @@ class Writes(Moves):
                                         for ln in batch.logs])
         if batch.config:
             doc()["config"] = deep_merge(doc().get("config") or {}, batch.config)
-            self._rewrite_fields(conn, run_id, "config", doc()["config"])
+            self._rewrite_fields(conn, row, "config", doc()["config"])
         if batch.summary:
             doc()["summary"] = deep_merge(doc().get("summary") or {}, batch.summary)
-            self._rewrite_fields(conn, run_id, "summary", doc()["summary"])
+            self._rewrite_fields(conn, row, "summary", doc()["summary"])
             self._event(conn, "run.summary", run_id, at, {"summary": batch.summary})
         if batch.outputs:
             doc()["outputs"] = {**(doc().get("outputs") or {}), **batch.outputs}
