@@ -139,7 +139,11 @@ def mlflow_fill(folder: str, n: int) -> tuple[Any, str, float]:
     status = {"completed": "FINISHED", "failed": "FAILED", "canceled": "KILLED",
               "running": "RUNNING", "queued": "SCHEDULED"}
     for lo in range(0, n, 5000):
-        runs, params, tags, metrics, latest = [], [], [], [], []
+        runs: list[tuple[Any, ...]] = []
+        params: list[tuple[Any, ...]] = []
+        tags: list[tuple[Any, ...]] = []
+        metrics: list[tuple[Any, ...]] = []
+        latest: list[tuple[Any, ...]] = []
         for i in range(lo, min(n, lo + 5000)):
             s = run_spec(i, n)
             rid = uuid.UUID(int=random.Random(-i).getrandbits(128)).hex
