@@ -177,3 +177,27 @@ def test_latest_point_is_the_last_write_at_the_top_step() -> None:
     assert chunkio.latest_point(chunk, 7) == (7, 4.0, 0.0, None)
     ordered = _chunk("k", [0, 1, 2])
     assert chunkio.latest_point(ordered, 2) == (2, 2.0, 0.0, None)
+
+
+def test_dict_calls_take_the_usual_path_and_never_keep_the_callers_dict(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    run = picidae.init("columns/dicts")
+    assert isinstance(run, picidae.Run)
+    careful = 0
+    clean = picidae.Run._clean_point
+
+    def counted(self: picidae.Run, *args: Any) -> Any:
+        nonlocal careful
+        careful += 1
+        return clean(self, *args)
+
+    monkeypatch.setattr(picidae.Run, "_clean_point", counted)
+    row = {"loss": 1.0, "acc": 0.5}
+    for i in range(5):
+        row["loss"] = float(i)  # the caller reuses and changes its dict
+        run.log(row)
+    run.log(row, acc=0.75)  # a keyword wins over the dict, as before
+    assert careful == 1  # only the first call: the rest matched its keys in C
+    run.finish()
+    assert [v for _, v, _ in _series(run, "loss")] == [0.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    assert [v for _, v, _ in _series(run, "acc")] == [0.5] * 5 + [0.75]

@@ -147,15 +147,21 @@ class Run:
         """Record metric values at a step (the next one when ``step`` is omitted)."""
         if self._ended:
             self._check_open()
+        if data:
+            if not isinstance(data, Mapping):
+                raise InvalidInput(f"log() takes a dict of metrics, got {type(data).__name__}",
+                                   field="data")
+            metrics = {**data, **metrics}
         keys = self._last_keys
-        if (not data and stage is self._last_stage and [*metrics] == keys
+        if (stage is self._last_stage and [*metrics] == keys
                 and [*map(type, metrics.values())] == self._last_floats):
             # The usual call: the keys of the call before, in its order, and the same stage,
-            # every value a plain float. Checked in C; ``metrics`` is a fresh dict (kwargs),
-            # so it is kept as it is, and ``keys`` tells the flush its column order.
+            # every value a plain float. Checked in C; ``metrics`` is a fresh dict (kwargs,
+            # or the merge above, never the caller's own), so it is kept as it is, and
+            # ``keys`` tells the flush its column order.
             values = metrics
         else:
-            values, keys, stage = self._clean_point(data, stage, metrics)
+            values, keys, stage = self._clean_point(stage, metrics)
         if step is None:
             step = self._step
         elif type(step) is not int or not 0 <= step <= MAX_STEP:
@@ -165,16 +171,11 @@ class Run:
             self._points.append((step, time.time(), stage, values, keys))
         return self
 
-    def _clean_point(self, data: Mapping[str, Any] | None, stage: str | None,
-                     metrics: dict[str, Any]) -> tuple[dict[str, float], list[str], str | None]:
+    def _clean_point(self, stage: str | None, metrics: dict[str, Any],
+                     ) -> tuple[dict[str, float], list[str], str | None]:
         """``log``'s checks for a call off the usual path (new keys, another order or stage,
         values other than plain floats): the values as floats, their keys in order, the
         cleaned stage. Remembers the keys and stage for the next call's fast path."""
-        if data:
-            if not isinstance(data, Mapping):
-                raise InvalidInput(f"log() takes a dict of metrics, got {type(data).__name__}",
-                                   field="data")
-            metrics = {**data, **metrics}
         known = self._known_keys
         values: dict[str, float] = {}
         for key, value in metrics.items():
