@@ -50,6 +50,12 @@ log = logging.getLogger("picidae")
 
 
 
+#: How many key orders a run remembers for ``log``'s fast path (a program that logs ever
+#: new orders takes the careful path for the rest, correctly).
+MAX_ORDERS = 1024
+_NO_ORDER: tuple[list[str], list[type]] = ([], [])
+
+
 def _as_mapping(args: Any) -> Any:
     """``log_config``'s ``args``: a mapping as it is, a namespace (argparse's) as its vars."""
     if args is None:
@@ -87,9 +93,10 @@ class Run:
         # (step, time, stage, values, keys in the values' order): appended by ``log`` (and
         # the system monitor), taken by the flush. A list: append and ``del [:n]`` are atomic.
         self._points: list[Point] = []
-        self._last_keys: list[str] = []  # the keys and stage of the last call (``log``)
-        self._last_stage: str | None = None
-        self._last_floats: list[type] = []
+        # Key orders ``log`` has seen: names → (the key list every point of that order
+        # shares, a list of as many ``float`` types); ``_order`` is the last call's.
+        self._orders: dict[tuple[str, ...], tuple[list[str], list[type]]] = {}
+        self._order: tuple[list[str], list[type]] = ([], [])
         self._logs: deque[LogLine] = deque()
         self._pending = Batch()
         self._pending_lock = threading.Lock()
@@ -152,16 +159,21 @@ class Run:
                 raise InvalidInput(f"log() takes a dict of metrics, got {type(data).__name__}",
                                    field="data")
             metrics = {**data, **metrics}
-        keys = self._last_keys
-        if (stage is self._last_stage and [*metrics] == keys
-                and [*map(type, metrics.values())] == self._last_floats):
-            # The usual call: the keys of the call before, in its order, and the same stage,
-            # every value a plain float. Checked in C; ``metrics`` is a fresh dict (kwargs,
-            # or the merge above, never the caller's own), so it is kept as it is, and
-            # ``keys`` tells the flush its column order.
-            values = metrics
+        order = self._order
+        names = [*metrics]
+        if names != order[0]:
+            order = self._orders.get(tuple(names), _NO_ORDER)
+        if (order is not _NO_ORDER
+                and (stage is None or (type(stage) is str and stage in self._known_stages))
+                and [*map(type, metrics.values())] == order[1]):
+            # The usual call: keys seen before in this order (the last call's, checked
+            # first), a known stage, every value a plain float. Checked in C; ``metrics``
+            # is a fresh dict (kwargs, or the merge above, never the caller's own), so it is
+            # kept as it is, and the shared key list tells the flush its column order.
+            values, keys = metrics, order[0]
+            self._order = order
         else:
-            values, keys, stage = self._clean_point(stage, metrics)
+            values, keys, stage = self._clean_point(stage, metrics, order)
         if step is None:
             step = self._step
         elif type(step) is not int or not 0 <= step <= MAX_STEP:
@@ -172,10 +184,12 @@ class Run:
         return self
 
     def _clean_point(self, stage: str | None, metrics: dict[str, Any],
+                     order: tuple[list[str], list[type]],
                      ) -> tuple[dict[str, float], list[str], str | None]:
-        """``log``'s checks for a call off the usual path (new keys, another order or stage,
+        """``log``'s checks for a call off the usual path (new keys or order, a new stage,
         values other than plain floats): the values as floats, their keys in order, the
-        cleaned stage. Remembers the keys and stage for the next call's fast path."""
+        cleaned stage. ``order`` is the key order ``log`` found for ``metrics`` (or
+        ``_NO_ORDER``); a new one is remembered for the next calls' fast path."""
         known = self._known_keys
         values: dict[str, float] = {}
         for key, value in metrics.items():
@@ -188,12 +202,15 @@ class Run:
             stage = clean_label(stage, "stage")  # once per stage: control chars, length
             if stage is not None:
                 self._known_stages.add(stage)
-        keys = [*values]
-        # Two attributes, not one: a thread reading them between the writes sees a pair
-        # that fails the fast path's check (or agrees with it), never a wrong column order.
-        self._last_keys, self._last_stage = keys, stage
-        self._last_floats = [float] * len(keys)
-        return values, keys, stage
+        if order is _NO_ORDER:  # ``values`` keeps ``metrics``' order, so a known order holds
+            names = tuple(values)
+            order = self._orders.get(names, _NO_ORDER)
+            if order is _NO_ORDER:
+                order = ([*names], [float] * len(names))
+                if len(self._orders) < MAX_ORDERS:
+                    self._orders[names] = order
+        self._order = order  # one attribute: a thread never sees keys without their types
+        return values, order[0], stage
 
     def _merge(self, section: str, data: Any) -> None:
         with self._pending_lock:
