@@ -201,3 +201,21 @@ def test_dict_calls_take_the_usual_path_and_never_keep_the_callers_dict(
     run.finish()
     assert [v for _, v, _ in _series(run, "loss")] == [0.0, 1.0, 2.0, 3.0, 4.0, 4.0]
     assert [v for _, v, _ in _series(run, "acc")] == [0.5] * 5 + [0.75]
+
+
+def test_pack_points_gathers_alternating_stages_and_keeps_shared_columns_in_order() -> None:
+    ab, a, lr = ["a", "b"], ["a"], ["lr"]
+    alternating = [(i, float(i), "train" if i % 2 else "eval", {"a": float(i)}, a)
+                   for i in range(6)]
+    alternating += [(i, float(i), None, {"lr": 0.1 * i}, lr) for i in range(6, 8)]
+    chunks = {(c.key, c.stage): c for c in pack_points(alternating)}
+    assert list(chunks[("a", "train")].steps) == [1, 3, 5]
+    assert list(chunks[("a", "eval")].values) == [0.0, 2.0, 4.0]
+    assert list(chunks[("lr", None)].steps) == [6, 7]
+    # "a" is logged with and without "b" at the same steps: its column keeps log order, so
+    # the last write at step 1 stays last.
+    shared = [(0, 0.0, None, {"a": 1.0, "b": 2.0}, ab), (1, 1.0, None, {"a": 3.0}, a),
+              (1, 2.0, None, {"a": 4.0, "b": 5.0}, ab), (2, 3.0, None, {"a": 6.0}, a)]
+    a_chunk = next(c for c in pack_points(shared) if c.key == "a")
+    assert (list(a_chunk.steps), list(a_chunk.values)) == ([0, 1, 1, 2], [1.0, 3.0, 4.0, 6.0])
+    assert chunkio.latest_point(a_chunk) == (2, 6.0, 3.0, None)

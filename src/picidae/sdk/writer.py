@@ -45,40 +45,72 @@ _KEYS = itemgetter(4)
 def pack_points(entries: list[Point]) -> list[SeriesChunk]:
     """Columnar chunks, one per (key, stage), from buffered points.
 
-    Consecutive points with the same stage and keys in the same order (a training loop's
-    usual shape) form a segment: its values, read row by row into one flat array, are each
-    key's column at a stride, so the per-point work happens in C rather than in Python.
+    Points with the same stage and keys in the same order (a training loop's usual shape)
+    form a segment: its values, read row by row into one flat array, are each key's column
+    at a stride, so the per-point work happens in C rather than in Python.
     """
-    groups: dict[tuple[str, str | None], SeriesChunk] = {}
-    n = len(entries)
-    i = 0
-    while i < n:
-        stage = entries[i][2]
-        keys = entries[i][4]
-        if i == 0 and (list(map(_KEYS, entries)).count(keys) == n
-                       and list(map(_STAGE, entries)).count(stage) == n):
-            j = n  # one stage and one key order throughout: checked in C
-        else:
-            j = i + 1
-            while j < n and entries[j][2] == stage and entries[j][4] == keys:
-                j += 1
-        segment = entries[i:j]
+    chunks: dict[tuple[str, str | None], SeriesChunk] = {}
+    for segment in _segments(entries):
+        stage = segment[0][2]
+        keys = segment[0][4]
         steps = array("q", list(map(_STEP, segment)))
         times = array("d", list(map(_TIME, segment)))
         width = len(keys)
         flat = array("d", list(chain.from_iterable(map(dict.values, map(_VALUES, segment)))))
         for col, key in enumerate(keys):
             values = flat[col::width] if width > 1 else flat
-            chunk = groups.get((key, stage))
+            chunk = chunks.get((key, stage))
             if chunk is None:
-                groups[(key, stage)] = SeriesChunk(key, stage, array("q", steps), values,
+                chunks[(key, stage)] = SeriesChunk(key, stage, array("q", steps), values,
                                                    array("d", times))
             else:
                 chunk.steps.extend(steps)
                 chunk.values.extend(values)
                 chunk.times.extend(times)
+    return list(chunks.values())
+
+
+def _segments(entries: list[Point]) -> list[list[Point]]:
+    """``entries`` as runs of points that share a stage and key list, each in log order.
+
+    One stage and one key list throughout (checked in C) is one segment. Otherwise points
+    are gathered by (key list, stage) — a loop that alternates stages or key sets makes two
+    long segments, not thousands of one-point ones — when no (key, stage) column would take
+    points from two gatherings (their interleaving, which decides the latest point at a
+    step, is then kept by the column's own order); else they are cut where either changes.
+    """
+    n = len(entries)
+    if not n:
+        return []
+    keys, stage = entries[0][4], entries[0][2]
+    if (list(map(_KEYS, entries)).count(keys) == n
+            and list(map(_STAGE, entries)).count(stage) == n):
+        return [entries]
+    gathered: dict[tuple[int, str | None], list[Point]] = {}
+    for entry in entries:
+        into = gathered.get((id(entry[4]), entry[2]))
+        if into is None:
+            gathered[(id(entry[4]), entry[2])] = [entry]
+        else:
+            into.append(entry)
+    columns: set[tuple[str, str | None]] = set()
+    for group in gathered.values():
+        mine = {(key, group[0][2]) for key in group[0][4]}
+        if not columns.isdisjoint(mine):
+            break  # a column fed by two gatherings: keep the order points came in
+        columns |= mine
+    else:
+        return list(gathered.values())
+    out: list[list[Point]] = []
+    i = 0
+    while i < n:
+        keys, stage = entries[i][4], entries[i][2]
+        j = i + 1
+        while j < n and entries[j][2] == stage and entries[j][4] == keys:
+            j += 1
+        out.append(entries[i:j])
         i = j
-    return list(groups.values())
+    return out
 
 
 class Writer:
