@@ -39,7 +39,6 @@ from picidae.errors import PicidaeError
 from picidae.server import errors
 from picidae.server.auth import Keyring, grant_for
 from picidae.server.deps import bind
-from picidae.server.jsonresp import JSONResponse
 from picidae.store.base import Store
 from picidae.store.capabilities import BeatStore
 
@@ -73,6 +72,7 @@ class Beats:
         self._pending: list[_Beat] = []
         self._cond = threading.Condition()
         self._running = False
+        self._idle = False  # the writer waits for work
 
     async def beat(self, store: Store, workspace: str, run_id: str, at: float | None) -> str:
         """``store.heartbeat(run_id, at)``, written with the heartbeats waiting beside it;
@@ -83,9 +83,9 @@ class Beats:
         item = _Beat(store, workspace, run_id, time.time() if at is None else at, loop, future)
         with self._cond:
             self._pending.append(item)
-            if self._running:
+            if self._idle:  # a busy writer looks again before it waits: no wake-up needed
                 self._cond.notify()
-            else:
+            elif not self._running:
                 self._running = True
                 threading.Thread(target=self._write_loop, name="picidae-beats",
                                  daemon=True).start()
@@ -95,7 +95,9 @@ class Beats:
         while True:
             with self._cond:
                 if not self._pending:
+                    self._idle = True
                     self._cond.wait(self.IDLE_S)
+                    self._idle = False
                 if not self._pending:
                     self._running = False
                     return
@@ -196,9 +198,14 @@ class BeatRoute:
             status = await self.beats.beat(store, grant.workspace, run_id, at)
         except PicidaeError as exc:
             response = await errors.picidae_response(self.store, grant.workspace, exc)
-        else:
-            response = JSONResponse({"id": run_id, "status": status})
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return
+        # What JSONResponse({"id": run_id, "status": status}) sends, without building one.
+        body = b'{"id":' + orjson.dumps(run_id) + b',"status":' + orjson.dumps(status) + b"}"
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode()),
+                                (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _usual(scope: dict[str, Any], body: bytes) -> tuple[str, float | None] | None:
