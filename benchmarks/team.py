@@ -233,6 +233,39 @@ def picidae_server(store: str, label: str, workers: int = 1) -> Server:
     return Server("picidae", label, url, proc)
 
 
+#: The floor for ``--floor``: uvicorn (the same settings as ``picidae server``) serving a bare
+#: ASGI app that answers a heartbeat as Picidae does, with no framework, store or bookkeeping.
+FLOOR_APP = r"""
+import sys, orjson, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    parts = scope["path"].split("/")
+    body = orjson.dumps({"id": parts[-2] if len(parts) > 2 else "", "status": "running"})
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            access_log=False)
+"""
+
+
+def floor_server() -> Server:
+    """uvicorn and a bare ASGI app (``FLOOR_APP``): what HTTP alone costs here."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", FLOOR_APP, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/healthz", proc)
+    return Server("floor", "floor: uvicorn + a bare ASGI app", url, proc)
+
+
 def mlflow_server(folder: Path) -> Server:
     port = free_port()
     assert MLFLOW_PYTHON is not None
@@ -295,6 +328,8 @@ def running_runs(server: Server, n: int) -> list[str]:
     import httpx
 
     ids = []
+    if server.system == "floor":
+        return [f"floor-{i}" for i in range(n)]
     with httpx.Client(base_url=server.url, timeout=30) as c:
         if server.system == "picidae":
             for i in range(n):
@@ -337,7 +372,7 @@ def heartbeats(server: Server, procs: int, threads: int, seconds: float,
     (one asyncio process with a raw keep-alive connection per run) or ``httpx`` (a thread
     and a keep-alive ``httpx.Client`` per run: the client costs about 4x the server)."""
     ids = running_runs(server, procs * threads)
-    lean = client == "lean" and server.system == "picidae"
+    lean = client == "lean" and server.system in ("picidae", "floor")
     outs = [Path(tempfile.mkdtemp(prefix="picidae-hb-")) / "out.json" for _ in range(procs)]
     workers = [spawn(HEARTBEATS_LEAN, [server.url, str(seconds), str(outs[i]),
                                        *ids[i * threads:(i + 1) * threads]]) if lean
@@ -416,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
                              "threads, or a row each")
     parser.add_argument("--heartbeats-only", action="store_true",
                         help="skip the ingest rows")
+    parser.add_argument("--floor", action="store_true",
+                        help="a column for uvicorn serving a bare ASGI app (heartbeats with "
+                             "lean clients only): the HTTP floor on this machine")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     global MLFLOW_PYTHON
@@ -440,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             servers.append((picidae_server(str(work / f"store-{n}"), label, n), None))
         if args.pg:
             servers.append(_pg_server(args.pg, max(args.workers)))
+        if args.floor:
+            servers.append((floor_server(), None))
         if not args.no_mlflow:
             (work / "mlflow").mkdir()
             servers.append((mlflow_server(work / "mlflow"), None))
@@ -459,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             columns.append(col)
             n = mlflow_steps if server.system == "mlflow" else steps
             raw[col] = {}
-            if not args.heartbeats_only:
+            if not args.heartbeats_only and server.system != "floor":
                 print(f"[{col}] ingest, 1 client ...", file=sys.stderr, flush=True)
                 one = ingest(server, 1, n, keys)
                 if server.system == "picidae":
@@ -472,8 +512,8 @@ def main(argv: list[str] | None = None) -> int:
                                            f"({many['wall_s']:.2f} s)")
                 raw[col].update(ingest_1=one, ingest_n=many)
             for kind in clients:
-                if kind == "lean" and server.system != "picidae":
-                    continue
+                if (kind, server.system) in (("lean", "mlflow"), ("httpx", "floor")):
+                    continue  # the lean client speaks Picidae's route; the floor has no more
                 print(f"[{col}] heartbeats, {kind} clients ...", file=sys.stderr, flush=True)
                 hb = heartbeats(server, *shape[kind], args.hb_seconds, client=kind)
                 rows["hb" if kind == "httpx" else "hb_lean"].cells[col] = (
