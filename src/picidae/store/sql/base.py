@@ -27,6 +27,7 @@ from picidae.core.validation import flatten
 from picidae.errors import RunNotFound, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.sql import lineage
+from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import events, run_fields, runs, transitions
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 # The statements every run's create, write and finish repeat, built once: on SQLite, building a
 # statement (and its cache key) costs several times more than executing it.
-_INSERT_EVENT = insert(events)
+_INSERT_EVENT = Prepared(insert(events))
 _LOAD_ROW = select(runs).where(runs.c.id == bindparam("b_id"),
                                runs.c.workspace == bindparam("b_ws"))
 _LOAD_ROW_LOCKED = _LOAD_ROW.with_for_update()
@@ -163,9 +164,9 @@ class SqlBase:
                 items: list[tuple[str, str | None, float, dict[str, Any]]]) -> None:
         """Append events, in order, with one statement."""
         ws = self.workspace
-        conn.execute(_INSERT_EVENT, [{"workspace": ws, "run_id": run_id, "type": kind,
-                                      "at": at, "payload": dumps(payload)}
-                                     for kind, run_id, at, payload in items])
+        _INSERT_EVENT.run(conn, [{"workspace": ws, "run_id": run_id, "type": kind,
+                                  "at": at, "payload": dumps(payload)}
+                                 for kind, run_id, at, payload in items])
         if _lineage_on():
             for kind, run_id, at, payload in items:
                 if kind in _LINEAGE_KINDS and run_id:

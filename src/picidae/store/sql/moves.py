@@ -21,12 +21,13 @@ from picidae.core.states import LEASED, LIVE, TERMINAL, State
 from picidae.errors import IllegalTransition
 from picidae.settings import settings
 from picidae.store.sql.base import SqlBase, dumps, fact_columns, facts, safe_text
+from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import runs, transitions
 
-_INSERT_TRANSITION = insert(transitions)
+_INSERT_TRANSITION = Prepared(insert(transitions))
 # SET takes the columns named in the parameters; the WHERE makes the move conditional.
-_MOVE = update(runs).where(runs.c.id == bindparam("b_id"),
-                           runs.c.status == bindparam("b_status"))
+_MOVE = Prepared(update(runs).where(runs.c.id == bindparam("b_id"),
+                                    runs.c.status == bindparam("b_status")))
 # A heartbeat on a run neither lost nor ended: stamp it and say its status, in one statement.
 _BEAT = (update(runs)
          .where(runs.c.id == bindparam("b_id"), runs.c.workspace == bindparam("b_ws"),
@@ -66,14 +67,14 @@ class Moves(SqlBase):
             data = {**json.loads(row.data), **move.data}
             values["data"] = dumps(data)
             values.update(fact_columns(data))
-        result = conn.execute(_MOVE, {"b_id": row.id, "b_status": current.value, **values})
-        if result.rowcount != 1:  # another writer moved it between our read and write
+        moved = _MOVE.rowcount(conn, {"b_id": row.id, "b_status": current.value, **values})
+        if moved != 1:  # another writer moved it between our read and write
             now_row = self._load_row(conn, row.id)
             lifecycle.require(row.id, State(now_row.status), to)
             raise IllegalTransition(row.id, now_row.status, to.value, [])
-        conn.execute(_INSERT_TRANSITION, {"run_id": row.id, "from_state": current.value,
-                                          "to_state": to.value, "at": at,
-                                          "reason": safe_text(reason), "actor": actor})
+        _INSERT_TRANSITION.run(conn, {"run_id": row.id, "from_state": current.value,
+                                      "to_state": to.value, "at": at,
+                                      "reason": safe_text(reason), "actor": actor})
         self._event(conn, "run.transition", row.id, at,
                     {"from": current.value, "to": to.value, "reason": reason, "actor": actor})
         return values

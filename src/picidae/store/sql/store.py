@@ -29,6 +29,7 @@ from picidae.store.sql import query as q
 from picidae.store.sql.alerts import AlertTable
 from picidae.store.sql.base import dumps, fact_columns, field_rows, safe_text
 from picidae.store.sql.event_log import EventReader
+from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.schedules import ScheduleTable
 from picidae.store.sql.tables import (
     applied_batches,
@@ -52,10 +53,10 @@ __all__ = ["SqlStore", "dumps", "field_rows", "latest_set", "safe_text"]
 #: The old private name of ``field_rows`` (benchmarks and tests import it).
 _field_rows = field_rows
 
-_INSERT_RUN = insert(runs)
-_INSERT_FIELDS = insert(run_fields)
-_INSERT_TAGS = insert(run_tags)
-_INSERT_TRANSITIONS = insert(transitions)
+_INSERT_RUN = Prepared(insert(runs))
+_INSERT_FIELDS = Prepared(insert(run_fields))
+_INSERT_TAGS = Prepared(insert(run_tags))
+_INSERT_TRANSITIONS = Prepared(insert(transitions))
 _RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("b_id"))
 
 
@@ -80,17 +81,17 @@ class SqlStore(Writes):
         try:
             with self._tx(write=True) as conn:
                 # No existence check first: the primary key refuses a duplicate id.
-                conn.execute(_INSERT_RUN, row)
+                _INSERT_RUN.run(conn, row)
                 created = record["created_at"]
                 fields = (field_rows(run_id, "config", data["config"], created)
                           + field_rows(run_id, "summary", data["summary"], created))
                 if fields:
-                    conn.execute(_INSERT_FIELDS, fields)
+                    _INSERT_FIELDS.run(conn, fields)
                 if data["tags"]:
-                    conn.execute(_INSERT_TAGS, [{"run_id": run_id, "tag": t}
-                                                for t in data["tags"]])
+                    _INSERT_TAGS.run(conn, [{"run_id": run_id, "tag": t}
+                                            for t in data["tags"]])
                 if moves:
-                    conn.execute(_INSERT_TRANSITIONS, [
+                    _INSERT_TRANSITIONS.run(conn, [
                         {"run_id": run_id, "from_state": t["from"], "to_state": t["to"],
                          "at": t["at"], "reason": t["reason"], "actor": t["actor"]}
                         for t in moves])

@@ -36,6 +36,7 @@ from picidae.store.lifecycle import refusal
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql.base import dumps, fact_columns, facts, safe_text
 from picidae.store.sql.moves import Moves
+from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import (
     applied_batches,
     logs,
@@ -50,12 +51,12 @@ _INSERT_LOGS = insert(logs)
 _PRIMARY_SET = '"primary_metric":{'
 _SET_DATA = update(runs).where(runs.c.id == bindparam("b_id"))
 # Record a batch id unless it is there already; the row it returns (or not) says which.
-_CLAIM_BATCH = insert(applied_batches).from_select(
+_CLAIM_BATCH = Prepared(insert(applied_batches).from_select(
     ["batch_id", "run_id", "at"],
     select(bindparam("b_batch", type_=String), bindparam("b_run", type_=String),
            bindparam("b_at", type_=Float))
     .where(~exists().where(applied_batches.c.batch_id == bindparam("b_batch")))
-).returning(applied_batches.c.batch_id)
+).returning(applied_batches.c.batch_id))
 
 
 # Built once (like _INSERT_CHUNKS): a W5 read of ten series spent a third of its time
@@ -173,8 +174,8 @@ class Writes(Moves):
     def _first_time(conn: Connection, run_id: str, batch: Batch, at: float) -> bool:
         """Record the batch id; False when it was applied before (one statement: the
         insert only happens when the id is not there yet)."""
-        claimed = conn.execute(_CLAIM_BATCH, {"b_batch": batch.batch_id, "b_run": run_id,
-                                              "b_at": at}).first()
+        claimed = _CLAIM_BATCH.first(conn, {"b_batch": batch.batch_id, "b_run": run_id,
+                                            "b_at": at})
         if claimed is None:
             return False
         if random.random() < 0.001:  # now and then, forget ids older than a week
