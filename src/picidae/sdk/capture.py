@@ -71,7 +71,8 @@ def mask_secrets_in_url(value: str) -> str:
 
 def variables(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The recorded environment variables (see ``ENV_PREFIXES``), secrets redacted."""
-    environ = dict(os.environ if environ is None else environ)
+    if environ is None:
+        return _process_variables()
     out = {}
     for name in sorted(environ):
         if not name.upper().startswith(ENV_PREFIXES):
@@ -79,6 +80,23 @@ def variables(environ: dict[str, str] | None = None) -> dict[str, str]:
         value = environ[name]
         out[name] = REDACTED if SECRET_NAME.search(name) else mask_secrets_in_url(value)
     return out
+
+
+_variables_seen: tuple[dict[object, object], dict[str, str]] | None = None
+
+
+def _process_variables() -> dict[str, str]:
+    """``variables()`` of this process, recomputed only when ``os.environ`` changed (its own
+    dict compared in C: every run of a sweep would otherwise scan and redact them all)."""
+    global _variables_seen
+    raw = getattr(os.environ, "_data", None)
+    seen = _variables_seen
+    if seen is not None and raw is not None and raw == seen[0]:
+        return dict(seen[1])
+    found = variables(dict(os.environ))
+    if isinstance(raw, dict):
+        _variables_seen = (dict(raw), found)
+    return dict(found)
 
 
 @functools.cache
@@ -121,6 +139,26 @@ def container_image(image: str | None = None) -> dict[str, Any] | None:
     """The container this process runs in, if any: ``runtime``, image ``name`` and
     ``digest`` (from ``PICIDAE_IMAGE``, ``name@sha256:...``, which launchers set, or what the
     runtime tells: podman's ``/run/.containerenv``). ``None`` outside a container."""
+    runtime, name, digest = _container()
+    if image:
+        name, _, tail = image.partition("@")
+        digest = tail or digest
+    if runtime is None and not image:
+        return None
+    return {"runtime": runtime, "name": name or None, "digest": digest}
+
+
+_container_seen: tuple[str | None, tuple[str | None, str | None, str | None]] | None = None
+
+
+def _container() -> tuple[str | None, str | None, str | None]:
+    """``(runtime, image name, digest)`` as the runtime tells them, read once per process
+    (a process does not move between containers; ``KUBERNETES_SERVICE_HOST`` is re-read)."""
+    global _container_seen
+    kube = os.environ.get("KUBERNETES_SERVICE_HOST") or None
+    seen = _container_seen
+    if seen is not None and seen[0] == kube:
+        return seen[1]
     runtime = None
     name = digest = None
     if Path("/run/.containerenv").exists():
@@ -134,7 +172,7 @@ def container_image(image: str | None = None) -> dict[str, Any] | None:
             pass
     elif Path("/.dockerenv").exists():
         runtime = "docker"
-    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+    elif kube:
         runtime = "kubernetes"
     else:
         try:
@@ -145,12 +183,8 @@ def container_image(image: str | None = None) -> dict[str, Any] | None:
             if word in cgroup:
                 runtime = word
                 break
-    if image:
-        name, _, tail = image.partition("@")
-        digest = tail or digest
-    if runtime is None and not image:
-        return None
-    return {"runtime": runtime, "name": name or None, "digest": digest}
+    _container_seen = (kube, (runtime, name, digest))
+    return runtime, name, digest
 
 
 # -- slow facts (run in the background, cached per process) ------------------------------
