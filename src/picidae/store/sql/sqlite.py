@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -24,9 +25,11 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 from picidae.errors import StoreUnavailable
 from picidae.store.sql.migrate import HEAD, current_revision, upgrade_if_needed
+from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.store import SqlStore
 from picidae.store.sql.tables import metric_latest
 from picidae.store.sql.writes import latest_set
@@ -78,9 +81,9 @@ class SqliteStore(SqlStore):
                         f"the store at {folder} is read-only (this process cannot write "
                         f"{self.db_path}): it can be listed and shown, not written",
                         field="store")
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                _driver_begin(conn, "BEGIN IMMEDIATE")
             else:
-                conn.exec_driver_sql("BEGIN")
+                _driver_begin(conn, "BEGIN")
 
         self._writer = WriteTurns()  # shared with for_workspace's copies
         # Liveness on read writes (running → lost); a read-only store is shown as it is.
@@ -128,10 +131,23 @@ class SqliteStore(SqlStore):
             yield conn
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        conn.execute(_UPSERT_LATEST, rows)
+        _UPSERT_LATEST.run(conn, rows)
 
     def _lock_runs(self, conn: Connection, run_ids: list[str]) -> None:
         """Nothing to lock: a write transaction holds the whole database."""
+
+
+def _driver_begin(conn: Connection, sql: str) -> None:
+    """Begin a transaction on the driver's connection itself (every transaction of the
+    store begins here: SQLAlchemy's statement machinery would cost more than the ``BEGIN``),
+    a driver error wrapped as SQLAlchemy wraps it (``_tx`` makes ``OperationalError`` — a
+    lock held past the busy timeout — ``StoreUnavailable``)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    try:
+        raw.execute(sql)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error, dialect=conn.dialect) from exc
 
 
 class WriteTurns:
@@ -200,5 +216,5 @@ def _engine_url(db_path: Path, read_only: bool) -> str:
 
 # Built once: constructing this upsert costs far more than running it (every flush runs it).
 _LATEST_INSERT = sqlite_insert(metric_latest)
-_UPSERT_LATEST = _LATEST_INSERT.on_conflict_do_update(
-    index_elements=["run_id", "key"], set_=latest_set(_LATEST_INSERT, metric_latest))
+_UPSERT_LATEST = Prepared(_LATEST_INSERT.on_conflict_do_update(
+    index_elements=["run_id", "key"], set_=latest_set(_LATEST_INSERT, metric_latest)))

@@ -45,7 +45,7 @@ from picidae.store.sql.tables import (
     runs,
 )
 
-_INSERT_CHUNKS = insert(metric_chunks)
+_INSERT_CHUNKS = Prepared(insert(metric_chunks))
 _INSERT_LOGS = insert(logs)
 #: In a run's stored document (``dumps``: no spaces) when it names a primary metric.
 _PRIMARY_SET = '"primary_metric":{'
@@ -204,7 +204,7 @@ class Writes(Moves):
                 prev["count"] += len(chunk.steps)
         if not rows:
             return
-        conn.execute(_INSERT_CHUNKS, rows)
+        _INSERT_CHUNKS.run(conn, rows)
         self._upsert_latest(conn, list(latest.values()))
         # Most runs name no primary metric: skip parsing their whole document (it holds the
         # environment and packages) when its text shows none.
