@@ -39,6 +39,12 @@ class Flaky:
             raise StoreUnavailable("store is down (test)")
         return self.store.transition(*args, **kwargs)
 
+    def write_and_move(self, *args: Any, **kwargs: Any) -> Any:
+        # A store that is down takes no write; a refusal is the batch's, for ``write``.
+        if self.down or self.refuse is not None:
+            raise StoreUnavailable("store is down (test)")
+        return self.store.write_and_move(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 

@@ -18,7 +18,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 
 PROTOCOLS = ("WorkspacedStore", "EventSource", "EventNotifier", "EventStream", "TokenStore",
              "ScheduleStore", "AlertStore", "FolderStore", "HistoryStore", "RemovalStore",
-             "ImportStore", "BeatStore")
+             "ImportStore", "BeatStore", "EndingStore")
 
 
 def _abilities(store: object) -> set[str]:
@@ -29,7 +29,8 @@ def test_the_embedded_store_has_workspaces_events_tokens_and_a_folder(store_dir:
     store = open_store(store_dir)
     assert isinstance(store, Store)
     assert _abilities(store) == {"WorkspacedStore", "EventSource", "TokenStore", "FolderStore",
-                                 "ScheduleStore", "AlertStore", "BeatStore"}
+                                 "ScheduleStore", "AlertStore", "BeatStore",
+                                 "EndingStore"}
     assert isinstance(store, capabilities.WorkspacedStore)
     assert _abilities(store.for_workspace("other")) == _abilities(store)
 
@@ -38,7 +39,8 @@ def test_postgresql_adds_pushed_events_and_keeps_no_folder(pg_url: str) -> None:
     store = open_store(pg_url)
     assert isinstance(store, Store)
     assert _abilities(store) == {"WorkspacedStore", "EventSource", "EventNotifier",
-                                 "TokenStore", "ScheduleStore", "AlertStore", "BeatStore"}
+                                 "TokenStore", "ScheduleStore", "AlertStore", "BeatStore",
+                                 "EndingStore"}
 
 
 def test_the_http_store_leaves_history_removal_imports_and_events_to_its_server() -> None:

@@ -17,7 +17,7 @@ import uuid
 from collections import deque
 from collections.abc import Mapping
 from types import SimpleNamespace, TracebackType
-from typing import Any
+from typing import Any, TypeGuard
 
 from picidae.core.alerts import check_alert
 from picidae.core.lifecycle import heartbeat_every, parse_state
@@ -44,6 +44,7 @@ from picidae.sdk.outbox import Outbox
 from picidae.sdk.writer import Point, pack_points, writer
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
+from picidae.store.capabilities import EndingStore
 from picidae.store.lifecycle import retry_if_lost
 
 log = logging.getLogger("picidae")
@@ -63,6 +64,19 @@ def _as_mapping(args: Any) -> Any:
     if isinstance(args, argparse.Namespace | SimpleNamespace):
         return vars(args)
     return args
+
+
+_ENDING: dict[type, bool] = {}
+
+
+def _ends_at_once(store: Store) -> TypeGuard[EndingStore]:
+    """``isinstance(store, EndingStore)``, answered once per store class (a protocol check
+    looks up every method of ``Store``: more than the transaction it saves)."""
+    kind = type(store)
+    found = _ENDING.get(kind)
+    if found is None:
+        found = _ENDING[kind] = isinstance(store, EndingStore)
+    return found
 
 
 def child_name(parent: str, name: Any) -> Any:
@@ -476,10 +490,8 @@ class Run:
         (``write_and_move``, which SQL stores have). Nothing waiting in the outbox, nothing
         refused: otherwise (or when the store raises, having applied nothing) False, and
         ``_end`` takes the batch the usual way — sent, retried, spooled — then moves."""
-        # Looked up on the class: a wrapper that forwards other calls (``__getattr__``) and
-        # overrides ``write``/``transition`` keeps the two calls it overrides.
-        combined = getattr(type(self._store), "write_and_move", None)
-        if combined is None or self._managed is not None:
+        store = self._store
+        if self._managed is not None or not _ends_at_once(store):
             return False
         with self._flush_lock:
             outbox = self._outbox
@@ -487,8 +499,8 @@ class Run:
                 return False
             batch = self._take_batch()
             try:
-                status = combined(self._store, self.id, batch, target.value, reason=reason,
-                                  actor="sdk", failure=failure)
+                status = store.write_and_move(self.id, batch, target.value, reason=reason,
+                                              actor="sdk", failure=failure)
             except Exception:
                 outbox.put(batch)
                 return False

@@ -26,6 +26,7 @@ protocol             methods                                     implemented by
 ``RemovalStore``     ``remove_runs``                             HTTP
 ``ImportStore``      ``import_run``                              HTTP
 ``BeatStore``        ``heartbeat_many``                          SQLite, PostgreSQL
+``EndingStore``      ``write_and_move``                          SQLite, PostgreSQL
 ===================  ==========================================  ===========================
 
 ``docs/architecture.md`` keeps the same table.
@@ -38,7 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from picidae.store.base import RunQuery, Store
+from picidae.store.base import Batch, RunQuery, Store
 
 
 @runtime_checkable
@@ -372,6 +373,19 @@ class BeatStore(Store, Protocol):
         ...
 
 
+@runtime_checkable
+class EndingStore(Store, Protocol):
+    """A store that ends a run in one transaction with its last batch (the SDK's
+    ``finish``: one transaction instead of a write and a transition)."""
+
+    def write_and_move(self, run_id: str, batch: Batch, to: str, *,
+                       reason: str | None = None, actor: str | None = None,
+                       failure: dict[str, Any] | None = None) -> str:
+        """``write(run_id, batch)`` then ``transition(run_id, to, ...)``, both or neither
+        (an error applied nothing); returns the new status."""
+        ...
+
+
 if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstance checks names)
     from picidae.store.http import HttpStore
     from picidae.store.sql.postgres import PostgresStore
@@ -389,6 +403,8 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         notifier: EventNotifier = pg
         beats: BeatStore = sqlite
         beats = pg
+        ending: EndingStore = sqlite
+        ending = pg
         stream: EventStream = http
         history: HistoryStore = http
         timed = http
@@ -396,4 +412,4 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         removal: RemovalStore = http
         importer: ImportStore = http
         del workspaced, source, tokens, timed, alerting, folder, notifier, stream, history
-        del removal, importer, beats, aggregates
+        del removal, importer, beats, aggregates, ending
