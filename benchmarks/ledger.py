@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import sigkill  # benchmarks/sigkill.py, beside this script
+import w2_floor  # benchmarks/w2_floor.py: W2's raw sqlite3 floor
 import w5 as w5bench  # benchmarks/w5.py, beside this script
 
 perf = time.perf_counter
@@ -472,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
                      note="init and finish excluded")
     w1_nosys = Result("W1 with system_metrics=False", sizes.points, "points",
                       note="W1 samples the process by default")
+    w2_raw = Result("floor: raw sqlite3, W2's two transactions per run", sizes.runs, "runs",
+                    note="see benchmarks/w2_floor.py")
     w2 = Result("W2 runs with config, tags, finals", sizes.runs, "runs")
     w2_bare = Result("W2 with capture_env=False", sizes.runs, "runs",
                      note="where the capture's cost shows")
@@ -480,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     imp = Result("import picidae (fresh process)", 0, "")
     first = Result("import picidae; picidae.init (loads SQLAlchemy)", 0, "")
     kill = Result("SIGKILL at a random moment: seconds of logging lost (median)", 0, "")
-    results = [floor, raw, w1, w1_loop, w1_nosys, w2, w2_bare, w4, imp, first, kill]
+    results = [floor, raw, w2_raw, w1, w1_loop, w1_nosys, w2, w2_bare, w4, imp, first, kill]
     w5_targets: list[tuple[str, str, bool | None]] = []
 
     root = Path(tempfile.mkdtemp(prefix="picidae-bench-"))
@@ -497,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                            lambda i: pb.w1_pair(rows, w1_loop.picidae, w1_nosys.picidae)):
             w1.picidae.append(both)
         pb.check_w1(rows)
+        w2_raw.picidae = repeat("floor: W2 raw sqlite3", reps, lambda i: w2_floor.floor_w2(
+            runs, W2_TAGS, Path(tempfile.mkdtemp(dir=root)))[0])
         w2.picidae = repeat("Picidae W2", reps, lambda i: pb.w2(runs))
         w2_bare.picidae = repeat("Picidae W2, capture_env=False", reps,
                                  lambda i: pb.w2(runs, capture_env=False))
@@ -527,6 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
 
     targets = evaluate(sizes, floor, w1, w2, w5, imp) + w5_targets
+    p2, f2 = w2.p(), w2_raw.p()
+    assert p2 is not None and f2 is not None
+    targets.insert(4, ("W2 within 3× of its raw sqlite3 floor", f"{p2 / f2:.1f}× the floor "
+                       f"({fmt_s(p2)} vs {fmt_s(f2)})", p2 <= 3 * f2))
     on, off = w1.p(), w1_nosys.p()
     assert on is not None and off is not None
     targets.insert(1, ("W1 with system metrics within 10% of without",

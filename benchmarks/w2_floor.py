@@ -49,15 +49,15 @@ _SCHEMA = (
 
 
 def floor_w2(runs: list[tuple[dict[str, Any], dict[str, float]]], tags: list[str],
-             folder: Path) -> float:
-    """Seconds for W2's two transactions per run through plain ``sqlite3`` (see the module
-    docstring); the database is created before the clock starts."""
+             folder: Path) -> tuple[float, float]:
+    """Seconds (wall, and this process's CPU) for W2's two transactions per run through plain
+    ``sqlite3`` (see the module docstring); the database is created before the clock starts."""
     con = sqlite3.connect(folder / "w2-floor.db", isolation_level=None)
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = NORMAL")
     for stmt in _SCHEMA:
         con.execute(stmt)
-    t0 = perf()
+    t0, c0 = perf(), time.process_time()
     for i, (config, finals) in enumerate(runs):
         run_id = uuid.uuid4().hex
         now = time.time()
@@ -78,25 +78,26 @@ def floor_w2(runs: list[tuple[dict[str, Any], dict[str, float]]], tags: list[str
         con.execute("INSERT INTO transitions (run_id, from_state, to_state, at, reason, actor) "
                     "VALUES (?, 'running', 'completed', ?, NULL, 'sdk')", (run_id, end))
         con.execute("COMMIT")
-    elapsed = perf() - t0
+    elapsed = perf() - t0, time.process_time() - c0
     con.close()
     return elapsed
 
 
 def picidae_w2(runs: list[tuple[dict[str, Any], dict[str, float]]], tags: list[str],
-               folder: Path, capture_env: bool = True) -> float:
-    """Seconds for W2 through ``picidae`` into a store opened before the clock starts."""
+               folder: Path, capture_env: bool = True) -> tuple[float, float]:
+    """Seconds (wall, and this process's CPU) for W2 through ``picidae`` into a store opened
+    before the clock starts."""
     import picidae
 
     picidae.runs(store=folder, limit=1)  # created and migrated before the clock starts
     init = picidae.init
-    t0 = perf()
+    t0, c0 = perf(), time.process_time()
     for i, (config, finals) in enumerate(runs):
         run = init(f"bench/w2/run-{i}", store=folder, config=config, tags=tags,
                    capture_env=capture_env)
         run.log(**finals)
         run.finish()
-    return perf() - t0
+    return perf() - t0, time.process_time() - c0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,27 +114,33 @@ def main(argv: list[str] | None = None) -> int:
     runs = ledger.w2_runs(ledger.Sizes(runs=n))
     tags = ledger.W2_TAGS
     times: dict[str, list[float]] = {"floor": [], "picidae": [], "picidae_bare": []}
+    cpu_s: dict[str, list[float]] = {key: [] for key in times}  # this process's CPU time
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="picidae-w2-") as tmp:
         root = Path(tmp)
         picidae_w2(runs[:50], tags, root / "warm")  # imports, caches, the first capture
         for r in range(rounds):
-            times["floor"].append(floor_w2(runs, tags, Path(tempfile.mkdtemp(dir=root))))
-            times["picidae"].append(picidae_w2(runs, tags, root / f"on-{r}"))
-            times["picidae_bare"].append(picidae_w2(runs, tags, root / f"off-{r}", False))
+            for key, (wall, cpu) in (
+                    ("floor", floor_w2(runs, tags, Path(tempfile.mkdtemp(dir=root)))),
+                    ("picidae", picidae_w2(runs, tags, root / f"on-{r}")),
+                    ("picidae_bare", picidae_w2(runs, tags, root / f"off-{r}", False))):
+                times[key].append(wall)
+                cpu_s[key].append(cpu)
             loads.append(os.getloadavg()[0])
         from picidae.store.registry import close_all
 
         close_all()
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: statistics.median(v) for k, v in cpu_s.items()}
     print(f"W2, {n} runs × {rounds} rounds (median), load average {min(loads):.2f}–"
           f"{max(loads):.2f}")
     for label, key in (("floor: raw sqlite3, two transactions per run", "floor"),
                        ("W2, capture on", "picidae"), ("W2, capture_env=False", "picidae_bare")):
         s = med[key]
         print(f"  {label:<46} {s * 1e3:8.1f} ms  {n / s:8,.0f} runs/s  "
-              f"{s / med['floor']:5.2f}× the floor  "
-              f"({', '.join(f'{t * 1e3:.0f}' for t in times[key])} ms)")
+              f"{s / med['floor']:5.2f}× the floor  CPU {cpu[key] * 1e3:7.1f} ms "
+              f"({cpu[key] / cpu['floor']:5.2f}×)  "
+              f"(wall: {', '.join(f'{t * 1e3:.0f}' for t in times[key])} ms)")
     return 0
 
 
