@@ -82,6 +82,9 @@ def _serve(store: str | None, host: str, port: int, *, token_file: str | None,
 
         threading.Thread(target=_open, daemon=True).start()
     if app is not None:
+        from picidae.server.memory import tune_malloc
+
+        tune_malloc()
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         return
     # Several worker processes on one port: each builds its own app (``app.from_env``), as

@@ -181,5 +181,8 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
 def from_env() -> FastAPI:
     """The app of one worker of ``picidae server --workers N``: the store and token file come
     from ``PICIDAE_SERVER_STORE`` and ``PICIDAE_SERVER_TOKEN_FILE``."""
+    from picidae.server.memory import tune_malloc
+
+    tune_malloc()
     return create_app(os.environ.get("PICIDAE_SERVER_STORE") or None,
                       token_file=os.environ.get("PICIDAE_SERVER_TOKEN_FILE") or None)
