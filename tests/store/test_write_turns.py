@@ -56,3 +56,46 @@ def test_a_failed_write_gives_its_turn_back(store: SqliteStore) -> None:
     t.start()
     t.join(5)
     assert done.is_set()
+
+
+def test_a_forked_child_can_write_while_the_parent_held_the_turn(tmp_path) -> None:
+    """A process that forks while one of its threads holds the write turn (a flush in
+    progress: e.g. a DataLoader's workers) leaves a child whose own writes go ahead; without
+    the reset the child would wait forever for a thread it does not have."""
+    import os
+    import signal
+
+    store = SqliteStore(tmp_path / "store")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store._writer.turn():
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: one write turn, then exit 0
+        try:
+            with store._writer.turn():
+                pass
+            os._exit(0)
+        except BaseException:
+            os._exit(2)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise AssertionError("the forked child never got its write turn")
+            time.sleep(0.01)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        holder.join(10)

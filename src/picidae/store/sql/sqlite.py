@@ -16,6 +16,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -158,6 +159,12 @@ class WriteTurns:
     again, and one writer waits behind many."""
 
     def __init__(self) -> None:
+        self._reset()
+        _ALL_TURNS.add(self)
+
+    def _reset(self) -> None:
+        """No owner, nobody waiting: a new object's state, and a forked child's (the threads
+        that held or awaited the turn in the parent do not exist in the child)."""
         self._mutex = threading.Lock()
         self._owner: int | None = None
         self._depth = 0
@@ -193,6 +200,18 @@ class WriteTurns:
                         nxt.release()
                     else:
                         self._owner = None
+
+
+#: Every ``WriteTurns`` of this process, reset in a forked child (``_after_fork``).
+_ALL_TURNS: weakref.WeakSet[WriteTurns] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for turns in list(_ALL_TURNS):
+        turns._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _writable(folder: Path, db_path: Path) -> bool:
