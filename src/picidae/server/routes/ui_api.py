@@ -204,22 +204,13 @@ def history(
         # One query for an empty bucket; the per-status counts only where there are runs.
         any_runs = bool(totals) and count(list(totals), lo, hi) > 0
         counts = {s: n for s in totals if (n := count([s], lo, hi))} if any_runs else {}
-        buckets.append({"start": lo, "counts": counts, "failed": counts.get("failed", 0),
-                        "ended": sum(counts.get(s, 0) for s in stats.ENDED),
-                        "failure_rate": stats.failure_rate(counts)})
-    ended = sum(totals.get(s, 0) for s in stats.ENDED)
+        buckets.append(_bucket(lo, counts))
     sample = store.list_runs(RunQuery(status=list(stats.ENDED), created_after=start,
                                       created_before=end, limit=HISTORY_SAMPLE))
-    failures = store.list_runs(RunQuery(status=["failed"], created_after=start,
-                                        created_before=end, limit=10))
-    return JSONResponse({
-        "since": start, "until": end, "bucket": chosen, "bucket_s": size, "buckets": buckets,
-        "totals": totals, "total": sum(totals.values()), "ended": ended,
-        "failed": totals.get("failed", 0), "failure_rate": stats.failure_rate(totals),
-        "duration": {**stats.durations(sample), "of": ended, "sampled": ended > len(sample)},
-        "cost": {**stats.costs(sample), "of": ended, "sampled": ended > len(sample)},
-        "recent_failures": _failures(failures),
-    })
+    ended = sum(totals.get(s, 0) for s in stats.ENDED)
+    return _history_answer(store, chosen, size, start, end, buckets, totals,
+                           stats.durations(sample), stats.costs(sample),
+                           sampled=ended > len(sample))
 
 
 def _bucket(start: float, counts: dict[str, int]) -> dict[str, Any]:
@@ -238,7 +229,6 @@ def _history_in_sql(store: AggregateStore, chosen: str, size: float, start: floa
     buckets = [_bucket(start + i * size, dict(sorted(per.get(i, {}).items(),
                                                      key=lambda kv: _ORDER[kv[0]])))
                for i in range(n_buckets)]
-    ended = sum(totals.get(s, 0) for s in stats.ENDED)
     figures = store.run_figures(RunQuery(status=list(stats.ENDED), created_after=start,
                                          created_before=end),
                                 percentiles=(50, 90, 95, 99)).get(None)
@@ -250,14 +240,26 @@ def _history_in_sql(store: AggregateStore, chosen: str, size: float, start: floa
         currencies = figures["cost"]["currencies"]
         cost = {"total": figures["cost"]["total"], "runs": figures["cost"]["runs"],
                 "currency": next(iter(currencies)) if len(currencies) == 1 else None}
+    return _history_answer(store, chosen, size, start, end, buckets, totals, spread, cost,
+                           sampled=False)
+
+
+def _history_answer(store: Store, chosen: str, size: float, start: float, end: float,
+                    buckets: list[dict[str, Any]], totals: dict[str, int],
+                    duration: dict[str, Any], cost: dict[str, Any], *,
+                    sampled: bool) -> JSONResponse:
+    """The history chart's answer (both paths): totals, buckets, the failure rate, duration
+    and cost figures (``sampled`` when they cover only the latest ``HISTORY_SAMPLE``) and
+    the latest failures."""
+    ended = sum(totals.get(s, 0) for s in stats.ENDED)
     failures = store.list_runs(RunQuery(status=["failed"], created_after=start,
                                         created_before=end, limit=10))
     return JSONResponse({
         "since": start, "until": end, "bucket": chosen, "bucket_s": size, "buckets": buckets,
         "totals": totals, "total": sum(totals.values()), "ended": ended,
         "failed": totals.get("failed", 0), "failure_rate": stats.failure_rate(totals),
-        "duration": {**spread, "of": ended, "sampled": False},
-        "cost": {**cost, "of": ended, "sampled": False},
+        "duration": {**duration, "of": ended, "sampled": sampled},
+        "cost": {**cost, "of": ended, "sampled": sampled},
         "recent_failures": _failures(failures)})
 
 
