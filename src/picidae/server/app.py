@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -47,6 +48,7 @@ from picidae.server.routes import (
     schedules as schedule_routes,
 )
 from picidae.server.watchdog import Watchdog
+from picidae.store import openlineage
 from picidae.store.base import RunQuery, Store
 from picidae.store.capabilities import EventSource, TokenStore
 from picidae.store.registry import open_store
@@ -123,6 +125,8 @@ def create_app(store: Store | str | Path | None = None, *, token_file: str | Pat
                 scheduler.stop()
             if dog is not None:
                 dog.stop()
+            # Transitions committed just before the stop still leave (store/openlineage.py).
+            await anyio.to_thread.run_sync(openlineage.drain_started)
 
     app = FastAPI(title="Picidae", version=picidae.__version__, lifespan=lifespan,
                   default_response_class=JSONResponse,

@@ -220,6 +220,17 @@ def emitter() -> Emitter:
         return _emitter
 
 
+def drain_started(timeout: float = DRAIN_S) -> None:
+    """Send what this process has queued (at most ``timeout`` seconds), if it emits at all.
+    A server calls it when it shuts down: uvicorn ends the process by raising the SIGTERM it
+    caught again, which exits without running ``atexit`` handlers, so the last transitions
+    (a run finished just before the stop) would never leave."""
+    with _lock:
+        started = _emitter
+    if started is not None:
+        started.drain(timeout)
+
+
 def hand_off(store: Store, events: list[tuple[str, str, float, dict[str, Any]]]) -> None:
     """Queue committed events for emission (called by the SQL store after a commit)."""
     try:
