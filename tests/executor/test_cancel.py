@@ -34,17 +34,19 @@ def test_cancel_of_a_running_sleep_stops_its_process_group(
     worker = start_worker("--once", "--store", sqlite_url)
     pid = _running_pid(rv.id, sqlite_url)
     side_pid = int(wait_for(lambda: side.exists() and side.read_text().strip()))
-    started = time.time()
     out = cli("cancel", rv.id, "--store", sqlite_url)
     assert "canceled" in out.stdout
     worker.communicate(timeout=15)
     assert worker.returncode == 0
-    assert time.time() - started < 2 + 2  # within the grace period (2 s in tests)
     done = picidae.get_run(rv.id, store=sqlite_url)
     assert done.status == "canceled"
     assert done.transitions[-1]["actor"] == "user"
     assert not pid_alive(pid) and not pid_alive(side_pid)  # no orphan
-    assert any("SIGTERM" in ln.text for ln in done.logs())
+    # The group ended on SIGTERM, within the grace period: no SIGKILL was needed (the
+    # worker's own log says which; a wall-clock bound would fail on a loaded machine).
+    texts = [ln.text for ln in done.logs()]
+    assert any("SIGTERM" in t for t in texts), texts
+    assert not any("outlived the grace period" in t for t in texts), texts
 
 
 def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(
@@ -55,10 +57,12 @@ def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(
     pid = _running_pid(rv.id, sqlite_url)
     started = time.time()
     assert picidae.cancel(rv.id, store=sqlite_url).status == "canceled"
-    worker.join(timeout=15)
-    assert 2 <= time.time() - started < 6
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert time.time() - started >= 2  # the grace period (2 s in tests) was given first
     assert not pid_alive(pid)
-    assert any("SIGKILL" in ln.text for ln in picidae.get_run(rv.id, store=sqlite_url).logs())
+    assert any("outlived the grace period: SIGKILL" in ln.text
+               for ln in picidae.get_run(rv.id, store=sqlite_url).logs())
 
 
 def test_a_queued_run_is_canceled_at_once_and_never_runs(sqlite_url: str,
