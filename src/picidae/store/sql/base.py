@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 _INSERT_EVENT = Prepared(insert(events))
 _LOAD_ROW = select(runs).where(runs.c.id == bindparam("b_id"),
                                runs.c.workspace == bindparam("b_ws"))
-_LOAD_ROW_LOCKED = _LOAD_ROW.with_for_update()
+# Every write, move and finish reads the run's row first: on SQLite through the driver's
+# cursor (``FOR UPDATE`` means nothing there: a write transaction holds the database).
+_LOAD_ROW_PREPARED = Prepared(_LOAD_ROW)
+_LOAD_ROW_LOCKED = Prepared(_LOAD_ROW.with_for_update())
 _TRANSITIONS = (select(transitions).where(transitions.c.run_id == bindparam("b_id"))
                 .order_by(transitions.c.id))
 
@@ -198,8 +201,10 @@ class SqlBase:
         return rec
 
     def _load_row(self, conn: Connection, run_id: str, *, lock: bool = False) -> Any:
-        stmt = _LOAD_ROW_LOCKED if lock else _LOAD_ROW
-        row = conn.execute(stmt, {"b_id": run_id, "b_ws": self.workspace}).first()
+        """The run's ``runs`` row (columns as attributes and ``_mapping``); ``RunNotFound``
+        when this workspace has none."""
+        stmt = _LOAD_ROW_LOCKED if lock else _LOAD_ROW_PREPARED
+        row = stmt.row(conn, {"b_id": run_id, "b_ws": self.workspace})
         if row is None:
             raise RunNotFound(run_id)
         return row

@@ -15,13 +15,63 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.base import Executable
 
-_Entry = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]
+#: A compiled statement: its SQL, the tuple of its parameters from one mapping (in order, each
+#: through the bind processor of its type where it has one), and its result columns' names
+#: and result processors.
+_Entry = tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]], tuple[str, ...],
+               tuple[Callable[[Any], Any] | None, ...]]
+
+
+def _getter(names: tuple[str, ...],
+            procs: tuple[Callable[[Any], Any] | None, ...],
+            ) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """What turns one mapping of parameters into the driver's tuple, as
+    ``tuple(p[n] if f is None else f(p[n]) for n, f in zip(names, procs))`` would, with the
+    lookups done by ``itemgetter`` (in C) and only the processed positions touched in Python:
+    a run's rows have up to 30 parameters, of which a handful have a processor."""
+    if not names:
+        return lambda p: ()
+    get: Callable[[Mapping[str, Any]], Any] = itemgetter(*names)
+    if len(names) == 1:
+        one = get
+        get = lambda p: (one(p),)  # noqa: E731 - itemgetter of one name gives the value
+    todo = tuple((i, f) for i, f in enumerate(procs) if f is not None)
+    if not todo:
+        return cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], get)
+
+    def convert(p: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = list(get(p))
+        for i, f in todo:
+            values[i] = f(values[i])
+        return tuple(values)
+
+    return convert
+
+
+class Row:
+    """A row a ``Prepared`` select read on SQLite: its columns as attributes and as
+    ``_mapping``, as the callers use SQLAlchemy's ``Row``."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        return f"Row({self._mapping!r})"
 
 
 class Prepared:
@@ -40,23 +90,32 @@ class Prepared:
                                                          column_keys=list(keys))
             names = tuple(compiled.positiontup or ())
             procs = getattr(compiled, "_bind_processors", {}) or {}
-            found = (str(compiled), names, tuple(procs.get(n) for n in names))
+            columns = getattr(compiled, "_result_columns", None) or ()
+            found = (str(compiled), _getter(names, tuple(procs.get(n) for n in names)),
+                     tuple(c[0] for c in columns),
+                     tuple(c[3]._cached_result_processor(conn.dialect, None)
+                           for c in columns))
             self._compiled[keys] = found
         return found
 
     def _cursor(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
                 ) -> Any:
+        return self._execute(conn, params)[0]
+
+    def _execute(self, conn: Connection,
+                 params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> tuple[Any, _Entry]:
+        """The driver's cursor after executing, and the compiled entry it ran."""
         many = not isinstance(params, Mapping)
         rows: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
-        sql, names, procs = self._entry(conn, tuple(rows[0]))
-        pairs = tuple(zip(names, procs, strict=True))
-        values = [tuple(p[n] if f is None else f(p[n]) for n, f in pairs) for p in rows]
+        entry = self._entry(conn, tuple(rows[0]))
+        sql, convert = entry[0], entry[1]
+        values = [convert(p) for p in rows]
         raw = conn.connection.driver_connection
         assert raw is not None
         try:
             if many:
-                return raw.executemany(sql, values)
-            return raw.execute(sql, values[0])
+                return raw.executemany(sql, values), entry
+            return raw.execute(sql, values[0]), entry
         except sqlite3.Error as exc:
             raise DBAPIError.instance(sql, values, exc, sqlite3.Error,
                                       dialect=conn.dialect) from exc
@@ -82,3 +141,17 @@ class Prepared:
             return None if row is None else tuple(row)
         found = self._cursor(conn, params).fetchone()
         return None if found is None else tuple(found)
+
+    def row(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Execute a select; its first row (columns as attributes and as ``_mapping``, each
+        through its type's result processor), or ``None``."""
+        if conn.dialect.name != "sqlite":
+            return conn.execute(self.stmt, params).first()
+        cursor, (_, _, names, procs) = self._execute(conn, params)
+        found = cursor.fetchone()
+        cursor.close()
+        if found is None:
+            return None
+        if any(procs):
+            found = tuple(v if f is None else f(v) for f, v in zip(procs, found, strict=True))
+        return Row(dict(zip(names, found, strict=True)))
