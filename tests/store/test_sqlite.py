@@ -91,6 +91,27 @@ def test_store_location_from_env_folder_db_file_and_sqlite_url(
         tmp_path / "from-env")
 
 
+def test_a_store_path_names_where_it_leads_now(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # registry remembers what a path string resolved to; a changed working folder or a
+    # retargeted symbolic link must still lead to the store they name now.
+    for name in ("a", "b"):
+        (tmp_path / name / "s").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    assert registry.resolve("s") == str(tmp_path / "a" / "s")
+    monkeypatch.chdir(tmp_path / "b")
+    assert registry.resolve("s") == str(tmp_path / "b" / "s")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "a" / "s")
+    assert registry.open_store(str(link)).db_path == tmp_path / "a" / "s" / "picidae.db"
+    link.unlink()
+    link.symlink_to(tmp_path / "b" / "s")
+    assert registry.open_store(str(link)).db_path == tmp_path / "b" / "s" / "picidae.db"
+    (tmp_path / "b" / "s").rename(tmp_path / "b" / "old")
+    (tmp_path / "b" / "s").mkdir()  # a new folder where the old one was: resolved anew
+    assert registry.resolve(str(link)) == str(tmp_path / "b" / "s")
+
+
 def test_store_under_a_file_is_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")

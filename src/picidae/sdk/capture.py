@@ -210,9 +210,16 @@ def packages_ready() -> bool:
     return _packages_cache is not None and _gpus_cache is not None
 
 
+def _where(cwd: Path | None) -> str:
+    """The real path of ``cwd`` (default: the working folder), the git cache's key. The
+    working folder's is ``os.getcwd()`` itself: the kernel gives it without symbolic links,
+    so resolving it again (a ``lstat`` per component, in Python) on every run is skipped."""
+    return os.getcwd() if cwd is None else str(cwd.resolve())
+
+
 def git_ready(cwd: Path | None = None) -> bool:
     """Whether the git state of ``cwd`` was captured already and has no diff to upload."""
-    found = _git_cache.get(str((cwd or Path.cwd()).resolve()))
+    found = _git_cache.get(_where(cwd))
     return found is not None and not found[1]
 
 
@@ -341,12 +348,11 @@ def git_state(cwd: Path | None = None) -> tuple[dict[str, Any] | None, bytes]:
     """``({root, commit, branch, remote, dirty}, diff)`` for the repository ``cwd`` is in
     (``(None, b"")`` outside one). The diff is ``git diff HEAD``: staged and unstaged
     changes to tracked files (untracked files are in the code snapshot, not the diff)."""
-    where = (cwd or Path.cwd()).resolve()
-    key = str(where)
+    key = _where(cwd)
     with _cache_lock:
         if key in _git_cache:
             return _git_cache[key]
-    result = _read_git(where)
+    result = _read_git(Path(key))
     with _cache_lock:
         _git_cache[key] = result
     return result

@@ -6,6 +6,7 @@ Stores are cached per process, so every ``init`` and ``get_run`` shares one engi
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -19,6 +20,8 @@ StoreLocation = str | Path | None
 
 _lock = threading.Lock()
 _cache: dict[str, Store] = {}
+#: ``_real``'s answers: the given path → (its real path, that file's device and inode).
+_real_seen: dict[str, tuple[str, tuple[int, int]]] = {}
 
 
 def resolve(url: StoreLocation) -> str:
@@ -33,7 +36,33 @@ def resolve(url: StoreLocation) -> str:
                            field="store")
     if "://" in url:
         return url
-    return str(Path(url).expanduser().resolve())
+    return _real(url)
+
+
+def _real(path: str) -> str:
+    """``str(Path(path).expanduser().resolve())``, remembered per given string while the path
+    still leads to the same file or folder (its device and inode: one ``stat``), since every
+    ``init`` names its store again and the full resolution walks every component in Python.
+    A changed working folder, home, symbolic link or a recreated folder fails the check
+    (a folder's real path is the only one to its inode), and the path is resolved anew."""
+    seen = _real_seen.get(path)
+    if seen is not None:
+        try:
+            st = os.stat(os.path.expanduser(path))
+        except (OSError, ValueError):
+            pass
+        else:
+            if (st.st_dev, st.st_ino) == seen[1]:
+                return seen[0]
+    real = str(Path(path).expanduser().resolve())
+    try:
+        st = os.stat(real)
+    except (OSError, ValueError):
+        return real  # nothing there yet: nothing to recognise it by next time
+    if len(_real_seen) >= 256:
+        _real_seen.clear()
+    _real_seen[path] = (real, (st.st_dev, st.st_ino))
+    return real
 
 
 def open_store(url: StoreLocation = None) -> Store:
