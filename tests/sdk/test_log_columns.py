@@ -10,6 +10,7 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import picidae
 from picidae.sdk.writer import pack_points
 from picidae.store.base import SeriesChunk
 from picidae.store.sql import chunks as chunkio
+from picidae.store.sql import codec
 
 KEYS = ("loss", "acc", "lr", "val/acc")
 STAGES = (None, "train", "eval")
@@ -219,3 +221,34 @@ def test_pack_points_gathers_alternating_stages_and_keeps_shared_columns_in_orde
     a_chunk = next(c for c in pack_points(shared) if c.key == "a")
     assert (list(a_chunk.steps), list(a_chunk.values)) == ([0, 1, 1, 2], [1.0, 3.0, 4.0, 6.0])
     assert chunkio.latest_point(a_chunk) == (2, 6.0, 3.0, None)
+
+
+def test_keys_logged_together_encode_their_shared_times_once_and_exactly() -> None:
+    t0 = 1.7e9
+    shared = array("d", [t0 + i * 1e-3 for i in range(2000)])  # compresses: zlib'd
+    other = array("d", [t0 + i * 2e-3 for i in range(2000)])
+    steps = array("q", range(2000))
+    chunks = [SeriesChunk(key, None, steps, array("d", map(float, steps)), array("d", times))
+              for key, times in (("a", shared), ("b", shared), ("c", other))]
+    memo: dict[bytes, Any] = {}
+    columns: dict[bytes, bytes] = {}
+    rows = [chunkio.chunk_rows("r", c, memo, columns)[0] for c in chunks]
+    assert len(columns) == 2  # "b" reused "a"'s encoded times
+    assert rows[0]["times"] is rows[1]["times"]
+    assert rows[0]["times"][0] == codec.ZLIB
+    assert rows == [chunkio.chunk_rows("r", c)[0] for c in chunks]  # as without the memo
+    series = chunkio.read_series("c", [SimpleNamespace(**rows[2])])
+    assert series.times == list(other)
+
+
+def test_packing_converts_as_the_array_constructor_did() -> None:
+    # Values as every producer leaves them: floats from log, ints and bools from samples,
+    # NaN and infinities kept bit for bit.
+    values = {"f": 0.1, "i": 3, "big": 2**62 + 1, "b": True, "nan": math.nan, "inf": -math.inf}
+    entries = [(5, 1.5, None, dict(values), [*values])]
+    chunks = {c.key: c for c in pack_points(entries)}
+    for key, value in values.items():
+        assert chunks[key].values.tobytes() == array("d", [value]).tobytes()
+        assert (list(chunks[key].steps), list(chunks[key].times)) == ([5], [1.5])
+    with pytest.raises(TypeError):  # what the array constructor raised, as before
+        pack_points([(0, 0.0, None, {"s": "x"}, ["s"])])  # type: ignore[dict-item]

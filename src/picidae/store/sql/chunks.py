@@ -30,11 +30,14 @@ StepsInfo = tuple[bool, int, int, bytes]
 
 
 def chunk_rows(run_id: str, chunk: SeriesChunk,
-               memo: dict[bytes, StepsInfo] | None = None) -> list[dict[str, Any]]:
+               memo: dict[bytes, StepsInfo] | None = None,
+               columns: dict[bytes, bytes] | None = None) -> list[dict[str, Any]]:
     """The rows to insert for a chunk (split at ``MAX_CHUNK`` points), its columns encoded
     as ``codec.WRITE_CODEC`` says (see ``store/sql/codec.py``). ``memo`` keeps the order
     check and the encoded steps across the chunks of one batch: a training loop's keys share
-    their steps, so both are done once, not once per key."""
+    their steps, so both are done once, not once per key. ``columns`` does the same for the
+    times (packed bytes → encoded blob): keys logged in one call share their times, and
+    compressing them is most of the encoding's cost."""
     rows = []
     n = len(chunk.steps)
     tagged = codec.WRITE_CODEC == codec.TAGGED
@@ -57,9 +60,21 @@ def chunk_rows(run_id: str, chunk: SeriesChunk,
             "step_min": step_min, "step_max": step_max, "ordered": int(ordered),
             "codec": codec.WRITE_CODEC, "steps": blob,
             "vals": codec.encode_column(values) if tagged else codec.pack(values),
-            "times": codec.encode_column(times) if tagged else codec.pack(times),
+            "times": _times_blob(times, columns) if tagged else codec.pack(times),
         })
     return rows
+
+
+def _times_blob(times: array[float], columns: dict[bytes, bytes] | None) -> bytes:
+    """``codec.encode_column(times)``, once per distinct times column when ``columns``
+    remembers them."""
+    raw = codec.pack(times)
+    if columns is None:
+        return codec.encode_packed(raw)
+    blob = columns.get(raw)
+    if blob is None:
+        blob = columns[raw] = codec.encode_packed(raw)
+    return blob
 
 
 def _order(steps: array[int]) -> tuple[bool, int, int, bool]:

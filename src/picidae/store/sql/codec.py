@@ -83,8 +83,12 @@ def _unshuffle(data: bytes, n: int) -> bytearray:
 
 def encode_column(values: array[Any]) -> bytes:
     """An 8-byte column as a ``TAGGED`` blob: ``ZLIB`` when it pays, else ``RAW``."""
-    raw = pack(values)
-    n = len(values)
+    return encode_packed(pack(values))
+
+
+def encode_packed(raw: bytes) -> bytes:
+    """``encode_column`` of the column whose packed bytes (``pack``) are ``raw``."""
+    n = len(raw) // 8
     if COMPRESS and n >= 64:
         if n > SAMPLE:  # a column that does not compress costs this small trial only
             head = raw[:8 * SAMPLE]

@@ -187,10 +187,11 @@ class Writes(Moves):
         rows: list[dict[str, Any]] = []
         latest: dict[str, dict[str, Any]] = {}
         memo: dict[bytes, chunkio.StepsInfo] = {}  # keys logged together share steps
+        columns: dict[bytes, bytes] = {}  # ... and times
         for chunk in batch.chunks:
             if not chunk.steps:
                 continue
-            mine = chunkio.chunk_rows(run_id, chunk, memo)
+            mine = chunkio.chunk_rows(run_id, chunk, memo, columns)
             rows.extend(mine)
             step, value, t, stage = chunkio.latest_point(chunk, max(r["step_max"]
                                                                     for r in mine))
