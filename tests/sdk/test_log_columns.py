@@ -252,3 +252,45 @@ def test_packing_converts_as_the_array_constructor_did() -> None:
         assert (list(chunks[key].steps), list(chunks[key].times)) == ([5], [1.5])
     with pytest.raises(TypeError):  # what the array constructor raised, as before
         pack_points([(0, 0.0, None, {"s": "x"}, ["s"])])  # type: ignore[dict-item]
+
+
+def test_int_and_bool_values_take_the_usual_path_and_read_back_as_floats(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    run = picidae.init("columns/ints")
+    assert isinstance(run, picidae.Run)
+    careful = 0
+    clean = picidae.Run._clean_point
+
+    def counted(self: picidae.Run, *args: Any) -> Any:
+        nonlocal careful
+        careful += 1
+        return clean(self, *args)
+
+    monkeypatch.setattr(picidae.Run, "_clean_point", counted)
+    big = [2**62 + 1, 2**53 + 1, -(2**70) - 1, 10**300, 0, -5]  # rounded as float() rounds
+    for i, n in enumerate(big):
+        run.log(epoch=i, count=n, done=i % 2 == 0, loss=1.0 / (i + 1))
+    assert careful == 1  # the first call only: the rest matched its keys and types in C
+    with pytest.raises(picidae.InvalidInput, match="'count'"):
+        run.log(epoch=6, count=10**400, done=True, loss=0.1)  # no float holds it
+    with pytest.raises(picidae.InvalidInput, match="'count'"):
+        run.log(epoch=6, count="7", done=True, loss=0.1)
+    run.log(epoch=6, count=7.5, done=False, loss=0.1)  # a float now: converted, kept
+    run.log(epoch=7, count=8, done=True, loss=0.05)
+    run.finish()
+    assert _series(run, "count") == [(i, float(n), None) for i, n in
+                                      enumerate([*big, 7.5, 8])]
+    assert [v for _, v, _ in _series(run, "done")] == [1.0, 0.0] * 3 + [0.0, 1.0]
+    assert [v for _, v, _ in _series(run, "epoch")] == [float(i) for i in range(8)]
+
+
+def test_an_int_too_large_for_a_float_is_refused_naming_the_key() -> None:
+    run = picidae.init("columns/huge")
+    assert isinstance(run, picidae.Run)
+    with pytest.raises(picidae.InvalidInput, match=r"'tokens'.*too large"):
+        run.log(tokens=10**400)  # was a bare OverflowError from float()
+    with pytest.raises(picidae.InvalidInput, match="'tokens'"):
+        run.log({"tokens": -(10**400)}, loss=1.0)
+    run.log(tokens=10**18, loss=1.0)
+    run.finish()
+    assert _series(run, "tokens") == [(0, 1e18, None)]

@@ -116,20 +116,25 @@ def metric_value(key: str, value: object) -> float:
     numpy scalars and 0-d tensors through ``.item()``; anything else is refused naming the key
     and the type."""
     kind = type(value)
-    if kind is float or kind is int:
-        return float(value)  # type: ignore[arg-type]
-    if kind is bool:
-        return 1.0 if value else 0.0
-    item = getattr(value, "item", None)
-    if item is not None and getattr(value, "ndim", 0) == 0 and not isinstance(value, str | bytes):
-        try:
-            inner = item()
-        except (ValueError, RuntimeError, TypeError):
-            inner = None
-        if type(inner) in (int, float, bool):
-            return float(inner)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+    try:
+        if kind is float or kind is int:
+            return float(value)  # type: ignore[arg-type]
+        if kind is bool:
+            return 1.0 if value else 0.0
+        item = getattr(value, "item", None)
+        if (item is not None and getattr(value, "ndim", 0) == 0
+                and not isinstance(value, str | bytes)):
+            try:
+                inner = item()
+            except (ValueError, RuntimeError, TypeError):
+                inner = None
+            if type(inner) in (int, float, bool):
+                return float(inner)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    except OverflowError:  # an int past any float (about 1.8e308)
+        raise InvalidInput(f"metric {key!r} must be an int or float a float can hold, got "
+                           f"{kind.__name__} too large for one", field=key) from None
     raise InvalidInput(
         f"metric {key!r} must be an int or float, got {kind.__name__} ({value!r:.60})",
         field=key,

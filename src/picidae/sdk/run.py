@@ -41,20 +41,23 @@ from picidae.errors import IllegalTransition, InvalidInput, RunFinished, StoreUn
 from picidae.sdk import managed, uploads
 from picidae.sdk.background import Background
 from picidae.sdk.outbox import Outbox
-from picidae.sdk.writer import Point, pack_points, writer
+from picidae.sdk.writer import (
+    MAX_ORDERS,
+    NO_ORDER,
+    PLAIN_TYPES,
+    Order,
+    Point,
+    floats_fit,
+    pack_points,
+    writer,
+)
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
 from picidae.store.capabilities import EndingStore
 from picidae.store.lifecycle import retry_if_lost
 
 log = logging.getLogger("picidae")
-
-
-
-#: How many key orders a run remembers for ``log``'s fast path (a program that logs ever
-#: new orders takes the careful path for the rest, correctly).
-MAX_ORDERS = 1024
-_NO_ORDER: tuple[list[str], list[type]] = ([], [])
+_now = time.time  # a point's time (one global load in ``log``, not two)
 
 
 def _as_mapping(args: Any) -> Any:
@@ -107,10 +110,9 @@ class Run:
         # (step, time, stage, values, keys in the values' order): appended by ``log`` (and
         # the system monitor), taken by the flush. A list: append and ``del [:n]`` are atomic.
         self._points: list[Point] = []
-        # Key orders ``log`` has seen: names → (the key list every point of that order
-        # shares, a list of as many ``float`` types); ``_order`` is the last call's.
-        self._orders: dict[tuple[str, ...], tuple[list[str], list[type]]] = {}
-        self._order: tuple[list[str], list[type]] = ([], [])
+        # Key orders ``log`` has seen (names → ``Order``); ``_order`` is the last call's.
+        self._orders: dict[tuple[str, ...], Order] = {}
+        self._order: Order = NO_ORDER
         self._logs: deque[LogLine] = deque()
         self._pending = Batch()
         self._pending_lock = threading.Lock()
@@ -174,55 +176,62 @@ class Run:
                                    field="data")
             metrics = {**data, **metrics}
         order = self._order
-        names = [*metrics]
-        if names != order[0]:
-            order = self._orders.get(tuple(names), _NO_ORDER)
-        if (order is not _NO_ORDER
+        if [*metrics] != order[0]:
+            order = self._orders.get(tuple(metrics), NO_ORDER)
+        if (order is not NO_ORDER
                 and (stage is None or (type(stage) is str and stage in self._known_stages))
-                and [*map(type, metrics.values())] == order[1]):
+                and [*map(type, metrics.values())] == order[1]
+                and (not order[2] or floats_fit(metrics.values()))):
             # The usual call: keys seen before in this order (the last call's, checked
-            # first), a known stage, every value a plain float. Checked in C; ``metrics``
-            # is a fresh dict (kwargs, or the merge above, never the caller's own), so it is
-            # kept as it is, and the shared key list tells the flush its column order.
-            values, keys = metrics, order[0]
+            # first), a known stage, the value types of that order's last careful call
+            # (plain floats, ints, bools: the flush converts them as ``float()`` would, and
+            # ints were just checked to fit). Checked in C; ``metrics`` is a fresh dict
+            # (kwargs, or the merge above, never the caller's own), so it is kept as it is,
+            # and the shared key list tells the flush its column order.
+            keys = order[0]
             self._order = order
         else:
-            values, keys, stage = self._clean_point(stage, metrics, order)
+            metrics, keys, stage = self._clean_point(stage, metrics, order)
         if step is None:
             step = self._step
-        elif type(step) is not int or not 0 <= step <= MAX_STEP:
+        elif type(step) is not int or step < 0 or step > MAX_STEP:
             step = clean_step(step)
         self._step = step + 1
-        if values:
-            self._points.append((step, time.time(), stage, values, keys))
+        if metrics:
+            self._points.append((step, _now(), stage, metrics, keys))
         return self
 
-    def _clean_point(self, stage: str | None, metrics: dict[str, Any],
-                     order: tuple[list[str], list[type]],
+    def _clean_point(self, stage: str | None, metrics: dict[str, Any], order: Order,
                      ) -> tuple[dict[str, float], list[str], str | None]:
         """``log``'s checks for a call off the usual path (new keys or order, a new stage,
-        values other than plain floats): the values as floats, their keys in order, the
-        cleaned stage. ``order`` is the key order ``log`` found for ``metrics`` (or
-        ``_NO_ORDER``); a new one is remembered for the next calls' fast path."""
+        value types other than its order's last): the values as floats, their keys in
+        order, the cleaned stage. ``order`` is the key order ``log`` found for ``metrics``
+        (or ``NO_ORDER``); a new one is remembered, and these value types with it, for the
+        next calls' fast path."""
         known = self._known_keys
         values: dict[str, float] = {}
         for key, value in metrics.items():
             if key not in known:
                 clean_key(key, "metric key")
                 known.add(key)
-            values[key] = (value if type(value) is float else float(value)
-                           if type(value) is int else metric_value(key, value))
+            values[key] = value if type(value) is float else metric_value(key, value)
         if stage is not None and (type(stage) is not str or stage not in self._known_stages):
             stage = clean_label(stage, "stage")  # once per stage: control chars, length
             if stage is not None:
                 self._known_stages.add(stage)
-        if order is _NO_ORDER:  # ``values`` keeps ``metrics``' order, so a known order holds
-            names = tuple(values)
-            order = self._orders.get(names, _NO_ORDER)
-            if order is _NO_ORDER:
-                order = ([*names], [float] * len(names))
-                if len(self._orders) < MAX_ORDERS:
-                    self._orders[names] = order
+        names = tuple(values)  # ``metrics``' order, so a known order holds
+        if order is NO_ORDER:
+            order = self._orders.get(names, NO_ORDER)
+        types = [*map(type, metrics.values())]
+        if types != order[1] and PLAIN_TYPES.issuperset(types):
+            keys = order[0] if order is not NO_ORDER else [*names]
+            order = (keys, types, int in types)
+            if names in self._orders or len(self._orders) < MAX_ORDERS:
+                self._orders[names] = order
+        elif order is NO_ORDER:  # other types (numpy scalars...): no fast path to offer
+            order = ([*names], [float] * len(names), False)
+            if len(self._orders) < MAX_ORDERS:
+                self._orders[names] = order
         self._order = order  # one attribute: a thread never sees keys without their types
         return values, order[0], stage
 

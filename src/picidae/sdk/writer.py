@@ -33,8 +33,32 @@ log = logging.getLogger("picidae")
 
 #: A buffered metric point: ``(step, time, stage, values, keys)``, where ``keys`` lists the
 #: values' keys in the dict's own order (``Run.log`` has it from its check, for free), so
-#: packing knows the column order without looking at every dict.
+#: packing knows the column order without looking at every dict. Values are floats, or
+#: ints and bools (``Run.log``'s fast path keeps them) that packing converts as ``float()``.
 Point = tuple[int, float, str | None, dict[str, float], list[str]]
+
+#: How many key orders a run remembers for ``Run.log``'s fast path (a program that logs ever
+#: new orders takes the careful path for the rest, correctly).
+MAX_ORDERS = 1024
+#: A key order ``Run.log`` has seen: the key list every point of that order shares, the value
+#: types of its last careful call (each ``float``, ``int`` or ``bool``: values the flush
+#: converts exactly as ``float()`` does), and whether one is an ``int`` (whose size must
+#: be checked: past 2**1024 no float holds it).
+Order = tuple[list[str], list[type], bool]
+NO_ORDER: Order = ([], [], False)
+#: Value types a remembered order may hold (any other type takes the careful path).
+PLAIN_TYPES = frozenset((float, int, bool))
+
+
+def floats_fit(values: Any) -> bool:
+    """Whether every int among ``values`` (plain floats, ints and bools) converts to a float:
+    ``sum`` over floats converts each int as ``float()`` does, and fails as it fails."""
+    try:
+        sum(values, 0.0)
+    except OverflowError:
+        return False
+    return True
+
 
 _STEP = itemgetter(0)
 _TIME = itemgetter(1)
