@@ -155,3 +155,19 @@ def test_ids_are_unique_time_sortable_uuid7_strings() -> None:
     past = new_id(at=1_000_000.0)
     assert id_time(past) == 1_000_000.0
     assert past < ids[0]
+
+
+def test_new_records_share_no_default_and_keep_plain_values() -> None:
+    from picidae.core.record import new_record
+
+    first, second = new_record("a"), new_record("b")
+    for name in ("config", "tags", "inputs"):
+        assert first[name] == second[name] and first[name] is not second[name]
+    first["config"]["x"] = 1
+    assert new_record("c")["config"] == {}
+    given = {"f": 1.5, "i": 7, "b": True, "n": None, "s": "t", "np": np.float64(0.5),
+             "nested": {"deep": [1, (2, 3)]}, "nan": float("nan")}
+    kept = clean_mapping(given, "config")
+    assert kept["nested"] == {"deep": [1, [2, 3]]} and math.isnan(kept["nan"])
+    assert [type(kept[k]) for k in ("f", "i", "b", "n", "s", "np")] == [
+        float, int, bool, type(None), str, np.float64]

@@ -351,7 +351,15 @@ def names(*, stored: str | None = None, batch: bool | None = None,
 
 def data_default(name: str) -> Any:
     """A fresh copy of data field ``name``'s default."""
-    return copy.deepcopy(BY_NAME[name].default)
+    default = BY_NAME[name].default
+    # The usual defaults, copied without deepcopy's machinery (every new record and every
+    # record read takes a dozen of them).
+    if default is None:
+        return None
+    kind = type(default)
+    if (kind is dict or kind is list) and not default:
+        return kind()
+    return copy.deepcopy(default)
 
 
 def clean_batch_fields(fields: Mapping[str, Any]) -> dict[str, Any]:

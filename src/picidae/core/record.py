@@ -28,6 +28,10 @@ __all__ = ["clean_primary", "clean_seed", "clean_trigger", "json_field", "new_re
 
 #: Fields every new record gets from ``new_record`` itself, not from a default.
 _SET_HERE = ("name", "status", "created_at", "transitions")
+#: The other create-settable fields, in table order, and whether each is a data field (a
+#: copy of its default) or a column (``None``).
+_DEFAULTED = tuple((name, BY_NAME[name].stored == DATA) for name in names(create=True)
+                   if name not in _SET_HERE)
 
 
 def new_record(name: str | None, *, status: str = "running", parent: dict[str, Any] | None = None,
@@ -44,9 +48,8 @@ def new_record(name: str | None, *, status: str = "running", parent: dict[str, A
     now = cleaned.pop("created_at", None) or (time.time() if now is None else now)
     run_id = new_id()
     running = status == State.RUNNING.value
-    record: dict[str, Any] = {
-        name: data_default(name) if BY_NAME[name].stored == DATA else None
-        for name in names(create=True) if name not in _SET_HERE}
+    record: dict[str, Any] = {name: data_default(name) if data else None
+                              for name, data in _DEFAULTED}
     record.update({
         "id": run_id,
         "name": clean_name(name),

@@ -161,6 +161,9 @@ def json_value(value: Any, field: str, depth: int = 0) -> Any:
     """A value that can be stored as JSON: dicts with string keys, lists, str, int, float
     (NaN/inf kept), bool, None; tuples become lists, numpy scalars and arrays become Python
     values. Anything else is refused naming the field."""
+    kind = type(value)
+    if kind is float or kind is int or kind is bool or value is None:
+        return value  # the usual leaves first, without the checks below
     if isinstance(value, str):
         return clean_text(value, field)
     if value is None or isinstance(value, bool | int):
@@ -209,7 +212,7 @@ def _leaves(value: Any, limit: int) -> int:
         return 1
     n = 0
     for item in value.values():
-        n += _leaves(item, limit - n)
+        n += _leaves(item, limit - n) if isinstance(item, Mapping) else 1
         if n > limit:
             break
     return n
