@@ -184,9 +184,77 @@ def test_import_refuses_a_record_it_cannot_trust(any_store_url: str) -> None:
     for bad, field in (({"id": "../etc"}, "id"), ({"name": "a/../b"}, "name"),
                        ({"status": "exploded"}, "unknown state"),
                        ({"created_at": "soon"}, "created"), ({"attempt": "2"}, "attempt"),
-                       ({"agent": "x" * 500}, "agent"), ({"seed": 1.5}, "seed")):
+                       ({"agent": "x" * 500}, "agent"), ({"seed": 1.5}, "seed"),
+                       # every field the table carries is checked, not only some
+                       ({"command": "python train.py"}, "command"),
+                       ({"failure": 5}, "failure"), ({"env": ["A=1"]}, "env"),
+                       ({"progress": {"fraction": 2}}, "progress"),
+                       ({"transitions": [{"to": "exploded", "at": 1.0}]}, "unknown state")):
         with pytest.raises(picidae.InvalidInput, match=field):
             bundle.load_run(store, {"record": {**good, **bad}})
     bundle.load_run(store, {"record": good})
     with pytest.raises(picidae.InvalidInput, match="exists already"):
         bundle.load_run(store, {"record": good})
+
+
+#: A value, other than the default, for every field ``core.fields.TABLE`` carries. A field
+#: added to the table fails the test below until it has one here — and then must survive.
+SAMPLE: dict[str, Any] = {
+    "id": "0190a000-0000-7000-8000-0000000000a1",
+    "name": "every/field", "alias": "all", "kind": "seed", "status": "completed",
+    "parent_id": None, "root_id": "0190a000-0000-7000-8000-0000000000a1",
+    "trigger": "agent", "agent": "claude", "benchmark": "bench-1", "seed": 7, "attempt": 2,
+    "retry_of": "0190a000-0000-7000-8000-0000000000a0",
+    "replay_of": "0190a000-0000-7000-8000-00000000009f",
+    "created_at": 1_700_000_000.25, "started_at": 1_700_000_001.5,
+    "ended_at": 1_700_000_009.75, "last_heartbeat_at": 1_700_000_009.0,
+    "queue": "gpu", "flow": "train-flow", "flow_version": 3, "notes": "# kept\nall of it",
+    "config": {"lr": 0.01, "opt": {"name": "adam"}}, "tags": ["a", "é"],
+    "evaluation": {"target": "pgr-hidden-labels"}, "compute": {"executor": "local"},
+    "progress": {"fraction": 1.0, "message": "done", "at": 1_700_000_009.0},
+    "command": ["python", "train.py"], "env": {"PYTHONHASHSEED": "0"},
+    "image": {"runtime": "docker", "digest": "sha256:" + "0" * 64},
+    "code": {"commit": "abc123", "dirty": False},
+    "inputs": [{"name": "data", "version": "v1", "digest": None, "uri": "s3://b/d"}],
+    "outputs": {"model": {"version": "m1"}}, "resources": {"request": {"cpus": 2}},
+    "cost": {"amount": 0.5, "currency": "USD"}, "summary": {"acc": 0.9},
+    "primary_metric": {"name": "acc", "mode": "max", "best": 0.9, "step": 3},
+    "failure": {"reason": "error", "message": "kept although completed"},
+    "warnings": [{"at": 1_700_000_002.0, "what": "upload", "message": "slow"}],
+    "execution": {"engine": "local", "job_id": "42"},
+    "edits": [{"at": 1_700_000_010.0, "actor": "user", "changes": {"notes": "x"}}],
+    "transitions": [
+        {"from": "queued", "to": "running", "at": 1_700_000_001.5, "reason": None,
+         "actor": "sdk"},
+        {"from": "running", "to": "completed", "at": 1_700_000_009.75, "reason": "done",
+         "actor": "sdk"}],
+}
+
+
+def test_every_carried_field_of_the_table_survives_a_bundle_round_trip(
+        tmp_path: Path, any_store_url: str) -> None:
+    from picidae.core.fields import names
+
+    carried = names(carried=True)
+    assert set(SAMPLE) == set(carried), "give a new run field a sample value in SAMPLE"
+    assert set(bundle.CARRIED) == set(carried)
+    source = open_store(str(tmp_path / "source"))
+    source.create_run(dict(SAMPLE))
+    written = source.get_run(SAMPLE["id"])
+    for name in carried:
+        assert written[name] == SAMPLE[name], name
+    bundle.export_bundle(source, tmp_path / "b", [SAMPLE["id"]])
+    stored = json.loads((tmp_path / "b" / "runs" / f"{SAMPLE['id']}.json").read_text())
+    assert set(stored["record"]) == set(carried)
+    assert bundle.import_bundle(open_store(any_store_url), tmp_path / "b")["imported"] \
+        == [SAMPLE["id"]]
+    moved = open_store(any_store_url).get_run(SAMPLE["id"])
+    for name in carried:
+        assert moved[name] == SAMPLE[name], name
+
+
+def test_the_run_times_the_wire_converts_are_the_tables_time_fields() -> None:
+    from picidae.core.fields import names
+    from picidae.core.times import RUN_TIMES
+
+    assert names(query="time") == RUN_TIMES

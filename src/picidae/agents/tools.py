@@ -16,7 +16,7 @@ from typing import Any
 
 from picidae.core.downsample import minmax_indices
 from picidae.core.order import parse_order_by
-from picidae.core.times import iso
+from picidae.core.times import RUN_TIMES, iso
 from picidae.errors import InvalidInput
 from picidae.store.base import RunQuery, Store
 from picidae.store.registry import StoreLocation, open_store
@@ -28,7 +28,7 @@ MAX_POINTS = 2000
 MAX_TAIL = 2000
 MAX_COMPARE = 20
 HISTORY_DAYS = 30
-_TIMES = ("created_at", "started_at", "ended_at", "last_heartbeat_at")
+_TIMES = RUN_TIMES
 #: The fields of a run in a listing (``get_run`` gives them all).
 LISTED = ("id", "name", "alias", "status", "kind", "parent_id", "tags", "created_at",
           "ended_at", "duration_s", "primary_metric", "summary", "notes", "failure")

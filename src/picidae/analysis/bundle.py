@@ -18,7 +18,6 @@ importer and the server's import route all use it.
 from __future__ import annotations
 
 import json
-import math
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,27 +27,20 @@ from typing import Any, BinaryIO, Protocol
 from picidae.artifacts.base import check_digest
 from picidae.artifacts.local import LocalArtifactStore
 from picidae.artifacts.registry import for_store, open_artifacts
-from picidae.core.edits import clean_notes
-from picidae.core.lifecycle import parse_state
-from picidae.core.record import clean_seed, clean_trigger
+from picidae.core.fields import clean_loaded, names
 from picidae.core.run import LogLine
-from picidae.core.validation import (
-    clean_key,
-    clean_label,
-    clean_mapping,
-    clean_name,
-    clean_tags,
-    json_value,
-)
+from picidae.core.validation import clean_key
 from picidae.errors import ArtifactNotFound, InvalidInput, PicidaeError, RunNotFound
 from picidae.store.base import Batch, RunQuery, SeriesChunk, Store
 from picidae.store.capabilities import ImportStore
-from picidae.store.wire import pack, unpack, wire_list
+from picidae.store.wire import pack, unpack
 
 FORMAT = "picidae-bundle"
 VERSION = 1
 MANIFEST = "bundle.json"
 _ID_CHARS = set("0123456789abcdefABCDEF-")
+#: The run fields a bundle holds: every field the table carries (``core.fields``).
+CARRIED = names(carried=True)
 
 
 class BlobSource(Protocol):
@@ -98,9 +90,8 @@ def blob_digests(artifact: Mapping[str, Any]) -> list[str]:
 
 def run_payload(store: Store, run_id: str) -> dict[str, Any]:
     """Everything about one run, as a bundle stores it."""
-    record = dict(store.get_run(run_id))
-    for name in ("workspace", "duration_s", "stale", "metrics"):
-        record.pop(name, None)
+    found = store.get_run(run_id)
+    record = {name: found.get(name) for name in CARRIED}
     logs = [[ln.time, ln.stream, ln.text] for ln in store.logs(run_id)]
     return {"record": record, "metrics": _chunks(store, run_id), "logs": logs,
             "artifacts": _artifacts(store, run_id)}
@@ -209,71 +200,15 @@ def _id(value: Any, field: str) -> str:
     return value
 
 
-def _time(value: Any, field: str, optional: bool = True) -> float | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"{field} must be epoch seconds, got {value!r}", field=field)
-    return float(value)
-
-
 def clean_imported(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A checked copy of an imported run record: ids, name, states, times and the JSON
-    sections are validated; what the store derives itself (workspace, duration) dropped."""
+    """A checked copy of an imported run record: every field the table carries
+    (``core.fields.clean_loaded``: ids, name, states, times, transitions and the JSON
+    sections validated); what the store keeps or derives itself (workspace, duration)
+    dropped; ``root_id`` defaults to the run's own id."""
     if not isinstance(record, Mapping):
         raise InvalidInput("record must be an object", field="record")
-    out = dict(record)
-    for name in ("workspace", "duration_s", "stale", "metrics"):
-        out.pop(name, None)
-    out["id"] = _id(record.get("id"), "record.id")
-    for name in ("parent_id", "root_id", "retry_of", "replay_of"):
-        if record.get(name) is not None:
-            out[name] = _id(record[name], f"record.{name}")
-    out["root_id"] = out.get("root_id") or out["id"]
-    out["name"] = clean_name(record.get("name"))
-    out["status"] = parse_state(str(record.get("status"))).value
-    out["created_at"] = _time(record.get("created_at"), "record.created_at", optional=False)
-    for name in ("started_at", "ended_at", "last_heartbeat_at"):
-        out[name] = _time(record.get(name), f"record.{name}")
-    attempt = record.get("attempt") or 1
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 < attempt < 2**31:
-        raise InvalidInput(f"record.attempt must be a positive int, got {attempt!r}",
-                           field="record.attempt")
-    out["attempt"] = attempt
-    out["seed"] = clean_seed(record.get("seed"))
-    out["trigger"] = clean_trigger(record.get("trigger"))
-    for name in ("alias", "kind", "agent", "benchmark"):
-        out[name] = clean_label(record.get(name), f"record.{name}")
-    out["queue"] = clean_label(record.get("queue"), "record.queue", max_len=64)
-    out["flow"] = clean_label(record.get("flow"), "record.flow", max_len=256)
-    version = record.get("flow_version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)
-                                or not 0 < version < 2**31):
-        raise InvalidInput("record.flow_version must be a positive int",
-                           field="record.flow_version")
-    for name in ("config", "summary", "outputs"):
-        out[name] = clean_mapping(record.get(name), f"record.{name}")
-    out["notes"] = clean_notes(record.get("notes")) or None
-    for name in ("inputs", "warnings", "edits"):
-        value = record.get(name) or []
-        if not isinstance(value, list):
-            raise InvalidInput(f"record.{name} must be a list", field=f"record.{name}")
-        out[name] = json_value(value, f"record.{name}")
-    out["tags"] = clean_tags(record.get("tags"))
-    moves = []
-    for i, move in enumerate(wire_list(record, "transitions")):
-        if not isinstance(move, Mapping):
-            raise InvalidInput(f"transitions[{i}] must be an object", field="transitions")
-        reason, actor = move.get("reason"), move.get("actor")
-        if reason is not None and not isinstance(reason, str):
-            raise InvalidInput(f"transitions[{i}].reason must be text", field="transitions")
-        moves.append({"from": parse_state(str(move["from"])).value if move.get("from")
-                      else None,
-                      "to": parse_state(str(move.get("to"))).value,
-                      "at": _time(move.get("at"), f"transitions[{i}].at", optional=False),
-                      "reason": reason,
-                      "actor": clean_label(actor, f"transitions[{i}].actor")})
-    out["transitions"] = moves
+    out = clean_loaded(record)
+    out["root_id"] = out["root_id"] or out["id"]
     return out
 
 

@@ -15,6 +15,9 @@ filter language's field types. Add a field here and every layer knows it.
 - ``clean``: the validator, ``value → cleaned value``, raising ``InvalidInput`` naming the
   field. Batch values pass the same check as create values, so whatever the SDK produced is
   accepted by every store.
+- ``carried`` and ``load``: a run moved whole (a bundle, another tracker's run, the server's
+  import route: ``analysis.bundle``) carries every field but the store's own and the derived
+  ones, each through ``load`` (``clean_loaded``).
 """
 
 from __future__ import annotations
@@ -225,6 +228,73 @@ def _new_status(value: Any) -> str:
     return str(value)
 
 
+# -- validators of imported values (a whole run from a bundle or another tracker) ------------
+
+_ID_CHARS = frozenset("0123456789abcdefABCDEF-")
+
+
+def _run_id(field: str, required: bool = False) -> Callable[[Any], Any]:
+    """A run id as stores make them (up to 36 hex digits and dashes)."""
+    def clean(value: Any) -> Any:
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not 0 < len(value) <= 36 \
+                or not set(value) <= _ID_CHARS:
+            raise InvalidInput(f"{field} must be a run id (up to 36 hex digits and dashes), "
+                               f"got {value!r}", field=field)
+        return value
+    return clean
+
+
+def _stored_time(field: str, required: bool = False) -> Callable[[Any], Any]:
+    """Epoch seconds (or ISO 8601); ``None`` only when not ``required``."""
+    def clean(value: Any) -> Any:
+        if value is None and required:
+            raise InvalidInput(f"{field} must be epoch seconds, got None", field=field)
+        return clean_time(value, field)
+    return clean
+
+
+def _stored_status(value: Any) -> str:
+    from picidae.core.lifecycle import parse_state
+
+    return parse_state(str(value)).value
+
+
+def _stored_notes(value: Any) -> str | None:
+    from picidae.core.edits import clean_notes
+
+    return clean_notes(value) or None
+
+
+def _attempt(value: Any) -> Any:
+    return _count("attempt")(1 if value is None else value)
+
+
+def clean_moves(value: Any) -> list[dict[str, Any]]:
+    """Stored transitions: ``{from, to, at, reason, actor}`` each, states canonical."""
+    from picidae.core.lifecycle import parse_state
+
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise InvalidInput("transitions must be a list", field="transitions")
+    moves = []
+    for i, move in enumerate(value):
+        if not isinstance(move, Mapping):
+            raise InvalidInput(f"transitions[{i}] must be an object", field="transitions")
+        reason, actor = move.get("reason"), move.get("actor")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidInput(f"transitions[{i}].reason must be text", field="transitions")
+        moves.append({"from": parse_state(str(move["from"])).value if move.get("from")
+                      else None,
+                      "to": parse_state(str(move.get("to"))).value,
+                      "at": _stored_time(f"transitions[{i}].at", required=True)(move.get("at")),
+                      "reason": reason,
+                      "actor": clean_label(actor, f"transitions[{i}].actor")})
+    return moves
+
+
 # -- the table ------------------------------------------------------------------------------
 
 COLUMN, DATA, ROWS, DERIVED = "column", "data", "rows", "derived"
@@ -250,6 +320,16 @@ class Field:
     query: str | None = None
     #: A listing may sort by it directly (a column).
     sort: bool = False
+    #: It travels with the run when the run is moved whole (a bundle, an import from another
+    #: tracker, ``POST /api/v1/runs/import``); ``False``: the store's own (``workspace``) or
+    #: computed on reading, dropped on export and set by the importing store.
+    carried: bool = True
+    #: The check an imported value passes (``clean_loaded``) when ``clean`` does not fit a
+    #: stored value (``status``, ``summary``, ``failure``...); else ``clean``, else any JSON.
+    load: Callable[[Any], Any] | None = None
+    #: Its value is another run's id (lineage): a server refuses one naming a run of another
+    #: workspace.
+    refers: bool = False
     doc: str = ""
 
 
@@ -259,19 +339,23 @@ def _f(name: str, stored: str, clean: Callable[[Any], Any] | None = None, **kw: 
 
 TABLE: tuple[Field, ...] = (
     # columns
-    _f("id", COLUMN, query="text", sort=True, doc="Unique, time-sortable id."),
-    _f("workspace", COLUMN, doc="The workspace (token scope) the run belongs to."),
+    _f("id", COLUMN, load=_run_id("id", required=True), query="text", sort=True,
+       doc="Unique, time-sortable id."),
+    _f("workspace", COLUMN, carried=False,
+       doc="The workspace (token scope) the run belongs to."),
     _f("name", COLUMN, clean_name, batch=True, create=True, wire=_Str, query="text",
        sort=True, doc="Hierarchical path; None becomes 'default'."),
     _f("alias", COLUMN, lambda v: clean_label(v, "alias"), batch=True, create=True,
        wire=_Str, query="text", sort=True, doc="Short human label."),
-    _f("parent_id", COLUMN, _label("parent_id", MAX_ID), create=True, wire=_Str,
-       query="text", sort=True, doc="The parent run's id."),
-    _f("root_id", COLUMN, query="text", doc="The top run of the tree (derived)."),
+    _f("parent_id", COLUMN, _label("parent_id", MAX_ID), load=_run_id("parent_id"),
+       refers=True, create=True, wire=_Str, query="text", sort=True,
+       doc="The parent run's id."),
+    _f("root_id", COLUMN, load=_run_id("root_id"), refers=True, query="text",
+       doc="The top run of the tree (derived)."),
     _f("kind", COLUMN, lambda v: clean_label(v, "kind"), create=True, wire=_Str,
        query="text", sort=True, doc="What a child is: seed, sweep-point, phase..."),
-    _f("status", COLUMN, _new_status, create=True, query="text", sort=True,
-       doc="queued (the default: work to be done) or running."),
+    _f("status", COLUMN, _new_status, load=_stored_status, create=True, query="text",
+       sort=True, doc="queued (the default: work to be done) or running."),
     _f("trigger", COLUMN, clean_trigger, create=True, wire=_Str, query="text", sort=True,
        doc="What started it: " + ", ".join(TRIGGERS) + "."),
     _f("agent", COLUMN, lambda v: clean_label(v, "agent"), create=True, wire=_Str,
@@ -280,23 +364,26 @@ TABLE: tuple[Field, ...] = (
        query="text", sort=True, doc="Against what."),
     _f("seed", COLUMN, clean_seed, create=True, wire=int | None, query="number", sort=True,
        doc="The seed (64-bit int)."),
-    _f("attempt", COLUMN, _count("attempt"), create=True, wire=int | None, query="number",
-       sort=True, doc="1 for a first run; a retry counts up."),
-    _f("retry_of", COLUMN, _label("retry_of", MAX_ID), create=True, wire=_Str,
-       query="text", doc="The run this one retries."),
-    _f("replay_of", COLUMN, _label("replay_of", MAX_ID), create=True, wire=_Str,
-       query="text", doc="The run this one replays."),
-    _f("created_at", COLUMN, clean_time, create=True, wire=float | str | None, query="time",
-       sort=True, doc="Back-date the run (imports, demos): epoch seconds or ISO 8601."),
-    _f("started_at", COLUMN, query="time", sort=True),
-    _f("ended_at", COLUMN, query="time", sort=True),
-    _f("last_heartbeat_at", COLUMN, query="time", sort=True),
+    _f("attempt", COLUMN, _count("attempt"), load=_attempt, create=True, wire=int | None,
+       query="number", sort=True, doc="1 for a first run; a retry counts up."),
+    _f("retry_of", COLUMN, _label("retry_of", MAX_ID), load=_run_id("retry_of"),
+       refers=True, create=True, wire=_Str, query="text", doc="The run this one retries."),
+    _f("replay_of", COLUMN, _label("replay_of", MAX_ID), load=_run_id("replay_of"),
+       refers=True, create=True, wire=_Str, query="text", doc="The run this one replays."),
+    _f("created_at", COLUMN, clean_time, load=_stored_time("created_at", required=True),
+       create=True, wire=float | str | None, query="time", sort=True,
+       doc="Back-date the run (imports, demos): epoch seconds or ISO 8601."),
+    _f("started_at", COLUMN, load=_stored_time("started_at"), query="time", sort=True),
+    _f("ended_at", COLUMN, load=_stored_time("ended_at"), query="time", sort=True),
+    _f("last_heartbeat_at", COLUMN, load=_stored_time("last_heartbeat_at"), query="time",
+       sort=True),
     _f("queue", COLUMN, _label("queue", 64), create=True, wire=_Str,
        doc="The queue a worker claims it from."),
     _f("flow", COLUMN, _label("flow", 256), create=True, wire=_Str,
        doc="The flow it runs a version of."),
     _f("flow_version", COLUMN, _count("flow_version"), create=True, wire=int | None),
-    _f("notes", COLUMN, query="text", doc="Free markdown; changed by edits (core.edits)."),
+    _f("notes", COLUMN, load=_stored_notes, query="text",
+       doc="Free markdown; changed by edits (core.edits)."),
     # the data document
     _f("config", DATA, lambda v: clean_mapping(v, "config"), create=True, default={},
        wire=dict[str, Any] | None, doc="Parameters (merged by batches, never replaced)."),
@@ -314,39 +401,43 @@ TABLE: tuple[Field, ...] = (
        doc="The container image (runtime, name, digest), if any."),
     _f("code", DATA, _json_dict("code"), batch=True, create=True,
        wire=dict[str, Any] | None),
-    _f("inputs", DATA, clean_inputs, batch=True, create=True, default=[],
-       wire=list[dict[str, Any] | str] | None),
-    _f("outputs", DATA, default={}),
+    _f("inputs", DATA, clean_inputs, load=_json_list("inputs"), batch=True, create=True,
+       default=[], wire=list[dict[str, Any] | str] | None),
+    _f("outputs", DATA, load=lambda v: clean_mapping(v, "outputs"), default={}),
     _f("resources", DATA, lambda v: json_field(v, "resources"), batch=True, create=True,
        wire=_Doc),
     _f("cost", DATA, _any_json("cost"), batch=True),
-    _f("summary", DATA, default={}),
-    _f("primary_metric", DATA, clean_primary, batch=True, create=True,
-       wire=dict[str, Any] | str | None),
-    _f("failure", DATA),
+    _f("summary", DATA, load=lambda v: clean_mapping(v, "summary"), default={}),
+    _f("primary_metric", DATA, clean_primary, load=_json_dict("primary_metric"),
+       batch=True, create=True, wire=dict[str, Any] | str | None),
+    _f("failure", DATA, load=_json_dict("failure")),
     _f("warnings", DATA, _json_list("warnings"), batch=True, default=[]),
     _f("execution", DATA, _json_dict("execution"), create=True,
        wire=dict[str, Any] | None),
-    _f("edits", DATA, default=[], doc="Every edit after the fact: at, actor, changes."),
+    _f("edits", DATA, load=_json_list("edits"), default=[],
+       doc="Every edit after the fact: at, actor, changes."),
     # rows of their own, and what is computed on reading
-    _f("transitions", ROWS, create=True),
-    _f("duration_s", DERIVED, query="number"),
-    _f("stale", DERIVED, query="bool"),
+    _f("transitions", ROWS, load=clean_moves, create=True),
+    _f("duration_s", DERIVED, carried=False, query="number"),
+    _f("stale", DERIVED, carried=False, query="bool"),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in TABLE}
+#: The fields naming another run (lineage).
+RUN_REFS: tuple[str, ...] = tuple(f.name for f in TABLE if f.refers)
 
 
 def names(*, stored: str | None = None, batch: bool | None = None,
           create: bool | None = None, query: str | None = None,
-          sort: bool | None = None) -> tuple[str, ...]:
+          sort: bool | None = None, carried: bool | None = None) -> tuple[str, ...]:
     """Field names in table order, filtered by the given attributes."""
     return tuple(f.name for f in TABLE
                  if (stored is None or f.stored == stored)
                  and (batch is None or f.batch == batch)
                  and (create is None or f.create == create)
                  and (query is None or f.query == query)
-                 and (sort is None or f.sort == sort))
+                 and (sort is None or f.sort == sort)
+                 and (carried is None or f.carried == carried))
 
 
 def data_default(name: str) -> Any:
@@ -386,4 +477,26 @@ def clean_create_fields(values: Mapping[str, Any]) -> dict[str, Any]:
                                field=name)
         if value is not None:
             out[name] = spec.clean(value)
+    return out
+
+
+def clean_loaded(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a run moved whole (a bundle, another tracker's run, ``POST
+    /api/v1/runs/import``), each carried field through its ``load`` check (else ``clean``,
+    else any JSON value); a data field left out gets its default. What is not carried
+    (``workspace``, the derived fields) and keys the table does not know are dropped.
+    ``InvalidInput`` names the first bad field as ``record.NAME``."""
+    out: dict[str, Any] = {}
+    for spec in TABLE:
+        if not spec.carried:
+            continue
+        value = record.get(spec.name)
+        if value is None and spec.default is not None:
+            out[spec.name] = data_default(spec.name)
+            continue
+        check = spec.load or spec.clean or _any_json(spec.name)
+        try:
+            out[spec.name] = check(value)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, field=f"record.{exc.field or spec.name}") from None
     return out

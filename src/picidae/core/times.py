@@ -17,7 +17,9 @@ from typing import Any
 
 from picidae.errors import InvalidInput
 
-#: The run-level time fields of a record (besides each transition's ``at``).
+#: The run-level time fields of a record (besides each transition's ``at``): the fields
+#: of ``core.fields.TABLE`` whose query type is ``time`` (kept here, below the table's
+#: imports; a test checks they agree).
 RUN_TIMES = ("created_at", "started_at", "ended_at", "last_heartbeat_at")
 _ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
 

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from picidae.core.run import FIELDS, Logs
 from picidae.core.stats import children_stats
-from picidae.core.times import iso, to_datetime
+from picidae.core.times import RUN_TIMES, iso, to_datetime
 from picidae.store.base import MetricSeries, RunQuery, Store
 
 if TYPE_CHECKING:
     from picidae.sdk.artifact_view import Artifact
 
-_TIMES = ("created_at", "started_at", "ended_at", "last_heartbeat_at")
+_TIMES = RUN_TIMES
 
 __all__ = ["RunView", "iso", "to_datetime"]
 

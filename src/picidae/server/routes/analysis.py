@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from picidae.analysis import bundle, compare, history, retention
+from picidae.core.fields import RUN_REFS
 from picidae.server.deps import Access, reader, writer
 from picidae.server.jsonresp import JSONResponse
 from picidae.server.routes.artifacts import ArtifactIn, artifact_digests, require_blobs
@@ -99,7 +100,7 @@ def import_run(body: RunPayloadIn, access: Annotated[Access, Depends(writer)]) -
     another workspace, 422 when an artifact's blob is not there for this workspace."""
     record = body.record
     access.refuse_foreign({f"record.{name}": record.get(name)
-                           for name in ("parent_id", "root_id", "retry_of", "replay_of")})
+                           for name in RUN_REFS})
     payload = body.model_dump(exclude_none=True)
     for i, art in enumerate(payload.get("artifacts", [])):
         require_blobs(access, artifact_digests(art), field=f"artifacts[{i}].digest")
