@@ -121,3 +121,35 @@ def test_a_retried_batch_the_store_took_before_the_end_is_acknowledged(store_url
     run.finish()
     store.write(run.id, batch)  # the first answer was lost; the retry must not fail
     assert picidae.get_run(run.id, store=store_url).summary == {"k": 1}
+
+
+def test_an_ended_run_refuses_new_artifacts_and_keeps_those_logged_before_the_end(
+        store_url: str, tmp_path: Path) -> None:
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    run = picidae.init("artifacts-end", store=store_url, capture_env=False)
+    run.log_artifact(tmp_path / "model.pt", type="checkpoint")
+    run.finish()  # the upload lands before the final move
+    store = open_store(store_url)
+    before = store.list_artifacts(run.id)
+    (kept,) = [a for a in before if a["name"] == "model.pt"]
+    late = {k: v for k, v in kept.items() if k not in ("id", "location")}
+    late["name"] = "late.pt"
+    with pytest.raises(picidae.RunFinished, match=r"has ended \(completed\)"):
+        store.add_artifact(run.id, late)
+    with pytest.raises(picidae.RunFinished):
+        run.log_artifact(tmp_path / "model.pt", name="later.pt")
+
+    # A claimed run canceled under its worker: the worker's epilogue is log lines and usage
+    # fields; an artifact is a result, refused like a metric point.
+    queued = picidae.submit(["true"], name="claimed", store=store_url)
+    (claimed,) = store.claim("w")
+    assert claimed["id"] == queued.id
+    store.transition(queued.id, "canceled", reason="user", actor="test")
+    store.write(queued.id, Batch(fields={"cost": {"amount": 0.1}}))  # the epilogue: taken
+    for run_id, status in ((queued.id, "canceled"), (run.id, "archived")):
+        if status == "archived":
+            store.transition(run_id, "archived", reason="tidy", actor="test")
+        with pytest.raises(picidae.RunFinished, match=rf"has ended \({status}\)"):
+            store.add_artifact(run_id, late)
+    assert store.list_artifacts(run.id) == before
+    assert store.list_artifacts(queued.id) == []

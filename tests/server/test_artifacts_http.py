@@ -55,3 +55,27 @@ def test_an_artifact_record_needs_its_blob_first(server):
                                 "size": 1})
     assert response.status_code == 422 and "PUT /api/v1/blobs" in response.json()["message"]
     run.finish()
+
+
+def test_an_ended_run_refuses_artifacts_over_the_api_and_mlflows_upload(client, store_dir):
+    run = client.post("/api/v1/runs", json={"name": "ended", "status": "running"}).json()
+    assert client.post(f"/api/v1/runs/{run['id']}/transitions",
+                       json={"to": "completed"}).status_code == 200
+    digest = hashlib.sha256(b"late").hexdigest()
+    assert client.put(f"/api/v1/blobs/{digest}", content=b"late").status_code == 201
+    response = client.post(f"/api/v1/runs/{run['id']}/artifacts",
+                           json={"name": "late.bin", "kind": "file", "digest": digest,
+                                 "size": 4})
+    body = response.json()
+    assert response.status_code == 409 and body["code"] == "run_finished"
+    assert body["message"].startswith(f"run {run['id']} has ended (completed)")
+    assert "\n" not in body["message"]
+
+    mlflow = client.put(f"/api/2.0/mlflow-artifacts/artifacts/0/{run['id']}/artifacts/x.txt",
+                        content=b"never stored")
+    assert mlflow.status_code == 400 and mlflow.json()["error_code"] == "INVALID_STATE"
+    assert "has ended (completed)" in mlflow.json()["message"]
+    unstored = hashlib.sha256(b"never stored").hexdigest()
+    assert client.head(f"/api/v1/blobs/{unstored}").status_code == 404
+    assert client.get(f"/api/v1/runs/{run['id']}/artifacts").json()["artifacts"] == []
+    assert picidae.get_run(run["id"], store=str(store_dir)).artifacts() == []

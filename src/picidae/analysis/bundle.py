@@ -251,7 +251,8 @@ def load_run(store: Store, payload: Mapping[str, Any]) -> dict[str, Any]:
             # The imported run may have ended: its own data is part of importing it.
             store.write(run_id, Batch(chunks=chunks, logs=logs, backfill=True))
         for art in payload.get("artifacts") or []:
-            store.add_artifact(run_id, {k: v for k, v in art.items() if k != "id"})
+            store.add_artifact(run_id, {k: v for k, v in art.items() if k != "id"},
+                               backfill=True)
     except BaseException:
         store.delete_runs([run_id])
         raise

@@ -315,3 +315,12 @@ def write_refusal(run: RunFacts, *, streams: Iterable[str] = (), fields: Iterabl
                                                                data=data):
         return None
     return finished(run.id, run.status)
+
+
+def artifact_refusal(run: RunFacts) -> RunFinished | None:
+    """Why a store refuses a new artifact for ``run`` (``RunFinished``: it has ended), or
+    ``None``. An artifact is a result, like a metric point: never part of an executor's
+    epilogue, so a finished run keeps the artifacts it had when it ended — the SDK's
+    ``finish()`` waits for its uploads before the final move. Only an import stores an
+    ended run's own artifacts with it (``Store.add_artifact(..., backfill=True)``)."""
+    return write_refusal(run, data=True)

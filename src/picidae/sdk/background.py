@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from picidae.core.run import LogLine
+from picidae.errors import RunFinished
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,11 +62,15 @@ os.register_at_fork(after_in_child=_after_fork)
 
 
 def retry(what: str, fn: Callable[[], T]) -> T:
-    """``fn()``, tried up to ``ATTEMPTS`` times; the last failure is raised."""
+    """``fn()``, tried up to ``ATTEMPTS`` times; the last failure is raised. ``RunFinished``
+    is raised at once: the run ended elsewhere (a cancel), and asking again will not
+    change that."""
     delay = RETRY_DELAY_S
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return fn()
+        except RunFinished:
+            raise
         except Exception as exc:
             if attempt == ATTEMPTS:
                 raise

@@ -183,13 +183,17 @@ class Store(Protocol):
         the recovery window ``failed`` (reason ``lost``). Returns ``(id, from, to)`` moves."""
         ...
 
-    def add_artifact(self, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    def add_artifact(self, run_id: str, record: dict[str, Any], *,
+                     backfill: bool = False) -> dict[str, Any]:
         """Record an artifact whose content is already in an artifact store: ``name`` (a safe
         relative path), ``type`` (free text), ``kind`` (``file``, ``folder`` or ``image``),
         ``digest`` (SHA-256 hex), ``size``, ``step``, ``created_at``, ``caption``,
         ``metadata`` (a dict), ``location`` (the artifact store) and, for a folder, ``files``
         (``[{path, digest, size}]``). Emits a ``run.artifact`` event; returns the record with
-        its ``id``. ``RunNotFound`` for an unknown run."""
+        its ``id``. ``RunNotFound`` for an unknown run; ``RunFinished`` when the run has
+        ended (``lifecycle.artifact_refusal``), unless ``backfill``: an imported run's own
+        artifact, stored with it (like ``Batch.backfill``, honoured in-process only — over
+        HTTP an import goes through ``import_run``)."""
         ...
 
     def list_artifacts(self, run_id: str) -> list[dict[str, Any]]:

@@ -346,8 +346,11 @@ class HttpStore:
         return self._call("POST", "/api/v1/runs/import",  # type: ignore[no-any-return]
                           body=payload)
 
-    def add_artifact(self, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
-        """See ``Store.add_artifact`` (its blobs must be on the server already)."""
+    def add_artifact(self, run_id: str, record: dict[str, Any], *,
+                     backfill: bool = False) -> dict[str, Any]:
+        """See ``Store.add_artifact`` (its blobs must be on the server already). The server
+        refuses an ended run's new artifact (409) whatever ``backfill`` says: an import
+        over HTTP sends the whole run (``import_run``)."""
         return self._call("POST", f"/api/v1/runs/{_seg(run_id)}/artifacts",  # type: ignore
                           body=record)
 

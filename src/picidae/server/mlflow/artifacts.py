@@ -21,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from picidae.artifacts.paths import clean_artifact_name
 from picidae.artifacts.registry import for_store
+from picidae.core.lifecycle import RunFacts, artifact_refusal
+from picidae.core.states import State
 from picidae.server import deps
 from picidae.server.deps import Access
 from picidae.server.mlflow.errors import Args, endpoint, error_response, invalid, not_found
@@ -87,7 +89,10 @@ async def upload(path: str, request: Request) -> Response:
         name = clean_artifact_name(name) if name else ""
         if not name:
             raise invalid("Upload a file: the path ends with its name")
-        await run_in_threadpool(access.store.get_run, run_id)
+        rec = await run_in_threadpool(access.store.get_run, run_id)
+        refused = artifact_refusal(RunFacts(run_id, State(rec["status"])))
+        if refused is not None:  # before the body is read and stored
+            raise refused
         limit = int(float(os.environ.get("PICIDAE_MAX_BLOB_MB") or DEFAULT_MAX_BLOB_MB)
                     * 2**20)
         fd, text = tempfile.mkstemp(prefix="picidae-mlflow-", suffix=".part")

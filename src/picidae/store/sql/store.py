@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from picidae.core.lifecycle import artifact_refusal
 from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, LogLine, data_default
 from picidae.errors import InvalidInput, RunNotFound
 from picidae.store.base import MetricSeries, RunQuery
@@ -27,7 +28,7 @@ from picidae.store.sql import artifact_rows, lineage
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
 from picidae.store.sql.alerts import AlertTable
-from picidae.store.sql.base import dumps, fact_columns, field_rows, safe_text
+from picidae.store.sql.base import dumps, fact_columns, facts, field_rows, safe_text
 from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.schedules import ScheduleTable
@@ -371,11 +372,15 @@ class SqlStore(Writes):
 
     # -- artifacts ----------------------------------------------------------------------
 
-    def add_artifact(self, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    def add_artifact(self, run_id: str, record: dict[str, Any], *,
+                     backfill: bool = False) -> dict[str, Any]:
         """See ``Store.add_artifact``."""
         rec = artifact_rows.clean_record(record)
         with self._tx(write=True) as conn:
-            self._load_row(conn, run_id, lock=True)
+            row = self._load_row(conn, run_id, lock=True)
+            refused = None if backfill else artifact_refusal(facts(row))
+            if refused is not None:
+                raise refused
             stored = artifact_rows.insert_artifact(conn, run_id, rec)
             self._event(conn, "run.artifact", run_id, rec["created_at"],
                         {"artifact_id": stored["id"], "name": rec["name"],
