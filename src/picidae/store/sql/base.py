@@ -26,7 +26,7 @@ from picidae.core.states import State
 from picidae.core.validation import flatten
 from picidae.errors import RunNotFound, StoreUnavailable
 from picidae.settings import settings
-from picidae.store.sql import lineage
+from picidae.store.sql import lineage, package_sets
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import events, run_fields, runs, transitions
 
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 # The statements every run's create, write and finish repeat, built once: on SQLite, building a
 # statement (and its cache key) costs several times more than executing it.
 _INSERT_EVENT = Prepared(insert(events))
-_LOAD_ROW = select(runs).where(runs.c.id == bindparam("b_id"),
-                               runs.c.workspace == bindparam("b_ws"))
+_LOAD_ROW = select(runs, package_sets.PACKAGES).where(runs.c.id == bindparam("b_id"),
+                                                     runs.c.workspace == bindparam("b_ws"))
 # Every write, move and finish reads the run's row first: on SQLite through the driver's
 # cursor (``FOR UPDATE`` means nothing there: a write transaction holds the database).
 _LOAD_ROW_PREPARED = Prepared(_LOAD_ROW)
@@ -178,8 +178,11 @@ class SqlBase:
 
     @staticmethod
     def _record(row: Any, now: float | None = None) -> dict[str, Any]:
-        rec = {name: row._mapping[name] for name in COLUMN_FIELDS}
+        mapping = row._mapping
+        rec = {name: mapping[name] for name in COLUMN_FIELDS}
         data = json.loads(row.data)
+        if row.packages_digest is not None:  # selected with ``package_sets.PACKAGES``
+            package_sets.restore(data, row.packages_digest, mapping["packages_json"])
         for name in DATA_FIELDS:
             rec[name] = data[name] if name in data else data_default(name)
         rec["duration_s"] = duration_s(rec, time.time() if now is None else now)
@@ -188,13 +191,16 @@ class SqlBase:
     @staticmethod
     def _record_of(values: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         """The record of a row this transaction wrote, from the values written (``values``:
-        every column), as ``_record`` would read it back: float columns as floats, the data
-        document through JSON."""
+        every column, and ``packages_json`` when ``packages_digest`` is set), as ``_record``
+        would read it back: float columns as floats, the data document through JSON."""
         rec = {name: values[name] for name in COLUMN_FIELDS}
         for name in _FLOAT_COLUMNS:
             if rec[name] is not None:
                 rec[name] = float(rec[name])
         data = json.loads(values["data"])
+        digest = values.get("packages_digest")
+        if digest is not None:
+            package_sets.restore(data, digest, values["packages_json"])
         for name in DATA_FIELDS:
             rec[name] = data[name] if name in data else data_default(name)
         rec["duration_s"] = duration_s(rec, time.time() if now is None else now)

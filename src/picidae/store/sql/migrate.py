@@ -12,7 +12,7 @@ from sqlalchemy import Connection, inspect, text
 
 from picidae.errors import StoreUnavailable
 
-HEAD = "0012"
+HEAD = "0013"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -34,6 +34,7 @@ from picidae.core.states import State
 from picidae.core.where import And, Compare, Contains, In, Like, parse
 from picidae.errors import InvalidInput
 from picidae.store.base import RunQuery
+from picidae.store.sql import package_sets
 from picidae.store.sql.tables import metric_latest, run_fields, run_tags, runs
 
 #: Columns a listing may sort by directly.
@@ -172,7 +173,7 @@ def run_rows(conn: Connection, q: RunQuery) -> list[Any]:
     key = _walk_key(q)
     field = _field_key(q)
     if q.limit is None or not (q.where or key or any(f not in SORTABLE for f, _ in q.order_by)):
-        return list(conn.execute(list_statement(q)))
+        return list(conn.execute(list_statement(q, columns=[runs, package_sets.PACKAGES])))
     now = time.time()
     start = _smallest(conn, _drivers(q, now))
     if start is not None:
@@ -195,7 +196,7 @@ def run_rows(conn: Connection, q: RunQuery) -> list[Any]:
     rows: dict[str, Any] = {}
     for lo in range(0, len(ids), _CHUNK):
         rows.update((r.id, r) for r in conn.execute(
-            select(runs).where(runs.c.id.in_(ids[lo:lo + _CHUNK]))))
+            select(runs, package_sets.PACKAGES).where(runs.c.id.in_(ids[lo:lo + _CHUNK]))))
     return [rows[i] for i in ids if i in rows]
 
 

@@ -24,7 +24,7 @@ from picidae.core.lifecycle import artifact_refusal
 from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, LogLine, data_default
 from picidae.errors import InvalidInput, RunNotFound
 from picidae.store.base import MetricSeries, RunQuery
-from picidae.store.sql import artifact_rows, lineage
+from picidae.store.sql import artifact_rows, lineage, package_sets
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
 from picidae.store.sql.alerts import AlertTable
@@ -74,7 +74,10 @@ class SqlStore(Writes):
         row["attempt"] = record.get("attempt") or 1
         data = {name: record[name] if name in record else data_default(name)
                 for name in DATA_FIELDS}
-        row["data"] = dumps(data)
+        # The packages are stored once per distinct set; the document names theirs.
+        stored, digest, packages = package_sets.split(data)
+        row["data"] = dumps(stored)
+        row["packages_digest"] = digest
         row.update(fact_columns(data))
         moves = [{"from": t["from"], "to": t["to"], "at": t["at"],
                   "reason": safe_text(t.get("reason")), "actor": t.get("actor")}
@@ -83,6 +86,8 @@ class SqlStore(Writes):
             with self._tx(write=True) as conn:
                 # No existence check first: the primary key refuses a duplicate id.
                 _INSERT_RUN.run(conn, row)
+                if digest is not None and packages is not None:
+                    package_sets.keep(conn, digest, packages)
                 created = record["created_at"]
                 fields = (field_rows(run_id, "config", data["config"], created)
                           + field_rows(run_id, "summary", data["summary"], created))
@@ -112,7 +117,7 @@ class SqlStore(Writes):
             raise
         # What was written, as a read would give it back (no read: nothing else can have
         # changed the new row inside our transaction).
-        rec = self._record_of(row)
+        rec = self._record_of({**row, "packages_json": packages})
         rec["transitions"] = [{**t, "at": float(t["at"])} for t in moves]
         return rec
 

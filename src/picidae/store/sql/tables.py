@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -31,6 +33,14 @@ metadata = MetaData(
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+
+def _having(column: str) -> dict[str, Any]:
+    """A partial index's condition, for both dialects: rows where ``column`` has a value."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
+
 
 runs = Table(
     "runs",
@@ -70,11 +80,16 @@ runs = Table(
     Column("failure_reason", Text),
     Column("cost_amount", Float),
     Column("cost_currency", Text),
+    # The run's installed packages, stored once per distinct set in ``package_sets``
+    # (``env.packages`` in ``data`` then holds this digest; store/sql/package_sets.py).
+    Column("packages_digest", String(64)),
     Index(None, "workspace", "created_at"),
     Index(None, "status", "queue", "created_at"),
-    Index(None, "flow", "created_at"),
+    # Partial (0013): most runs have no flow, parent or cost, and write no entry there; the
+    # queries these serve all ask for a value (``flow = …``, ``parent_id IN …``).
+    Index(None, "flow", "created_at", **_having("flow")),
     Index(None, "status", "last_heartbeat_at"),
-    Index(None, "parent_id"),
+    Index(None, "parent_id", **_having("parent_id")),
     Index(None, "root_id"),
     Index(None, "name"),
     # Aggregates over a million runs read these alone (covering, store/sql/aggregates.py):
@@ -85,7 +100,16 @@ runs = Table(
     Index(None, "workspace", "parent_id", "status"),  # the same for top-level runs
     Index("ix_runs_workspace_duration", "workspace", text("(ended_at - started_at)"),
           "status", "ended_at", "started_at"),
-    Index(None, "workspace", "cost_amount", "cost_currency"),
+    Index(None, "workspace", "cost_amount", "cost_currency", **_having("cost_amount")),
+)
+
+# Each distinct set of installed packages (a run's ``env.packages``, ~200 entries, ~6 KB of
+# JSON), once: runs name theirs by ``runs.packages_digest``, the SHA-256 of ``packages``.
+package_sets = Table(
+    "package_sets",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("packages", Text, nullable=False),
 )
 
 # Config and summary flattened with dots, one row per key, for filtering and sorting.

@@ -34,6 +34,7 @@ from picidae.store.base import Batch
 from picidae.store.checks import check_batch
 from picidae.store.lifecycle import refusal
 from picidae.store.sql import chunks as chunkio
+from picidae.store.sql import package_sets
 from picidae.store.sql.base import dumps, fact_columns, facts, safe_text
 from picidae.store.sql.moves import Moves
 from picidae.store.sql.prepared import Prepared
@@ -157,9 +158,13 @@ class Writes(Moves):
             if name == "primary_metric" and value:
                 self._rescore_primary(conn, run_id, doc())
         if data is not None:
-            text = dumps(data)
-            if text != row.data:  # only read (for the primary metric): nothing to rewrite
-                conn.execute(_SET_DATA, {"b_id": run_id, "data": text, **fact_columns(data)})
+            stored, columns = data, fact_columns(data)
+            if "env" in batch.fields:  # a new environment: its packages stored once
+                stored, columns["packages_digest"], _ = package_sets.store_split(conn, data)
+            text = dumps(stored)
+            if text != row.data or columns.get("packages_digest", row.packages_digest) \
+                    != row.packages_digest:  # else only read (for the primary metric)
+                conn.execute(_SET_DATA, {"b_id": run_id, "data": text, **columns})
                 changed = True
             if batch.outputs or "inputs" in batch.fields or "outputs" in batch.fields:
                 self._sync_lineage(conn, run_id, row.created_at, data)

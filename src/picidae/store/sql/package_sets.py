@@ -1,0 +1,76 @@
+"""A run's installed packages, stored once per distinct set.
+
+The environment capture records ~200 packages (about 6 KB of JSON) with every run, and a
+sweep's runs nearly always share one set. Kept in each run's ``data`` document they were most
+of the pages a run's create wrote, and written again whenever the document was rewritten
+(the finish too). So a set is stored once in ``package_sets`` under the SHA-256 of its JSON:
+the run's ``runs.packages_digest`` names it, and its document keeps the digest in place of
+``env.packages`` (same key, same position). Reads join the set back (``PACKAGES``) and
+``restore`` puts it where it was, so a record is what it was before.
+
+Only a dict of packages is moved out (what the capture produces); any other value, and a row
+written before migration 0013 moved its set, stays in the document as it is, with no digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+
+from picidae.store.sql.tables import package_sets, runs
+
+#: The run's package set, for selects of ``runs`` rows that become records (``restore``).
+PACKAGES = (select(package_sets.c.packages)
+            .where(package_sets.c.digest == runs.c.packages_digest)
+            .scalar_subquery().label("packages_json"))
+
+# Plain SQL that SQLite (3.24+) and PostgreSQL share; an existing set is left as it is.
+_KEEP = text("INSERT INTO package_sets (digest, packages) VALUES (:digest, :packages) "
+             "ON CONFLICT (digest) DO NOTHING")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=True)
+
+
+def split(data: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
+    """``data`` with its packages moved out: ``(document, digest, packages JSON)``, or
+    ``(data, None, None)`` when there is no dict of packages to move. ``data`` itself is
+    never changed (the caller's record may share its ``env``)."""
+    env = data.get("env")
+    if not isinstance(env, dict):
+        return data, None, None
+    packages = env.get("packages")
+    if not isinstance(packages, dict):
+        return data, None, None
+    body = _dumps(packages)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    doc = dict(data)
+    doc["env"] = {key: digest if key == "packages" else value for key, value in env.items()}
+    return doc, digest, body
+
+
+def keep(conn: Connection, digest: str, body: str) -> None:
+    """Store a package set unless it is stored already (inside the run's transaction)."""
+    conn.execute(_KEEP, {"digest": digest, "packages": body})
+
+
+def store_split(conn: Connection, data: dict[str, Any]) -> tuple[dict[str, Any], str | None,
+                                                                  str | None]:
+    """``split``, and the set stored: what a write of a run's whole document calls."""
+    doc, digest, body = split(data)
+    if digest is not None and body is not None:
+        keep(conn, digest, body)
+    return doc, digest, body
+
+
+def restore(data: dict[str, Any], digest: str | None, body: str | None) -> None:
+    """Put a run's package set back into its freshly parsed document (in place)."""
+    if digest is None:
+        return
+    env = data.get("env")
+    if isinstance(env, dict) and body is not None:
+        env["packages"] = json.loads(body)
