@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 import sqlite3
 import struct
@@ -19,6 +20,7 @@ from sqlalchemy import create_engine
 
 from picidae.store import registry
 from picidae.store.base import Batch, SeriesChunk
+from picidae.store.series import Deferred
 from picidae.store.sql import codec, migrate
 from picidae.store.sql.chunks import chunk_rows
 from picidae.store.sql.sqlite import SqliteStore
@@ -138,3 +140,26 @@ def test_consecutive_chunks_read_as_one_range_and_breaks_in_it_are_kept(
     assert [p.step for p in series] == series.steps and series[-1].value == 152.0
     small = store.metrics(run_id, "x", max_points=20)
     assert len(small) <= 20 and small.total == 254 and small.steps == sorted(small.steps)
+
+
+def test_times_stay_encoded_until_asked_and_chunks_join_bit_for_bit(
+        store: SqliteStore, new_run: MakeRun) -> None:
+    run_id = new_run()["id"]
+    now = 1.7e9
+    parts = [(range(0, 3000), [1.7e9 + i * 1e-3 for i in range(3000)]),  # zlib'd times
+             (range(3000, 3100), [random.random() for _ in range(100)]),  # raw times
+             (range(3100, 3103), [math.nan, -0.0, math.inf])]  # too short to try
+    for steps, times in parts:
+        store.write(run_id, Batch(chunks=[SeriesChunk(
+            "x", None, array("q", steps), array("d", [s * 0.5 for s in steps]),
+            array("d", times))]))
+    want_times = array("d", [t for _, times in parts for t in times])
+    series = store.metrics(run_id, "x")
+    assert series.values == [s * 0.5 for s in range(3103)] and len(series) == 3103
+    assert isinstance(series._times, Deferred)  # steps, values and len did not decode them
+    back = pickle.loads(pickle.dumps(series))  # a series pickles with its times encoded
+    assert isinstance(back._times, Deferred)
+    for s in (series, back):
+        assert s.columns()[2].tobytes() == want_times.tobytes()
+        assert [p.time for p in s][:3] == [now, now + 1e-3, now + 2e-3]
+    assert series.times[-2:] == [-0.0, math.inf] and math.isnan(series.times[-3])

@@ -18,7 +18,7 @@ from typing import Any
 
 from picidae.core.downsample import minmax_indices
 from picidae.store.base import SeriesChunk
-from picidae.store.series import MetricSeries, StageRuns, stage_runs
+from picidae.store.series import Deferred, MetricSeries, StageRuns, stage_runs
 from picidae.store.sql import codec
 
 MAX_CHUNK = 65536
@@ -117,10 +117,11 @@ def best_point(values: Iterable[float], steps: Iterable[int],
 def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) -> MetricSeries:
     """A ``MetricSeries`` from chunk rows ordered by id, kept as the decoded arrays (no Python
     object per point); with ``max_points``, downsampled (``minmax_indices``) straight from
-    the packed arrays."""
+    the packed arrays. A whole series (the usual read) keeps its times encoded until they
+    are asked for (``Deferred``): reading its steps, values or length never decodes them."""
     steps = array("q")
-    value_parts: list[array[float]] = []
-    time_parts: list[array[float]] = []
+    value_parts: list[codec.Part] = []
+    time_parts: list[codec.Part] = []
     runs: StageRuns = []  # (first index, stage)
     in_order = True
     last_max: int | None = None
@@ -140,18 +141,19 @@ def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) ->
                 steps.extend(span)
                 span = None
             steps.extend(codec.decode("q", row.steps, row.n, row.codec, row.step_min))
-        value_parts.append(codec.decode("d", row.vals, row.n, row.codec))
-        time_parts.append(codec.decode("d", row.times, row.n, row.codec))
+        value_parts.append((row.vals, row.n, row.codec, 0))
+        time_parts.append((_kept(row.times), row.n, row.codec, 0))
         if not row.ordered or (last_max is not None and row.step_min < last_max):
             in_order = False
         last_max = row.step_max if last_max is None else max(last_max, row.step_max)
-    values, times = _joined(value_parts, "d"), _joined(time_parts, "d")
+    values = codec.decode_parts("d", value_parts)
+    whole = max_points is None or n <= max_points
+    if whole and (span is not None or in_order):
+        return MetricSeries.from_arrays(key, steps if span is None else span, values,
+                                        Deferred(codec.decode_parts, "d", time_parts), runs)
+    times = codec.decode_parts("d", time_parts)
     if span is not None:
-        if max_points is None or n <= max_points:
-            return MetricSeries.from_arrays(key, span, values, times, runs)
         steps = array("q", span)
-    if in_order and (max_points is None or n <= max_points):
-        return MetricSeries.from_arrays(key, steps, values, times, runs)
     if in_order:
         keep: list[int] = minmax_indices(values, max_points or n)
     else:
@@ -167,12 +169,7 @@ def read_series(key: str, rows: Iterable[Any], max_points: int | None = None) ->
                                     stage_runs(stages), total=n)
 
 
-def _joined(parts: list[array[Any]], typecode: str) -> array[Any]:
-    """The decoded parts as one array: the only part itself (the usual read, one chunk a
-    key), else the first (fresh from decoding, so ours to grow) extended by the rest."""
-    if not parts:
-        return array(typecode)
-    out = parts[0]
-    for part in parts[1:]:
-        out.extend(part)
-    return out
+def _kept(blob: Any) -> bytes:
+    """A blob a series may keep (and pickle) until it decodes it: the driver's ``bytes`` as
+    they are, anything else (a ``memoryview``) copied."""
+    return blob if isinstance(blob, bytes) else bytes(blob)
