@@ -27,13 +27,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 
 from picidae.store.sql.tables import run_io, run_stale, runs
 
 #: Lineage walks stop after this many runs.
 MAX_NODES = 500
 _CHUNK = 500
+#: One run's staleness (``get_run`` asks it on every read): built once.
+_STALE_OF_ONE = select(run_stale).where(run_stale.c.run_id == bindparam("s_id"))
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,12 @@ def stale_of(conn: Connection, run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """``{run_id: {reason, upstream_id, input, since}}`` for those of ``run_ids`` that are
     stale."""
     out: dict[str, dict[str, Any]] = {}
+    if len(run_ids) == 1:
+        found = conn.execute(_STALE_OF_ONE, {"s_id": run_ids[0]}).first()
+        if found is not None:
+            out[found.run_id] = {"reason": found.reason, "upstream_id": found.upstream_id,
+                                 "input": found.input, "since": found.at}
+        return out
     if not run_ids or (len(run_ids) > _CHUNK and conn.execute(
             select(run_stale.c.run_id).limit(1)).first() is None):
         return out  # a long listing, and no run is stale: skip the lookups

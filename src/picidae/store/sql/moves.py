@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, literal_column, or_, select, update
 
 from picidae.core import lifecycle
 from picidae.core.states import LEASED, LIVE, TERMINAL, State
@@ -35,6 +35,26 @@ _BEAT = (update(runs)
                                       *sorted(s.value for s in TERMINAL)]))
          .values(last_heartbeat_at=bindparam("b_at"))
          .returning(runs.c.status))
+
+
+
+def _states(states: frozenset[State]) -> list[Any]:
+    """States as SQL literals: an ``IN`` list compiled once (bound lists expand per call)."""
+    return [literal_column(f"'{s.value}'") for s in sorted(states, key=lambda s: s.value)]
+
+
+# The runs the watchdog must move (see ``apply_liveness``), built and compiled once: a read
+# of an embedded store asks it every time (it cost more to build than to run). ``l_beat``:
+# heartbeats before it are overdue; ``l_lost``: lost runs lost before it have failed.
+_OVERDUE = or_(
+    and_(runs.c.status.in_(_states(LIVE)), runs.c.last_heartbeat_at < bindparam("l_beat")),
+    # Claimed by a worker (it has a queue) that went silent before the command ran.
+    and_(runs.c.status.in_(_states(LEASED)), runs.c.queue.is_not(None),
+         runs.c.last_heartbeat_at < bindparam("l_beat")),
+    and_(runs.c.status == literal_column(f"'{State.LOST.value}'"),
+         runs.c.lost_at < bindparam("l_lost")),
+)
+_OVERDUE_IDS = Prepared(select(runs.c.id).where(_OVERDUE))
 
 _NOT_LIVE = ", ".join(f"'{s}'" for s in sorted([State.LOST.value, State.ARCHIVED.value,
                                                 *(s.value for s in TERMINAL)]))
@@ -175,22 +195,15 @@ class Moves(SqlBase):
         """See ``Store.apply_liveness``."""
         cfg = settings()
         now = time.time() if now is None else now
-        overdue = or_(
-            and_(runs.c.status.in_([s.value for s in LIVE]),
-                 runs.c.last_heartbeat_at < now - cfg.heartbeat_timeout_s),
-            # Claimed by a worker (it has a queue) that went silent before the command ran.
-            and_(runs.c.status.in_([s.value for s in LEASED]), runs.c.queue.is_not(None),
-                 runs.c.last_heartbeat_at < now - cfg.heartbeat_timeout_s),
-            and_(runs.c.status == State.LOST.value, runs.c.lost_at < now - cfg.lost_window_s),
-        )
+        limits = {"l_beat": now - cfg.heartbeat_timeout_s, "l_lost": now - cfg.lost_window_s}
         with self._tx() as conn:
-            ids = [r.id for r in conn.execute(select(runs.c.id).where(overdue))]
+            ids = [r[0] for r in _OVERDUE_IDS.all(conn, limits)]
         if not ids:
             return []
         moves: list[tuple[str, str, str]] = []
         with self._liveness_lock, self._tx(write=True) as conn:
-            for row in conn.execute(select(runs).where(runs.c.id.in_(ids), overdue)
-                                    .with_for_update(skip_locked=True)).all():
+            for row in conn.execute(select(runs).where(runs.c.id.in_(ids), _OVERDUE)
+                                    .with_for_update(skip_locked=True), limits).all():
                 moves.extend(self._watch(conn, row, now))
         return moves
 

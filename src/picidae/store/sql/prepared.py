@@ -155,3 +155,10 @@ class Prepared:
         if any(procs):
             found = tuple(v if f is None else f(v) for f, v in zip(procs, found, strict=True))
         return Row(dict(zip(names, found, strict=True)))
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute; every row it returns, as tuples (a read: no result processing, so for
+        columns whose driver values need none)."""
+        if conn.dialect.name != "sqlite":
+            return [tuple(row) for row in conn.execute(self.stmt, params)]
+        return list(self._cursor(conn, params).fetchall())
