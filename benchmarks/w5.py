@@ -186,6 +186,9 @@ def ledger_rows(pc: Any, folder: Path, run_id: str, keys: list[str], points: int
                         f"{ratio:.2f}× ({ms['points']} vs {ms['floor_points']}, of which "
                         f"collector {ms['gc_floor_points']}; plain tuples "
                         f"{ms['floor_tuples']})", ratio <= 2))
+        ratio = med["iterate"] / med["floor_tuples"]
+        targets.append((f"{label} + iterate every Point within 2× of plain tuples from lists",
+                        f"{ratio:.2f}× ({ms['iterate']} vs {ms['floor_tuples']})", ratio <= 2))
         if "numpy" in med:
             targets.append((f"{label} as NumPy arrays < 5 ms", ms["numpy"],
                             med["numpy"] < 0.005))
