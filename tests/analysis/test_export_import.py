@@ -145,6 +145,10 @@ def test_export_json_csv_and_parquet_flatten_config_summary_and_final_metrics(
     assert rows["a"]["summary.best"] == 0.75 and rows["a"]["tags"] == ["x"]
     assert rows["b"]["metrics.loss"] is None and rows["b"]["config.layers"] == [1, 2]
     assert rows["a"]["id"] == a.id and rows["a"]["created_at"].endswith("Z")
+    from picidae.core.fields import names
+
+    flat = list(names(flat=True))  # the table says which run fields a flat export has
+    assert list(rows["a"])[:len(flat)] == flat and "last_heartbeat_at" not in rows["a"]
 
     main(["export", "--format", "csv", "--where", "config.lr = 0.1", "--store", url])
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

@@ -18,16 +18,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from picidae.core.fields import names
 from picidae.core.validation import flatten
 from picidae.errors import InvalidInput, MissingDependency
 from picidae.store.base import RunQuery, Store
 
 FORMATS = ("json", "csv", "parquet")
-#: Run fields, in column order.
-COLUMNS = ("id", "name", "alias", "status", "kind", "parent_id", "root_id", "agent",
-           "benchmark", "trigger", "seed", "attempt", "retry_of", "replay_of", "created_at",
-           "started_at", "ended_at", "duration_s", "tags", "stale", "cost")
-_TIMES = ("created_at", "started_at", "ended_at")
+#: Run fields, in column order: the table's ``flat`` fields (``core.fields``).
+COLUMNS = names(flat=True)
+_TIMES = frozenset(names(query="time"))
 _PAGE = 1000
 
 

@@ -330,6 +330,8 @@ class Field:
     #: Its value is another run's id (lineage): a server refuses one naming a run of another
     #: workspace.
     refers: bool = False
+    #: A column of flat exports (``picidae export --format json|csv|parquet``), in table order.
+    flat: bool = False
     doc: str = ""
 
 
@@ -340,41 +342,43 @@ def _f(name: str, stored: str, clean: Callable[[Any], Any] | None = None, **kw: 
 TABLE: tuple[Field, ...] = (
     # columns
     _f("id", COLUMN, load=_run_id("id", required=True), query="text", sort=True,
-       doc="Unique, time-sortable id."),
+       doc="Unique, time-sortable id.", flat=True),
     _f("workspace", COLUMN, carried=False,
        doc="The workspace (token scope) the run belongs to."),
     _f("name", COLUMN, clean_name, batch=True, create=True, wire=_Str, query="text",
-       sort=True, doc="Hierarchical path; None becomes 'default'."),
+       sort=True, doc="Hierarchical path; None becomes 'default'.", flat=True),
     _f("alias", COLUMN, lambda v: clean_label(v, "alias"), batch=True, create=True,
-       wire=_Str, query="text", sort=True, doc="Short human label."),
+       wire=_Str, query="text", sort=True, doc="Short human label.", flat=True),
     _f("parent_id", COLUMN, _label("parent_id", MAX_ID), load=_run_id("parent_id"),
        refers=True, create=True, wire=_Str, query="text", sort=True,
-       doc="The parent run's id."),
+       doc="The parent run's id.", flat=True),
     _f("root_id", COLUMN, load=_run_id("root_id"), refers=True, query="text",
-       doc="The top run of the tree (derived)."),
+       doc="The top run of the tree (derived).", flat=True),
     _f("kind", COLUMN, lambda v: clean_label(v, "kind"), create=True, wire=_Str,
-       query="text", sort=True, doc="What a child is: seed, sweep-point, phase..."),
+       query="text", sort=True, doc="What a child is: seed, sweep-point, phase...", flat=True),
     _f("status", COLUMN, _new_status, load=_stored_status, create=True, query="text",
-       sort=True, doc="queued (the default: work to be done) or running."),
+       sort=True, doc="queued (the default: work to be done) or running.", flat=True),
     _f("trigger", COLUMN, clean_trigger, create=True, wire=_Str, query="text", sort=True,
-       doc="What started it: " + ", ".join(TRIGGERS) + "."),
+       doc="What started it: " + ", ".join(TRIGGERS) + ".", flat=True),
     _f("agent", COLUMN, lambda v: clean_label(v, "agent"), create=True, wire=_Str,
-       query="text", sort=True, doc="Who ran it."),
+       query="text", sort=True, doc="Who ran it.", flat=True),
     _f("benchmark", COLUMN, lambda v: clean_label(v, "benchmark"), create=True, wire=_Str,
-       query="text", sort=True, doc="Against what."),
+       query="text", sort=True, doc="Against what.", flat=True),
     _f("seed", COLUMN, clean_seed, create=True, wire=int | None, query="number", sort=True,
-       doc="The seed (64-bit int)."),
+       doc="The seed (64-bit int).", flat=True),
     _f("attempt", COLUMN, _count("attempt"), load=_attempt, create=True, wire=int | None,
-       query="number", sort=True, doc="1 for a first run; a retry counts up."),
+       query="number", sort=True, doc="1 for a first run; a retry counts up.", flat=True),
     _f("retry_of", COLUMN, _label("retry_of", MAX_ID), load=_run_id("retry_of"),
-       refers=True, create=True, wire=_Str, query="text", doc="The run this one retries."),
+       refers=True, create=True, wire=_Str, query="text", flat=True,
+       doc="The run this one retries."),
     _f("replay_of", COLUMN, _label("replay_of", MAX_ID), load=_run_id("replay_of"),
-       refers=True, create=True, wire=_Str, query="text", doc="The run this one replays."),
+       refers=True, create=True, wire=_Str, query="text", flat=True,
+       doc="The run this one replays."),
     _f("created_at", COLUMN, clean_time, load=_stored_time("created_at", required=True),
        create=True, wire=float | str | None, query="time", sort=True,
-       doc="Back-date the run (imports, demos): epoch seconds or ISO 8601."),
-    _f("started_at", COLUMN, load=_stored_time("started_at"), query="time", sort=True),
-    _f("ended_at", COLUMN, load=_stored_time("ended_at"), query="time", sort=True),
+       doc="Back-date the run (imports, demos): epoch seconds or ISO 8601.", flat=True),
+    _f("started_at", COLUMN, load=_stored_time("started_at"), query="time", sort=True, flat=True),
+    _f("ended_at", COLUMN, load=_stored_time("ended_at"), query="time", sort=True, flat=True),
     _f("last_heartbeat_at", COLUMN, load=_stored_time("last_heartbeat_at"), query="time",
        sort=True),
     _f("queue", COLUMN, _label("queue", 64), create=True, wire=_Str,
@@ -388,7 +392,7 @@ TABLE: tuple[Field, ...] = (
     _f("config", DATA, lambda v: clean_mapping(v, "config"), create=True, default={},
        wire=dict[str, Any] | None, doc="Parameters (merged by batches, never replaced)."),
     _f("tags", DATA, clean_tags, batch=True, create=True, default=[],
-       wire=list[str] | None, doc="String labels."),
+       wire=list[str] | None, doc="String labels.", flat=True),
     _f("evaluation", DATA, lambda v: json_field(v, "evaluation"), batch=True, create=True,
        wire=_Doc),
     _f("compute", DATA, lambda v: json_field(v, "compute"), batch=True, create=True,
@@ -406,7 +410,7 @@ TABLE: tuple[Field, ...] = (
     _f("outputs", DATA, load=lambda v: clean_mapping(v, "outputs"), default={}),
     _f("resources", DATA, lambda v: json_field(v, "resources"), batch=True, create=True,
        wire=_Doc),
-    _f("cost", DATA, _any_json("cost"), batch=True),
+    _f("cost", DATA, _any_json("cost"), batch=True, flat=True),
     _f("summary", DATA, load=lambda v: clean_mapping(v, "summary"), default={}),
     _f("primary_metric", DATA, clean_primary, load=_json_dict("primary_metric"),
        batch=True, create=True, wire=dict[str, Any] | str | None),
@@ -418,8 +422,8 @@ TABLE: tuple[Field, ...] = (
        doc="Every edit after the fact: at, actor, changes."),
     # rows of their own, and what is computed on reading
     _f("transitions", ROWS, load=clean_moves, create=True),
-    _f("duration_s", DERIVED, carried=False, query="number"),
-    _f("stale", DERIVED, carried=False, query="bool"),
+    _f("duration_s", DERIVED, carried=False, query="number", flat=True),
+    _f("stale", DERIVED, carried=False, query="bool", flat=True),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in TABLE}
@@ -429,7 +433,8 @@ RUN_REFS: tuple[str, ...] = tuple(f.name for f in TABLE if f.refers)
 
 def names(*, stored: str | None = None, batch: bool | None = None,
           create: bool | None = None, query: str | None = None,
-          sort: bool | None = None, carried: bool | None = None) -> tuple[str, ...]:
+          sort: bool | None = None, carried: bool | None = None,
+          flat: bool | None = None) -> tuple[str, ...]:
     """Field names in table order, filtered by the given attributes."""
     return tuple(f.name for f in TABLE
                  if (stored is None or f.stored == stored)
@@ -437,7 +442,8 @@ def names(*, stored: str | None = None, batch: bool | None = None,
                  and (create is None or f.create == create)
                  and (query is None or f.query == query)
                  and (sort is None or f.sort == sort)
-                 and (carried is None or f.carried == carried))
+                 and (carried is None or f.carried == carried)
+                 and (flat is None or f.flat == flat))
 
 
 def data_default(name: str) -> Any:
