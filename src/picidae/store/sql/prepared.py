@@ -156,6 +156,18 @@ class Prepared:
             found = tuple(v if f is None else f(v) for f, v in zip(procs, found, strict=True))
         return Row(dict(zip(names, found, strict=True)))
 
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Execute a select; every row it returns, each as ``row`` gives one."""
+        if conn.dialect.name != "sqlite":
+            return list(conn.execute(self.stmt, params).all())
+        cursor, (_, _, names, procs) = self._execute(conn, params)
+        found = cursor.fetchall()
+        cursor.close()
+        if any(procs):
+            found = [tuple(v if f is None else f(v) for f, v in zip(procs, r, strict=True))
+                     for r in found]
+        return [Row(dict(zip(names, r, strict=True))) for r in found]
+
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute; every row it returns, as tuples (a read: no result processing, so for
         columns whose driver values need none)."""

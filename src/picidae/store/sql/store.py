@@ -47,7 +47,7 @@ from picidae.store.sql.tables import (
     transitions,
 )
 from picidae.store.sql.tokens import TokenTable
-from picidae.store.sql.writes import Writes, chunk_rows, latest_set
+from picidae.store.sql.writes import _CHUNKS_OF, Writes, latest_set
 
 __all__ = ["SqlStore", "dumps", "field_rows", "latest_set", "safe_text"]
 
@@ -57,6 +57,8 @@ _field_rows = field_rows
 _INSERT_RUN = Prepared(insert(runs))
 _INSERT_FIELDS = Prepared(insert(run_fields))
 _INSERT_TAGS = Prepared(insert(run_tags))
+#: A metric's chunks, read on SQLite's cursor: a W5 read of ten series is ten of these.
+_CHUNKS = Prepared(_CHUNKS_OF)
 _INSERT_TRANSITIONS = Prepared(insert(transitions))
 _RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("b_id"))
 
@@ -260,7 +262,8 @@ class SqlStore(Writes):
     def metrics(self, run_id: str, key: str, max_points: int | None = None) -> MetricSeries:
         """See ``Store.metrics``."""
         with self._tx() as conn:
-            return chunkio.read_series(key, chunk_rows(conn, run_id, key), max_points)
+            return chunkio.read_series(key, _CHUNKS.rows(conn, {"c_run": run_id, "c_key": key}),
+                                       max_points)
 
     def metric_keys(self, run_id: str) -> list[str]:
         """See ``Store.metric_keys``."""
