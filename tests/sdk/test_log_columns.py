@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import picidae
+from picidae.core.validation import metric_value
 from picidae.sdk.writer import pack_points
 from picidae.store.base import SeriesChunk
 from picidae.store.sql import chunks as chunkio
@@ -294,3 +295,34 @@ def test_an_int_too_large_for_a_float_is_refused_naming_the_key() -> None:
     run.log(tokens=10**18, loss=1.0)
     run.finish()
     assert _series(run, "tokens") == [(0, 1e18, None)]
+
+
+def test_numpy_scalars_take_the_usual_path_and_convert_as_before(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    run = picidae.init("columns/numpy")
+    assert isinstance(run, picidae.Run)
+    careful = 0
+    clean = picidae.Run._clean_point
+
+    def counted(self: picidae.Run, *args: Any) -> Any:
+        nonlocal careful
+        careful += 1
+        return clean(self, *args)
+
+    monkeypatch.setattr(picidae.Run, "_clean_point", counted)
+    rows = [{"f64": np.float64(0.1 * i), "f32": np.float32(0.1 * i), "i64": np.int64(2**62 + i),
+             "u64": np.uint64(2**64 - 1 - i), "ok": np.bool_(i % 2), "f16": np.float16(i / 3)}
+            for i in range(5)]
+    rows.append({**rows[0], "f32": np.float32("nan")})
+    for row in rows:
+        run.log(**row)
+    assert careful == 1  # the first call only
+    with pytest.raises(picidae.InvalidInput, match="'f64'"):
+        run.log(**{**rows[0], "f64": np.array([1.0])})  # a 1-element array: still refused
+    with pytest.raises(picidae.InvalidInput, match="'f64'"):
+        run.log(**{**rows[0], "f64": np.longdouble(1.0)})
+    run.finish()
+    for key in rows[0]:
+        stored = [v for _, v, _ in _series(run, key)]
+        expected = [metric_value(key, row[key]) for row in rows]
+        assert array("d", stored).tobytes() == array("d", expected).tobytes()

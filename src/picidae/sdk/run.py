@@ -44,11 +44,11 @@ from picidae.sdk.outbox import Outbox
 from picidae.sdk.writer import (
     MAX_ORDERS,
     NO_ORDER,
-    PLAIN_TYPES,
     Order,
     Point,
     floats_fit,
     pack_points,
+    plain_types,
     writer,
 )
 from picidae.settings import settings
@@ -223,7 +223,7 @@ class Run:
         if order is NO_ORDER:
             order = self._orders.get(names, NO_ORDER)
         types = [*map(type, metrics.values())]
-        if types != order[1] and PLAIN_TYPES.issuperset(types):
+        if types != order[1] and plain_types(types):
             keys = order[0] if order is not NO_ORDER else [*names]
             order = (keys, types, int in types)
             if names in self._orders or len(self._orders) < MAX_ORDERS:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import sys
 import threading
 import time
 from array import array
@@ -34,20 +35,41 @@ log = logging.getLogger("picidae")
 #: A buffered metric point: ``(step, time, stage, values, keys)``, where ``keys`` lists the
 #: values' keys in the dict's own order (``Run.log`` has it from its check, for free), so
 #: packing knows the column order without looking at every dict. Values are floats, or
-#: ints and bools (``Run.log``'s fast path keeps them) that packing converts as ``float()``.
+#: values ``Run.log``'s fast path keeps (ints, bools, NumPy scalars: ``plain_types``) that
+#: packing converts as ``metric_value`` does.
 Point = tuple[int, float, str | None, dict[str, float], list[str]]
 
 #: How many key orders a run remembers for ``Run.log``'s fast path (a program that logs ever
 #: new orders takes the careful path for the rest, correctly).
 MAX_ORDERS = 1024
 #: A key order ``Run.log`` has seen: the key list every point of that order shares, the value
-#: types of its last careful call (each ``float``, ``int`` or ``bool``: values the flush
-#: converts exactly as ``float()`` does), and whether one is an ``int`` (whose size must
-#: be checked: past 2**1024 no float holds it).
+#: types of its last careful call (when ``plain_types``: values the flush converts exactly
+#: as ``metric_value`` does), and whether one is an ``int`` (whose size must be checked:
+#: past 2**1024 no float holds it).
 Order = tuple[list[str], list[type], bool]
 NO_ORDER: Order = ([], [], False)
 #: Value types a remembered order may hold (any other type takes the careful path).
 PLAIN_TYPES = frozenset((float, int, bool))
+#: NumPy's scalar types that convert to a float (``struct``, ``array``) exactly as
+#: ``metric_value`` converts them (through ``.item()``); ``longdouble`` is refused there,
+#: so it is not one of them.
+_NUMPY_PLAIN = ("float64", "float32", "float16", "int8", "int16", "int32", "int64", "uint8",
+                "uint16", "uint32", "uint64", "bool_")
+_numpy_types: frozenset[type] | None = None
+
+
+def plain_types(types: list[type]) -> bool:
+    """Whether values of ``types`` may be kept as they are for the flush to convert: plain
+    floats, ints and bools, and NumPy's float, int and bool scalars (when NumPy is loaded)."""
+    global _numpy_types
+    if PLAIN_TYPES.issuperset(types):
+        return True
+    np = sys.modules.get("numpy")
+    if np is None:
+        return False
+    if _numpy_types is None:
+        _numpy_types = frozenset(getattr(np, name) for name in _NUMPY_PLAIN)
+    return (PLAIN_TYPES | _numpy_types).issuperset(types)
 
 
 def floats_fit(values: Any) -> bool:
