@@ -12,7 +12,7 @@ from sqlalchemy import Connection, inspect, text
 
 from picidae.errors import StoreUnavailable
 
-HEAD = "0013"
+HEAD = "0014"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -84,7 +84,8 @@ runs = Table(
     # (``env.packages`` in ``data`` then holds this digest; store/sql/package_sets.py).
     Column("packages_digest", String(64)),
     Index(None, "workspace", "created_at"),
-    Index(None, "status", "queue", "created_at"),
+    # Partial (0014): only runs given to workers have a queue; claims ask ``queue = …``.
+    Index(None, "status", "queue", "created_at", **_having("queue")),
     # Partial (0013): most runs have no flow, parent or cost, and write no entry there; the
     # queries these serve all ask for a value (``flow = …``, ``parent_id IN …``).
     Index(None, "flow", "created_at", **_having("flow")),
