@@ -138,3 +138,12 @@ def test_history_with_a_filter_and_a_time_range(filled: Any) -> None:
                        order_by=[("created_at", False)])
     assert records and _same(got, {**hist.summarize(records, None),
                                    "where": 'agent = "claude"'})
+
+
+@pytest.mark.parametrize("where", ['parent_id = "r00000"', "parent_id is null"])
+def test_history_of_one_parents_children_or_of_top_level_runs(filled: Any, where: str) -> None:
+    """A parent condition (the runs page's own filters) used to raise TypeError: the check
+    for 'whole states' compared a SQL condition with None."""
+    got = hist.history(filled, where=where)
+    records = _records(filled, where=where, order_by=[("created_at", False)])
+    assert records and _same(got, {**hist.summarize(records, None), "where": where})

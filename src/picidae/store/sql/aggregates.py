@@ -242,8 +242,8 @@ def _whole(q: RunQuery) -> bool:
     range): then durations are read along the duration index; else the matching runs'
     durations and costs are read (``_fetched``), as a walk along that index would test
     (and, without a covering column, look up) every run for the few that match."""
-    return _parent(q) == (True, None) and q.created_after is None \
-        and q.created_before is None
+    plain, parent = _parent(q)
+    return plain and parent is None and q.created_after is None and q.created_before is None
 
 
 def _fetched(conn: Connection, conds: list[ColumnElement[bool]], qs: list[int],
