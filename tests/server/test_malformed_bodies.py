@@ -23,7 +23,8 @@ CASES: list[tuple[str, str, Any, str]] = [
     ("POST", "/api/v1/runs/{run}/artifacts", {**FOLDER, "kind": "page"}, "kind"),
     ("POST", "/api/v1/runs/{run}/batch", {"logs": 5}, "logs"),
     ("POST", "/api/v1/runs/{run}/batch", {"chunks": True}, "chunks"),
-    ("POST", "/api/v1/runs/import", {"record": {**RECORD, "transitions": 5}}, "transitions"),
+    ("POST", "/api/v1/runs/import", {"record": {**RECORD, "transitions": 5}},
+     "record.transitions"),  # the path in the body, as artifacts.0.files.0 below
     ("POST", "/api/v1/runs/import",
      {"record": RECORD, "artifacts": [{**FOLDER, "files": ["x"]}]}, "artifacts.0.files.0"),
     ("POST", "/api/v1/runs", {"name": "x", "attempt": 10**30}, "attempt"),
