@@ -140,3 +140,24 @@ def test_old_and_new_runs_read_back_as_written(old: tuple[str, Engine]) -> None:
     for rec in (shared, other, bare, odd):
         assert docs[rec["id"]] == before[rec["id"]]
     assert json.loads(docs[new["id"]])["env"] == new["env"]
+
+
+def test_sets_equal_but_for_order_or_value_type_are_stored_apart(
+        old: tuple[str, Engine]) -> None:
+    """The last set's digest is reused only for the same names and versions in the same
+    order: a reordered set, or one whose versions are numbers, is its own set and reads back
+    as written."""
+    url, engine = old
+    upgrade_url(url)
+    store = registry.open_store(url)
+    strings = {"a": "1", "b": "2"}
+    records = [new_record(f"set/{i}", env=_env(packages))
+               for i, packages in enumerate([strings, {"b": "2", "a": "1"}, dict(strings),
+                                             {"a": 1, "b": 2}, {"a": 1.0, "b": 2}])]
+    for rec in records:
+        store.create_run(rec)
+    for rec in records:
+        _same(store.get_run(rec["id"]), rec)
+    digests = [_raw(engine)[rec["id"]][1] for rec in records]
+    assert digests[0] == digests[2]
+    assert len({digests[0], digests[1], digests[3], digests[4]}) == 4
