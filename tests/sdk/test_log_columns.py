@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -182,25 +182,32 @@ def test_latest_point_is_the_last_write_at_the_top_step() -> None:
     assert chunkio.latest_point(ordered, 2) == (2, 2.0, 0.0, None)
 
 
+def _careful_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Count ``Run.log``'s calls off the usual path (``Run._clean_point``): the returned
+    function tells how many so far."""
+    calls = 0
+    clean = picidae.Run._clean_point
+
+    def counted(self: picidae.Run, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return clean(self, *args)
+
+    monkeypatch.setattr(picidae.Run, "_clean_point", counted)
+    return lambda: calls
+
+
 def test_dict_calls_take_the_usual_path_and_never_keep_the_callers_dict(
         monkeypatch: pytest.MonkeyPatch) -> None:
     run = picidae.init("columns/dicts")
     assert isinstance(run, picidae.Run)
-    careful = 0
-    clean = picidae.Run._clean_point
-
-    def counted(self: picidae.Run, *args: Any) -> Any:
-        nonlocal careful
-        careful += 1
-        return clean(self, *args)
-
-    monkeypatch.setattr(picidae.Run, "_clean_point", counted)
+    careful = _careful_calls(monkeypatch)
     row = {"loss": 1.0, "acc": 0.5}
     for i in range(5):
         row["loss"] = float(i)  # the caller reuses and changes its dict
         run.log(row)
     run.log(row, acc=0.75)  # a keyword wins over the dict, as before
-    assert careful == 1  # only the first call: the rest matched its keys in C
+    assert careful() == 1  # only the first call: the rest matched its keys in C
     run.finish()
     assert [v for _, v, _ in _series(run, "loss")] == [0.0, 1.0, 2.0, 3.0, 4.0, 4.0]
     assert [v for _, v, _ in _series(run, "acc")] == [0.5] * 5 + [0.75]
@@ -259,19 +266,11 @@ def test_int_and_bool_values_take_the_usual_path_and_read_back_as_floats(
         monkeypatch: pytest.MonkeyPatch) -> None:
     run = picidae.init("columns/ints")
     assert isinstance(run, picidae.Run)
-    careful = 0
-    clean = picidae.Run._clean_point
-
-    def counted(self: picidae.Run, *args: Any) -> Any:
-        nonlocal careful
-        careful += 1
-        return clean(self, *args)
-
-    monkeypatch.setattr(picidae.Run, "_clean_point", counted)
+    careful = _careful_calls(monkeypatch)
     big = [2**62 + 1, 2**53 + 1, -(2**70) - 1, 10**300, 0, -5]  # rounded as float() rounds
     for i, n in enumerate(big):
         run.log(epoch=i, count=n, done=i % 2 == 0, loss=1.0 / (i + 1))
-    assert careful == 1  # the first call only: the rest matched its keys and types in C
+    assert careful() == 1  # the first call only: the rest matched its keys and types in C
     with pytest.raises(picidae.InvalidInput, match="'count'"):
         run.log(epoch=6, count=10**400, done=True, loss=0.1)  # no float holds it
     with pytest.raises(picidae.InvalidInput, match="'count'"):
@@ -301,22 +300,14 @@ def test_numpy_scalars_take_the_usual_path_and_convert_as_before(
         monkeypatch: pytest.MonkeyPatch) -> None:
     run = picidae.init("columns/numpy")
     assert isinstance(run, picidae.Run)
-    careful = 0
-    clean = picidae.Run._clean_point
-
-    def counted(self: picidae.Run, *args: Any) -> Any:
-        nonlocal careful
-        careful += 1
-        return clean(self, *args)
-
-    monkeypatch.setattr(picidae.Run, "_clean_point", counted)
+    careful = _careful_calls(monkeypatch)
     rows = [{"f64": np.float64(0.1 * i), "f32": np.float32(0.1 * i), "i64": np.int64(2**62 + i),
              "u64": np.uint64(2**64 - 1 - i), "ok": np.bool_(i % 2), "f16": np.float16(i / 3)}
             for i in range(5)]
     rows.append({**rows[0], "f32": np.float32("nan")})
     for row in rows:
         run.log(**row)
-    assert careful == 1  # the first call only
+    assert careful() == 1  # the first call only
     with pytest.raises(picidae.InvalidInput, match="'f64'"):
         run.log(**{**rows[0], "f64": np.array([1.0])})  # a 1-element array: still refused
     with pytest.raises(picidae.InvalidInput, match="'f64'"):
