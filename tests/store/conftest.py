@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, Engine, create_engine
 
 from picidae.core.ids import new_id
+from picidae.store import registry
 from picidae.store.registry import open_store
+from picidae.store.sql.migrate import MIGRATIONS
+from picidae.store.sql.postgres import parse_url
 from picidae.store.sql.sqlite import SqliteStore
 
 
@@ -42,3 +46,43 @@ def new_run(store: SqliteStore) -> Callable[..., dict[str, Any]]:
         return store.create_run(record)
 
     return make
+
+
+
+class BlankStore:
+    """An empty database (SQLite file or PostgreSQL): its store ``url``, an ``engine`` on it,
+    and ``alembic`` to bring it to an old revision (or back) as a migration test needs."""
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+
+    def alembic(self, verb: str, rev: str, conn: Connection | None = None) -> None:
+        """``alembic upgrade|downgrade REV``, in ``conn``'s transaction or one of its own."""
+        from alembic import command
+        from alembic.config import Config
+
+        if conn is None:
+            with self.engine.begin() as own:
+                self.alembic(verb, rev, own)
+            return
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        getattr(command, verb)(cfg, rev)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlankStore]:
+    """A ``BlankStore`` on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        url = str(tmp_path / "store")
+        (tmp_path / "store").mkdir()
+        engine = create_engine(f"sqlite:///{tmp_path / 'store' / 'picidae.db'}")
+    else:
+        make: Callable[[], str] = request.getfixturevalue("fresh_pg_url")
+        url = make()
+        engine = create_engine(parse_url(url))
+    yield BlankStore(url, engine)
+    registry.close_all()
+    engine.dispose()

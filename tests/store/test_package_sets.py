@@ -6,20 +6,17 @@ same way; a downgrade puts every document back as it was."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from picidae.core.record import new_record
 from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, data_default
 from picidae.store import registry
 from picidae.store.base import Batch, RunQuery
 from picidae.store.sql.base import dumps
-from picidae.store.sql.migrate import HEAD, MIGRATIONS, upgrade_url
-from picidae.store.sql.postgres import parse_url
+from picidae.store.sql.migrate import HEAD, upgrade_url
 from picidae.store.sql.tables import package_sets, runs
 
 PACKAGES = {f"pkg-{i:03d}": f"{i}.0.{i % 7}" for i in range(200)}
@@ -30,32 +27,11 @@ def _env(packages: Any = PACKAGES) -> dict[str, Any]:
     return {"python": "3.11.7", "packages": packages, "hostname": "box", "cpu_count": 2}
 
 
-def _alembic(engine: Engine, verb: str, rev: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    with engine.begin() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = conn
-        getattr(command, verb)(cfg, rev)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def old(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+@pytest.fixture
+def old(blank_store: Any) -> tuple[str, Engine]:
     """A store's URL and engine, the store at revision 0012 (before package sets)."""
-    if request.param == "sqlite":
-        url = str(tmp_path / "store")
-        (tmp_path / "store").mkdir()
-        engine = create_engine(f"sqlite:///{tmp_path / 'store' / 'picidae.db'}")
-    else:
-        make: Callable[[], str] = request.getfixturevalue("fresh_pg_url")
-        url = make()
-        engine = create_engine(parse_url(url))
-    _alembic(engine, "upgrade", "0012")
-    yield url, engine
-    registry.close_all()
-    engine.dispose()
+    blank_store.alembic("upgrade", "0012")
+    return blank_store.url, blank_store.engine
 
 
 def _old_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +59,8 @@ def _same(got: dict[str, Any], record: dict[str, Any]) -> None:
     assert json.dumps(got["env"]) == json.dumps(record["env"])  # order kept too
 
 
-def test_old_and_new_runs_read_back_as_written(old: tuple[str, Engine]) -> None:
+def test_old_and_new_runs_read_back_as_written(old: tuple[str, Engine],
+                                               blank_store: Any) -> None:
     url, engine = old
     shared = new_record("old/shared", env=_env(), config={"lr": 0.1}, tags=["a"])
     other = new_record("old/other", env=_env({"only": "1.0"}))
@@ -134,7 +111,7 @@ def test_old_and_new_runs_read_back_as_written(old: tuple[str, Engine]) -> None:
 
     # Downgraded, every document holds its packages again; the old ones exactly as before.
     registry.close_all()
-    _alembic(engine, "downgrade", "0012")
+    blank_store.alembic("downgrade", "0012")
     with engine.connect() as conn:
         docs = {r.id: r.data for r in conn.execute(select(runs.c.id, runs.c.data))}
     for rec in (shared, other, bare, odd):

@@ -4,11 +4,10 @@ that index) is what it was — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, insert, inspect, select
+from sqlalchemy import func, insert, inspect, select
 
 from picidae.core.ids import new_id
 from picidae.core.order import parse_order_by
@@ -16,48 +15,29 @@ from picidae.store import registry
 from picidae.store.base import RunQuery
 from picidae.store.sql import query
 from picidae.store.sql.base import dumps
-from picidae.store.sql.migrate import HEAD, MIGRATIONS, upgrade_url
-from picidae.store.sql.postgres import parse_url
+from picidae.store.sql.migrate import HEAD, upgrade_url
 from picidae.store.sql.tables import run_fields, runs
 
 T0 = 1_790_000_000.0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture
+def old_store(blank_store: Any) -> str:
     """A store at revision 0011 (before ``run_fields.created_at``) holding 30 runs."""
-    if request.param == "sqlite":
-        url = str(tmp_path / "store")
-        (tmp_path / "store").mkdir()
-        engine = create_engine(f"sqlite:///{tmp_path / 'store' / 'picidae.db'}")
-    else:
-        make: Callable[[], str] = request.getfixturevalue("fresh_pg_url")
-        url = make()
-        engine = create_engine(parse_url(url))
-    try:
-        with engine.begin() as conn:
-            from alembic import command
-            from alembic.config import Config
-
-            cfg = Config()
-            cfg.set_main_option("script_location", str(MIGRATIONS))
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0011")
-            for i in range(30):
-                run_id = new_id(at=T0 + i)
-                conn.execute(insert(runs), {
-                    "id": run_id, "workspace": "default", "name": f"old/{i}",
-                    "root_id": run_id, "status": "completed", "attempt": 1,
-                    "created_at": T0 + (i % 7), "data": dumps({"config": {}, "summary": {}})})
-                conn.execute(insert(run_fields), [  # the old columns only
-                    {"run_id": run_id, "section": "config", "key": "lr",
-                     "num": (0.1, 0.01, 0.001)[i % 3], "text": None},
-                    {"run_id": run_id, "section": "summary", "key": "acc",
-                     "num": i / 30, "text": None}])
-    finally:
-        engine.dispose()
-    yield url
-    registry.close_all()
+    with blank_store.engine.begin() as conn:
+        blank_store.alembic("upgrade", "0011", conn)
+        for i in range(30):
+            run_id = new_id(at=T0 + i)
+            conn.execute(insert(runs), {
+                "id": run_id, "workspace": "default", "name": f"old/{i}",
+                "root_id": run_id, "status": "completed", "attempt": 1,
+                "created_at": T0 + (i % 7), "data": dumps({"config": {}, "summary": {}})})
+            conn.execute(insert(run_fields), [  # the old columns only
+                {"run_id": run_id, "section": "config", "key": "lr",
+                 "num": (0.1, 0.01, 0.001)[i % 3], "text": None},
+                {"run_id": run_id, "section": "summary", "key": "acc",
+                 "num": i / 30, "text": None}])
+    return str(blank_store.url)
 
 
 def _query(order: str, offset: int) -> RunQuery:
