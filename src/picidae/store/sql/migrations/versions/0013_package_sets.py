@@ -15,7 +15,7 @@ Create Date: 2026-12-05 02:00:00.000000
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -45,22 +45,28 @@ def _dumps(value: object) -> str:
     return json.dumps(value, separators=(',', ':'), allow_nan=True)
 
 
+def _pages(conn: sa.Connection, columns: Sequence[sa.ColumnElement[object]],
+           where: sa.ColumnElement[bool]) -> Iterator[Sequence[sa.Row[object]]]:
+    """The ``runs`` rows ``where`` matches, ``_BATCH`` at a time in id order (so a million
+    runs never sit in memory at once)."""
+    after = ''
+    while True:
+        rows = conn.execute(sa.select(_RUNS.c.id, *columns).where(_RUNS.c.id > after, where)
+                            .order_by(_RUNS.c.id).limit(_BATCH)).all()
+        if not rows:
+            return
+        after = rows[-1].id
+        yield rows
+
+
 def _move_out() -> None:
-    """Move every document's dict of packages to ``package_sets`` (by pages of ids, so a
-    million runs never sit in memory at once)."""
+    """Move every document's dict of packages to ``package_sets``."""
     from picidae.store.sql import package_sets
 
     conn = op.get_bind()
     update = _RUNS.update().where(_RUNS.c.id == sa.bindparam('b_id')).values(
         data=sa.bindparam('b_data'), packages_digest=sa.bindparam('b_digest'))
-    after = ''
-    while True:
-        rows = conn.execute(sa.select(_RUNS.c.id, _RUNS.c.data).where(
-            _RUNS.c.id > after, _RUNS.c.data.contains('"packages":{'))
-            .order_by(_RUNS.c.id).limit(_BATCH)).all()
-        if not rows:
-            return
-        after = rows[-1].id
+    for rows in _pages(conn, [_RUNS.c.data], _RUNS.c.data.contains('"packages":{')):
         params = []
         for row in rows:
             doc, digest, body = package_sets.split(json.loads(row.data))
@@ -77,14 +83,8 @@ def _move_back() -> None:
     update = _RUNS.update().where(_RUNS.c.id == sa.bindparam('b_id')).values(
         data=sa.bindparam('b_data'))
     sets: dict[str, object] = {}
-    after = ''
-    while True:
-        rows = conn.execute(sa.select(_RUNS.c.id, _RUNS.c.data, _RUNS.c.packages_digest)
-                            .where(_RUNS.c.id > after, _RUNS.c.packages_digest.is_not(None))
-                            .order_by(_RUNS.c.id).limit(_BATCH)).all()
-        if not rows:
-            return
-        after = rows[-1].id
+    for rows in _pages(conn, [_RUNS.c.data, _RUNS.c.packages_digest],
+                       _RUNS.c.packages_digest.is_not(None)):
         params = []
         for row in rows:
             digest = row.packages_digest
