@@ -195,6 +195,7 @@ class PicidaeBench:
             run.log(**row)
         t2 = perf()
         run.finish()
+        run.flush()  # written, not only handed over (a new run's end may wait: deferred.py)
         t3 = perf()
         loop_times.append(t2 - t1)
         self.w1_ids.append((folder, run.id))
@@ -216,6 +217,7 @@ class PicidaeBench:
                        capture_env=capture_env)
             run.log(**finals)
             run.finish()
+        run.flush()  # every run written (new runs wait a moment to be written together)
         return perf() - t0
 
     def w4(self, sizes: Sizes, rows: list[dict[str, float]]) -> float:
@@ -228,6 +230,7 @@ class PicidaeBench:
                 child.log(**row)
             child.finish()
         parent.finish()
+        parent.flush()  # written, not only handed over
         return perf() - t0
 
     def check_w1(self, rows: list[dict[str, float]]) -> None:

@@ -68,6 +68,7 @@ if system == "picidae":
     for row in rows:
         run.log(**row)
     run.finish()
+    run.flush()  # written, not only handed over (a new run's end may wait: deferred.py)
     run_id = run.id
 else:
     run = mlflow.start_run(run_name="bench/w1")

@@ -49,6 +49,7 @@ def one_round(pc: Any, rows: list[dict[str, float]], folder: Path,
         run.log(**row)
     t2, c2 = wall(), cpu()
     run.finish()
+    run.flush()  # written, not only handed over (a new run's end may wait: deferred.py)
     t3, c3 = wall(), cpu()
     out["W1"] = (t3 - t0, c3 - c0)
     out["init"] = (t1 - t0, c1 - c0)

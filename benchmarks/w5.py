@@ -213,6 +213,7 @@ def _w1(pc: Any, root: Path, steps: int, keys: list[str]) -> tuple[float, Path, 
     for row in rows:
         run.log(**row)
     run.finish()
+    run.flush()  # written, not only handed over (a new run's end may wait: deferred.py)
     return perf() - t0, folder, run.id
 
 

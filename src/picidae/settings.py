@@ -24,6 +24,23 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _seconds(name: str, default: float) -> float:
+    """A number of seconds, 0 allowed (``_float`` wants it positive)."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        from picidae.errors import InvalidInput
+
+        raise InvalidInput(f"{name} must be a number of seconds, 0 or more, got {raw!r}",
+                           field=name)
+    return value
+
+
 def _limit(name: str, default: float) -> float:
     raw = (os.environ.get(name) or "").strip()
     if not raw:
@@ -88,6 +105,9 @@ class Settings:
     compute_target: str = "local"
     buffer_mb: float = 256.0
     finish_timeout_s: float = 60.0
+    #: How long a new run of the SDK may wait to be written, with its end if it ends by
+    #: then and with other new runs (``store/sql/deferred.py``); 0: each at once.
+    new_run_delay_s: float = 0.05
     #: System metrics of in-process runs (``sdk/system.py``).
     system_metrics: bool = True
     system_interval_s: float = 10.0
@@ -127,6 +147,7 @@ class Settings:
             compute_target=(os.environ.get("PICIDAE_COMPUTE_TARGET") or "").strip() or "local",
             buffer_mb=_limit("PICIDAE_BUFFER_MB", 256.0),
             finish_timeout_s=_limit("PICIDAE_FINISH_TIMEOUT_S", 60.0),
+            new_run_delay_s=_seconds("PICIDAE_NEW_RUN_DELAY_S", 0.05),
             system_metrics=_flag("PICIDAE_SYSTEM_METRICS", True),
             system_interval_s=_float("PICIDAE_SYSTEM_INTERVAL_S", 10.0),
             openlineage_url=(os.environ.get("PICIDAE_OPENLINEAGE_URL") or "").strip() or None,

@@ -28,7 +28,7 @@ from picidae.core.validation import (
 from picidae.errors import InvalidInput, RunFinished
 from picidae.sdk import capture, start
 from picidae.sdk.noop import NoopRun
-from picidae.sdk.run import Run
+from picidae.sdk.run import Run, defers_new_runs
 from picidae.sdk.view import RunView
 from picidae.sdk.writer import writer
 from picidae.settings import settings
@@ -91,7 +91,12 @@ def create_run(store: Store, name: str | None, *, alias: str | None = None, pare
     )
     start.fill_record(record, extras)
     _install_hooks()
-    run = Run(store, store.create_run(record))
+    # A new run's rows may wait a moment to be written with its end (a short run: one
+    # commit from start to end) where the store can do so.
+    create = store.create_run
+    if settings().new_run_delay_s > 0 and defers_new_runs(store):
+        create = store.create_run_later
+    run = Run(store, create(record))
     start.begin(run, extras)
     return run
 

@@ -53,7 +53,7 @@ from picidae.sdk.writer import (
 )
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
-from picidae.store.capabilities import EndingStore
+from picidae.store.capabilities import DeferringStore, EndingStore
 from picidae.store.lifecycle import retry_if_lost
 
 log = logging.getLogger("picidae")
@@ -70,6 +70,7 @@ def _as_mapping(args: Any) -> Any:
 
 
 _ENDING: dict[type, bool] = {}
+_DEFERRING: dict[type, bool] = {}
 
 
 def _ends_at_once(store: Store) -> TypeGuard[EndingStore]:
@@ -79,6 +80,15 @@ def _ends_at_once(store: Store) -> TypeGuard[EndingStore]:
     found = _ENDING.get(kind)
     if found is None:
         found = _ENDING[kind] = isinstance(store, EndingStore)
+    return found
+
+
+def defers_new_runs(store: Store) -> TypeGuard[DeferringStore]:
+    """``isinstance(store, DeferringStore)``, answered once per store class."""
+    kind = type(store)
+    found = _DEFERRING.get(kind)
+    if found is None:
+        found = _DEFERRING[kind] = isinstance(store, DeferringStore)
     return found
 
 
@@ -373,8 +383,13 @@ class Run:
                 outbox.send()
 
     def flush(self) -> Run:
-        """Write buffered points, lines and merges now (normally the writer does it)."""
+        """Write buffered points, lines and merges now (normally the writer does it), and the
+        run itself if it is new and waits to be written with its end (``init``'s run on a
+        SQL store, for up to ``PICIDAE_NEW_RUN_DELAY_S``)."""
         self._flush()
+        store = self._store
+        if defers_new_runs(store):
+            store.settle()
         return self
 
     def _maybe_heartbeat(self, now: float) -> None:
@@ -521,7 +536,9 @@ class Run:
 
     def finish(self, status: str = "completed") -> Run:
         """End the run (``completed`` unless told otherwise), after writing everything
-        buffered. Later writes raise ``RunFinished``; finishing again is a no-op."""
+        buffered. Later writes raise ``RunFinished``; finishing again is a no-op. A new run
+        that ends within ``PICIDAE_NEW_RUN_DELAY_S`` of ``init`` is written, whole, a moment
+        later (every use of the store in this process, and ``flush()``, write it first)."""
         target = parse_state(status)
         if target not in TERMINAL:
             raise InvalidInput(f"finish() takes a final state (completed, failed, canceled), "

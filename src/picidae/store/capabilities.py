@@ -27,6 +27,7 @@ protocol             methods                                     implemented by
 ``ImportStore``      ``import_run``                              HTTP
 ``BeatStore``        ``heartbeat_many``                          SQLite, PostgreSQL
 ``EndingStore``      ``write_and_move``                          SQLite, PostgreSQL
+``DeferringStore``   ``create_run_later``, ``settle``            SQLite, PostgreSQL
 ===================  ==========================================  ===========================
 
 ``docs/architecture.md`` keeps the same table.
@@ -386,6 +387,22 @@ class EndingStore(Store, Protocol):
         ...
 
 
+@runtime_checkable
+class DeferringStore(Store, Protocol):
+    """A store that can write a new run a moment after it is made, with its end if it ends
+    by then and with other new runs, in one transaction (``store/sql/deferred.py``): the
+    SDK's short runs pay for one commit per batch of runs, not two per run."""
+
+    def create_run_later(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``create_run`` (the same record back), written within moments; every other use
+        of the store in this process writes it first."""
+        ...
+
+    def settle(self) -> None:
+        """Write the runs that wait (``create_run_later``) now."""
+        ...
+
+
 if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstance checks names)
     from picidae.store.http import HttpStore
     from picidae.store.sql.postgres import PostgresStore
@@ -405,6 +422,8 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         beats = pg
         ending: EndingStore = sqlite
         ending = pg
+        deferring: DeferringStore = sqlite
+        deferring = pg
         stream: EventStream = http
         history: HistoryStore = http
         timed = http
@@ -412,4 +431,4 @@ if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstanc
         removal: RemovalStore = http
         importer: ImportStore = http
         del workspaced, source, tokens, timed, alerting, folder, notifier, stream, history
-        del removal, importer, beats, aggregates, ending
+        del removal, importer, beats, aggregates, ending, deferring

@@ -27,6 +27,7 @@ from picidae.core.validation import flatten
 from picidae.errors import RunNotFound, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.sql import lineage, package_sets
+from picidae.store.sql.deferred import Deferred
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import events, run_fields, runs, transitions
 
@@ -52,6 +53,17 @@ _FLOAT_COLUMNS = tuple(name for name in COLUMN_FIELDS
 #: ``Connection.info`` key of the transitions to emit to OpenLineage after the commit.
 _LINEAGE = "picidae_openlineage"
 _LINEAGE_KINDS = ("run.created", "run.transition")
+
+
+#: How many transactions this thread has open (``_open_tx``): a transaction opened inside
+#: another does not write waiting runs first (its own connection would wait on the outer's
+#: locks).
+_open = threading.local()
+
+
+def in_transaction() -> bool:
+    """Whether this thread is inside one of the store's transactions."""
+    return getattr(_open, "depth", 0) > 0
 
 
 def _lineage_on() -> bool:
@@ -122,6 +134,8 @@ class SqlBase:
     """The SQL store's plumbing (see the module docstring)."""
 
     dialect_name = "sql"
+    #: Whether this process may only read the database (an embedded store may be read-only).
+    read_only = False
 
     def __init__(self, engine: Engine, url: str, *, liveness_on_read: bool = True,
                  workspace: str = "default") -> None:
@@ -130,11 +144,26 @@ class SqlBase:
         self.workspace = workspace
         self.liveness_on_read = liveness_on_read
         self._liveness_lock = threading.Lock()
+        #: New runs waiting to be written with their end (``create_run_later``); shared by
+        #: ``for_workspace``'s copies, as the database is.
+        self._deferred = Deferred(lambda: self._tx(write=True))
 
     @contextmanager
     def _tx(self, write: bool = False, urgent: bool = False) -> Iterator[Connection]:
         """A transaction (``write``: one that writes). ``urgent`` asks for the next turn at
-        the write lock where this store queues writers itself (SQLite: ``WriteTurns``)."""
+        the write lock where this store queues writers itself (SQLite: ``WriteTurns``).
+        Runs this process created and has not written yet are written first
+        (``deferred.py``), so every read and write sees them."""
+        if self._deferred and not in_transaction():
+            self._deferred.settle()
+        with self._open_tx(write) as conn:
+            yield conn
+
+    @contextmanager
+    def _open_tx(self, write: bool = False) -> Iterator[Connection]:
+        """``_tx`` without writing waiting runs first (a dialect's ``_tx`` calls it once
+        it has taken its own turns)."""
+        _open.depth = getattr(_open, "depth", 0) + 1
         try:
             with self.engine.connect() as conn:
                 if write:
@@ -155,6 +184,8 @@ class SqlBase:
             if exc.connection_invalidated:
                 raise StoreUnavailable(f"store {self.url} dropped the connection") from exc
             raise
+        finally:
+            _open.depth -= 1
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError  # each dialect's module provides it

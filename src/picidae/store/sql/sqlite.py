@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from picidae.errors import StoreUnavailable
+from picidae.store.sql.base import in_transaction
 from picidae.store.sql.migrate import HEAD, current_revision, upgrade_if_needed
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.store import SqlStore
@@ -124,11 +125,13 @@ class SqliteStore(SqlStore):
         over the moment the lock is free (``urgent`` first), rather than in SQLite's busy
         handler, which sleeps 1, 2, 5…100 ms between tries: a server's threads queued for
         tens of ms behind writes of a few. Other processes still meet the busy handler."""
+        if self._deferred and not in_transaction():
+            self._deferred.settle()  # before the turn: writing them takes it
         if not write:
-            with super()._tx() as conn:
+            with self._open_tx() as conn:
                 yield conn
             return
-        with self._writer.turn(urgent), super()._tx(write=True) as conn:
+        with self._writer.turn(urgent), self._open_tx(write=True) as conn:
             yield conn
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -11,6 +11,7 @@ workspaces and events. Dialect differences (pragmas, locking, upserts) live in
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import time
@@ -29,6 +30,7 @@ from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
 from picidae.store.sql.alerts import AlertTable
 from picidae.store.sql.base import dumps, fact_columns, facts, field_rows, safe_text
+from picidae.store.sql.deferred import NewRun, Waiting
 from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.schedules import ScheduleTable
@@ -70,6 +72,36 @@ class SqlStore(Writes):
 
     def create_run(self, record: dict[str, Any]) -> dict[str, Any]:
         """See ``Store.create_run``."""
+        new = self._new_run(record)
+        try:
+            with self._tx(write=True) as conn:
+                self._insert_new_run(conn, new)
+        except IntegrityError:
+            if self._exists(new.run_id):
+                raise InvalidInput(f"a run with id {new.run_id!r} exists already",
+                                   field="id") from None
+            raise
+        return new.record
+
+    def create_run_later(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``create_run``, its rows written a moment later (``deferred.py``): with the run's
+        end when it ends first, and with other new runs, in one transaction. Any other use
+        of this store in this process writes them first. For ids nobody else can know yet
+        (a new run's own): a duplicate id is not refused here but reported when written."""
+        if self.read_only:  # refused now, as create_run refuses it
+            return self.create_run(record)
+        new = self._new_run(record)
+        self._deferred.add(Waiting(new, functools.partial(_write_waiting, self)))
+        return new.record
+
+    def settle(self) -> None:
+        """See ``DeferringStore.settle``."""
+        if self._deferred:
+            self._deferred.settle()
+
+    def _new_run(self, record: dict[str, Any]) -> NewRun:
+        """The rows of a new run, ready to insert (``_insert_new_run``), and its record as a
+        read would give it back (no read: nothing else can change a row being created)."""
         run_id = record["id"]
         row = {name: record.get(name) for name in COLUMN_FIELDS if name != "workspace"}
         row["workspace"] = self.workspace
@@ -84,44 +116,39 @@ class SqlStore(Writes):
         moves = [{"from": t["from"], "to": t["to"], "at": t["at"],
                   "reason": safe_text(t.get("reason")), "actor": t.get("actor")}
                  for t in record.get("transitions") or []]
-        try:
-            with self._tx(write=True) as conn:
-                # No existence check first: the primary key refuses a duplicate id.
-                _INSERT_RUN.run(conn, row)
-                if digest is not None and packages is not None:
-                    package_sets.keep(conn, digest, packages)
-                created = record["created_at"]
-                fields = (field_rows(run_id, "config", data["config"], created)
-                          + field_rows(run_id, "summary", data["summary"], created))
-                if fields:
-                    _INSERT_FIELDS.run(conn, fields)
-                if data["tags"]:
-                    _INSERT_TAGS.run(conn, [{"run_id": run_id, "tag": t}
-                                            for t in data["tags"]])
-                if moves:
-                    _INSERT_TRANSITIONS.run(conn, [
-                        {"run_id": run_id, "from_state": t["from"], "to_state": t["to"],
-                         "at": t["at"], "reason": t["reason"], "actor": t["actor"]}
-                        for t in moves])
-                self._events(conn, [("run.created", run_id, record["created_at"],
-                                     {"name": record["name"], "status": record["status"],
-                                      "parent_id": record.get("parent_id")})]
-                             + [("run.transition", run_id, t["at"],
-                                 {"from": t["from"], "to": t["to"], "reason": t.get("reason"),
-                                  "actor": t.get("actor")})
-                                for t in record.get("transitions") or []])
-                if data["inputs"] or data["outputs"]:
-                    self._sync_lineage(conn, run_id, record["created_at"], data)
-        except IntegrityError:
-            if self._exists(run_id):
-                raise InvalidInput(f"a run with id {run_id!r} exists already",
-                                   field="id") from None
-            raise
-        # What was written, as a read would give it back (no read: nothing else can have
-        # changed the new row inside our transaction).
+        created = record["created_at"]
         rec = self._record_of({**row, "packages_json": packages})
         rec["transitions"] = [{**t, "at": float(t["at"])} for t in moves]
-        return rec
+        return NewRun(run_id, row, data, packages, moves, created, record, rec)
+
+    def _insert_new_run(self, conn: Connection, new: NewRun) -> None:
+        """Write ``new`` (from ``_new_run``) in the caller's transaction. No existence check
+        first: the primary key refuses a duplicate id."""
+        run_id, data, row = new.run_id, new.data, new.row
+        _INSERT_RUN.run(conn, row)
+        if row["packages_digest"] is not None and new.packages is not None:
+            package_sets.keep(conn, row["packages_digest"], new.packages)
+        fields = (field_rows(run_id, "config", data["config"], new.created)
+                  + field_rows(run_id, "summary", data["summary"], new.created))
+        if fields:
+            _INSERT_FIELDS.run(conn, fields)
+        if data["tags"]:
+            _INSERT_TAGS.run(conn, [{"run_id": run_id, "tag": t} for t in data["tags"]])
+        if new.moves:
+            _INSERT_TRANSITIONS.run(conn, [
+                {"run_id": run_id, "from_state": t["from"], "to_state": t["to"],
+                 "at": t["at"], "reason": t["reason"], "actor": t["actor"]}
+                for t in new.moves])
+        source = new.source
+        self._events(conn, [("run.created", run_id, new.created,
+                             {"name": source["name"], "status": source["status"],
+                              "parent_id": source.get("parent_id")})]
+                     + [("run.transition", run_id, t["at"],
+                         {"from": t["from"], "to": t["to"], "reason": t.get("reason"),
+                          "actor": t.get("actor")})
+                        for t in source.get("transitions") or []])
+        if data["inputs"] or data["outputs"]:
+            self._sync_lineage(conn, run_id, new.created, data)
 
     def _exists(self, run_id: str) -> bool:
         with self._tx() as conn:
@@ -413,3 +440,12 @@ class SqlStore(Writes):
         """See ``Store.close``."""
         self.engine.dispose()
 
+
+def _write_waiting(store: SqlStore, conn: Connection, waiting: Waiting) -> None:
+    """Write a waiting run (``create_run_later``) and its end, if it has one, in ``conn``."""
+    store._insert_new_run(conn, waiting.new)
+    end = waiting.end
+    if end is not None:
+        store._write_and_move_in(conn, waiting.new.run_id, end.batch, end.target, at=end.at,
+                                 reason=end.reason, actor=end.actor, failure=end.failure,
+                                 claim=False)

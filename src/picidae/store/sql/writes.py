@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 
 from picidae.core import lifecycle
+from picidae.core.lifecycle import RunFacts
+from picidae.core.states import State
 from picidae.core.validation import deep_merge
 from picidae.store.base import Batch
 from picidae.store.checks import check_batch
@@ -36,6 +38,7 @@ from picidae.store.lifecycle import refusal
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import package_sets
 from picidae.store.sql.base import dumps, fact_columns, facts, safe_text
+from picidae.store.sql.deferred import End
 from picidae.store.sql.moves import Moves
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import (
@@ -105,17 +108,49 @@ class Writes(Moves):
         if not batch.empty():
             check_batch(batch)
         at = time.time()
+        if self._deferred and self._end_waiting(run_id, batch, target, at=at, reason=reason,
+                                                actor=actor, failure=failure):
+            return target.value
         with self._tx(write=True) as conn:
-            row = self._load_row(conn, run_id, lock=True)
-            if not batch.empty() and (batch.batch_id is None
-                                      or self._first_time(conn, run_id, batch, at)):
-                refused = refusal(facts(row), batch)
-                if refused is not None:
-                    raise refused
-                if self._apply(conn, row, batch, at):
-                    row = self._load_row(conn, run_id)
-            self._move(conn, row, target, reason=reason, actor=actor, at=at, failure=failure)
+            self._write_and_move_in(conn, run_id, batch, target, at=at, reason=reason,
+                                    actor=actor, failure=failure)
         return target.value
+
+    def _end_waiting(self, run_id: str, batch: Batch, target: State, *, at: float,
+                     reason: str | None, actor: str | None,
+                     failure: dict[str, Any] | None) -> bool:
+        """End a run whose rows still wait (``create_run_later``) with them: checked now as
+        ``_write_and_move_in`` would check it, written with them. False when they do not
+        wait (any more)."""
+        waiting = self._deferred.get(run_id)
+        if waiting is None:
+            return False
+        rec = waiting.new.record
+        current = RunFacts(run_id, State(rec["status"]), rec.get("started_at"), None, None,
+                           claimed=rec.get("queue") is not None)
+        if not batch.empty():
+            refused = refusal(current, batch)
+            if refused is not None:
+                raise refused
+        lifecycle.require(run_id, current.status, target)
+        return self._deferred.end(run_id, End(batch, target, at, reason, actor, failure))
+
+    def _write_and_move_in(self, conn: Connection, run_id: str, batch: Batch,
+                           target: State, *, at: float, reason: str | None,
+                           actor: str | None, failure: dict[str, Any] | None,
+                           claim: bool = True) -> None:
+        """``write_and_move``'s work in the caller's transaction (the batch checked).
+        ``claim=False``: the batch's id is not recorded (a new run's first and only batch,
+        written with the run: nothing can have sent it before, nor will again)."""
+        row = self._load_row(conn, run_id, lock=True)
+        if not batch.empty() and (batch.batch_id is None or not claim
+                                  or self._first_time(conn, run_id, batch, at)):
+            refused = refusal(facts(row), batch)
+            if refused is not None:
+                raise refused
+            if self._apply(conn, row, batch, at):
+                row = self._load_row(conn, run_id)
+        self._move(conn, row, target, reason=reason, actor=actor, at=at, failure=failure)
 
     def _apply(self, conn: Connection, row: Any, batch: Batch, at: float) -> bool:
         """Apply ``batch`` to the locked ``row``; True when the row itself changed."""
