@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 import picidae
 from picidae.core.record import new_record
+from picidae.core.run import LogLine
 from picidae.errors import IllegalTransition, InvalidInput
 from picidae.settings import settings
 from picidae.store.base import Batch, RunQuery, SeriesChunk
@@ -72,33 +73,62 @@ def _comparable(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
+_ENDS = {
+    "completed": {"to": "completed"},
+    "failed": {"to": "failed", "reason": "error",
+               "failure": {"reason": "error", "message": "CUDA out of memory"}},
+    "canceled": {"to": "canceled", "reason": "user"},
+}
+
+
+def _as_written(store: SqlStore, run_id: str) -> dict[str, Any]:
+    """All a reader can get of a run, without what differs between two runs (ids, times)."""
+    rec = store.get_run(run_id)
+    for name in ("id", "root_id", "name", "created_at", "started_at", "ended_at",
+                 "duration_s", "stale", "last_heartbeat_at"):
+        rec.pop(name, None)
+    rec["transitions"] = [(t["from"], t["to"], t["reason"], t["actor"])
+                          for t in rec["transitions"]]
+    rec["events"] = [(e["type"], {k: v for k, v in (e.get("payload") or {}).items()
+                                  if k != "name"})
+                     for e in store.events_since(0, run_id=run_id)]
+    rec["acc"] = (store.metrics(run_id, "acc").steps, store.metrics(run_id, "acc").values)
+    rec["latest"] = store.latest_metrics([run_id])[run_id]
+    rec["logs"] = [(ln.stream, ln.text) for ln in store.logs(run_id)]
+    return rec
+
+
+@pytest.mark.parametrize("how", sorted(_ENDS))
 def test_a_run_written_later_with_its_end_is_what_the_two_calls_write(
-        url: str, sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        url: str, sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", "30")
+    end = _ENDS[how]
     later, now = (new_record(f"deferred/{n}", config={"lr": 0.1, "deep": {"k": [1, 2]}},
                              tags=["a", "b"], seed=7) for n in ("later", "now"))
-    made = sql_store.create_run_later(later)
-    assert sql_store.write_and_move(later["id"], _batch("b-later"), "completed",
-                                    actor="sdk") == "completed"
-    assert later["id"] not in _statuses_from_outside(url)  # still waiting
-    sql_store.create_run(now)
-    sql_store.write_and_move(now["id"], _batch("b-now"), "completed", actor="sdk")
+    def finish(run_id: str) -> None:
+        batch = _batch(f"b-{run_id}")
+        batch.logs = [LogLine(1.0, "stdout", "epoch 1"), LogLine(2.0, "stderr", "warn\x00")]
+        assert sql_store.write_and_move(run_id, batch, end["to"], reason=end.get("reason"),
+                                        actor="sdk", failure=end.get("failure")) == end["to"]
+
+    sql_store.create_run(now)  # written at once, then moved: the generic way
+    finish(now["id"])
+    made = sql_store.create_run_later(later)  # waits, and ends while it waits
+    finish(later["id"])
+    assert _statuses_from_outside(url) == {now["id"]: end["to"]}  # the other still waits
     # The read writes what waits first; then both runs read back alike.
-    read_later, read_now = sql_store.get_run(later["id"]), sql_store.get_run(now["id"])
-    assert _comparable(made) == _comparable({**read_later, "status": "running",
-                                             "ended_at": None,
-                                             "summary": {},
-                                             "transitions": read_later["transitions"][:1]})
-    for name in ("status", "summary", "config", "tags", "seed"):
-        assert read_later[name] == read_now[name], name
-    assert [(t["from"], t["to"], t["actor"]) for t in read_later["transitions"]] == [
-        (t["from"], t["to"], t["actor"]) for t in read_now["transitions"]]
-    assert sql_store.metrics(later["id"], "acc").values == [0.5, 0.75]
-    kinds = [[e["type"] for e in sql_store.events_since(0, run_id=r["id"])]
-             for r in (later, now)]
-    assert kinds[0] == kinds[1] == ["run.created", "run.transition", "run.summary",
-                                    "run.transition"]
-    found = sql_store.list_runs(RunQuery(where="config.lr = 0.1 and summary.best = 0.75"))
+    written_later = _as_written(sql_store, later["id"])
+    assert written_later == _as_written(sql_store, now["id"])
+    assert written_later["status"] == end["to"] and written_later["summary"] == {"best": 0.75}
+    assert written_later["acc"] == ([0, 1], [0.5, 0.75])
+    assert [kind for kind, _ in written_later["events"]] == [
+        "run.created", "run.transition", "run.summary", "run.transition"]
+    read = sql_store.get_run(later["id"])
+    assert _comparable(made) == _comparable({**read, "status": "running", "ended_at": None,
+                                             "summary": {}, "failure": None,
+                                             "transitions": read["transitions"][:1]})
+    found = sql_store.list_runs(RunQuery(where="config.lr = 0.1 and summary.best = 0.75",
+                                         status=[end["to"]]))
     assert {r["id"] for r in found} == {later["id"], now["id"]}
 
 

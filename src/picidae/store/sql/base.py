@@ -27,7 +27,7 @@ from picidae.core.validation import flatten
 from picidae.errors import RunNotFound, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.sql import lineage, package_sets
-from picidae.store.sql.deferred import Deferred
+from picidae.store.sql.deferred import Deferred, Waiting
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import events, run_fields, runs, transitions
 
@@ -146,7 +146,7 @@ class SqlBase:
         self._liveness_lock = threading.Lock()
         #: New runs waiting to be written with their end (``create_run_later``); shared by
         #: ``for_workspace``'s copies, as the database is.
-        self._deferred = Deferred(lambda: self._tx(write=True))
+        self._deferred = Deferred(lambda: self._tx(write=True), self._write_waiting)
 
     @contextmanager
     def _tx(self, write: bool = False, urgent: bool = False) -> Iterator[Connection]:
@@ -186,6 +186,9 @@ class SqlBase:
             raise
         finally:
             _open.depth -= 1
+
+    def _write_waiting(self, conn: Connection, waiting: list[Waiting]) -> None:
+        raise NotImplementedError  # the store writes them (store.py)
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError  # each dialect's module provides it

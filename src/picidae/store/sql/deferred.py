@@ -76,16 +76,20 @@ class Waiting:
     """One run's rows waiting to be written, by the store (workspace) that made them."""
 
     new: NewRun
-    apply: Callable[[Connection, Waiting], None]
+    #: The store (workspace) that made it.
+    store: Any
     end: End | None = field(default=None)
 
 
 class Deferred:
     """This process's waiting runs of one database (shared by a store's workspace copies)."""
 
-    def __init__(self, begin_write: Callable[[], Any]) -> None:
-        #: ``begin_write()`` opens a write transaction (a context manager of a connection).
+    def __init__(self, begin_write: Callable[[], Any],
+                 write: Callable[[Connection, list[Waiting]], None]) -> None:
+        #: ``begin_write()`` opens a write transaction (a context manager of a connection);
+        #: ``write(conn, waiting)`` writes waiting runs in it.
         self._begin_write = begin_write
+        self._write_rows = write
         self._reset()
         _ALL.add(self)
 
@@ -172,8 +176,7 @@ class Deferred:
 
     def _write(self, batch: list[Waiting]) -> None:
         with self._begin_write() as conn:
-            for waiting in batch:
-                waiting.apply(conn, waiting)
+            self._write_rows(conn, batch)
 
     def _put_back(self, batch: list[Waiting]) -> None:
         with self._lock:

@@ -11,7 +11,6 @@ workspaces and events. Dialect differences (pragmas, locking, upserts) live in
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import math
 import time
@@ -29,7 +28,14 @@ from picidae.store.sql import artifact_rows, lineage, package_sets
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import query as q
 from picidae.store.sql.alerts import AlertTable
-from picidae.store.sql.base import dumps, fact_columns, facts, field_rows, safe_text
+from picidae.store.sql.base import (
+    _INSERT_EVENT,
+    dumps,
+    fact_columns,
+    facts,
+    field_rows,
+    safe_text,
+)
 from picidae.store.sql.deferred import NewRun, Waiting
 from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.prepared import Prepared
@@ -49,7 +55,8 @@ from picidae.store.sql.tables import (
     transitions,
 )
 from picidae.store.sql.tokens import TokenTable
-from picidae.store.sql.writes import _CHUNKS_OF, Writes, latest_set
+from picidae.store.sql.whole_runs import Rows, lineage_off, plain
+from picidae.store.sql.writes import _CHUNKS_OF, _INSERT_CHUNKS, Writes, latest_set
 
 __all__ = ["SqlStore", "dumps", "field_rows", "latest_set", "safe_text"]
 
@@ -91,8 +98,39 @@ class SqlStore(Writes):
         if self.read_only:  # refused now, as create_run refuses it
             return self.create_run(record)
         new = self._new_run(record)
-        self._deferred.add(Waiting(new, functools.partial(_write_waiting, self)))
+        self._deferred.add(Waiting(new, self))
         return new.record
+
+    def _write_waiting(self, conn: Connection, waiting: list[Waiting]) -> None:
+        """Write waiting runs (``create_run_later``) and their ends in ``conn``: the usual
+        short run whole, all of them together (``whole_runs.py``); any other the generic way,
+        as ``create_run`` and ``write_and_move`` would."""
+        whole = Rows() if lineage_off() else None
+        for one in waiting:
+            if whole is not None and plain(one):
+                whole.add(one)
+                continue
+            store: SqlStore = one.store  # the workspace copy that made it
+            store._insert_new_run(conn, one.new)
+            end = one.end
+            if end is not None:
+                store._write_and_move_in(conn, one.new.run_id, end.batch, end.target,
+                                         at=end.at, reason=end.reason, actor=end.actor,
+                                         failure=end.failure, claim=False)
+        if whole is None or not whole.runs:
+            return
+        _INSERT_RUN.run(conn, whole.runs)
+        for digest, body in whole.packages.items():
+            package_sets.keep(conn, digest, body)
+        for stmt, rows in ((_INSERT_FIELDS, whole.fields), (_INSERT_TAGS, whole.tags),
+                           (_INSERT_TRANSITIONS, whole.transitions),
+                           (_INSERT_EVENT, whole.events), (_INSERT_CHUNKS, whole.chunks)):
+            if rows:
+                stmt.run(conn, rows)
+        if whole.latest:
+            self._upsert_latest(conn, whole.latest)
+        if whole.logs:
+            conn.execute(insert(logs), whole.logs)
 
     def settle(self) -> None:
         """See ``DeferringStore.settle``."""
@@ -440,12 +478,3 @@ class SqlStore(Writes):
         """See ``Store.close``."""
         self.engine.dispose()
 
-
-def _write_waiting(store: SqlStore, conn: Connection, waiting: Waiting) -> None:
-    """Write a waiting run (``create_run_later``) and its end, if it has one, in ``conn``."""
-    store._insert_new_run(conn, waiting.new)
-    end = waiting.end
-    if end is not None:
-        store._write_and_move_in(conn, waiting.new.run_id, end.batch, end.target, at=end.at,
-                                 reason=end.reason, actor=end.actor, failure=end.failure,
-                                 claim=False)

@@ -167,9 +167,7 @@ class Writes(Moves):
         if batch.chunks:
             self._write_chunks(conn, run_id, batch, row.data, doc)
         if batch.logs:
-            conn.execute(_INSERT_LOGS, [{"run_id": run_id, "time": ln.time,
-                                         "stream": ln.stream[:16], "line": safe_text(ln.text)}
-                                        for ln in batch.logs])
+            conn.execute(_INSERT_LOGS, log_rows(run_id, batch))
         if batch.config:
             doc()["config"] = deep_merge(doc().get("config") or {}, batch.config)
             self._rewrite_fields(conn, row, "config", doc()["config"])
@@ -224,35 +222,17 @@ class Writes(Moves):
 
     def _write_chunks(self, conn: Connection, run_id: str, batch: Batch, row_data: str,
                       doc: Callable[[], dict[str, Any]]) -> None:
-        rows: list[dict[str, Any]] = []
-        latest: dict[str, dict[str, Any]] = {}
-        memo: dict[bytes, chunkio.StepsInfo] = {}  # keys logged together share steps
-        columns: dict[bytes, bytes] = {}  # ... and times
-        for chunk in batch.chunks:
-            if not chunk.steps:
-                continue
-            mine = chunkio.chunk_rows(run_id, chunk, memo, columns)
-            rows.extend(mine)
-            step, value, t, stage = chunkio.latest_point(chunk, max(r["step_max"]
-                                                                    for r in mine))
-            prev = latest.get(chunk.key)
-            if prev is None or step >= prev["step"]:
-                count = len(chunk.steps) + (prev["count"] if prev else 0)
-                latest[chunk.key] = {"run_id": run_id, "key": chunk.key, "step": step,
-                                     "value": None if math.isnan(value) else value,
-                                     "time": t, "stage": stage, "count": count}
-            else:
-                prev["count"] += len(chunk.steps)
+        rows, latest = point_rows(run_id, batch)
         if not rows:
             return
         _INSERT_CHUNKS.run(conn, rows)
-        self._upsert_latest(conn, list(latest.values()))
+        self._upsert_latest(conn, latest)
         # Most runs name no primary metric: skip parsing their whole document (it holds the
         # environment and packages) when its text shows none.
         if _PRIMARY_SET not in row_data:
             return
         primary = doc().get("primary_metric")
-        if primary and primary.get("name") in latest:
+        if primary and any(r["key"] == primary.get("name") for r in latest):
             key = primary["name"]
             found = None
             for chunk in batch.chunks:
@@ -271,6 +251,36 @@ class Writes(Moves):
                                                                  primary["name"]))
         found = chunkio.best_point(series.values, series.steps, primary["mode"])
         primary["best"], primary["step"] = found if found else (None, None)
+
+
+def point_rows(run_id: str, batch: Batch) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``metric_chunks`` rows of a batch's points and the ``metric_latest`` rows they
+    make (each key's last point and its count)."""
+    rows: list[dict[str, Any]] = []
+    latest: dict[str, dict[str, Any]] = {}
+    memo: dict[bytes, chunkio.StepsInfo] = {}  # keys logged together share steps
+    columns: dict[bytes, bytes] = {}  # ... and times
+    for chunk in batch.chunks:
+        if not chunk.steps:
+            continue
+        mine = chunkio.chunk_rows(run_id, chunk, memo, columns)
+        rows.extend(mine)
+        step, value, t, stage = chunkio.latest_point(chunk, max(r["step_max"] for r in mine))
+        prev = latest.get(chunk.key)
+        if prev is None or step >= prev["step"]:
+            count = len(chunk.steps) + (prev["count"] if prev else 0)
+            latest[chunk.key] = {"run_id": run_id, "key": chunk.key, "step": step,
+                                 "value": None if math.isnan(value) else value,
+                                 "time": t, "stage": stage, "count": count}
+        else:
+            prev["count"] += len(chunk.steps)
+    return rows, list(latest.values())
+
+
+def log_rows(run_id: str, batch: Batch) -> list[dict[str, Any]]:
+    """The ``logs`` rows of a batch's lines."""
+    return [{"run_id": run_id, "time": ln.time, "stream": ln.stream[:16],
+             "line": safe_text(ln.text)} for ln in batch.logs]
 
 
 def _better(a: float, b: float, mode: str) -> bool:

@@ -1,0 +1,116 @@
+"""Waiting runs written whole (``deferred.py``): each run's rows in their final form, and the
+rows of every run of a commit in one statement per table.
+
+A short run that ended while its rows waited — ``init``, ``log``, ``finish`` — needs no
+insert-then-update: its row is inserted ``completed`` (or ``failed``, ``canceled``), its
+summary and points beside it. The generic path (``_insert_new_run`` then
+``_write_and_move_in``) reads the row back, updates it and its indexes and runs a dozen
+statements per run; here the same rows cost one statement per table for the whole commit.
+
+Only the usual end is written so (``plain``): a last batch of points, log lines and a
+summary, no lineage, no primary metric to score, OpenLineage off. Anything else goes the
+generic way, which stays the one definition of what a batch and a move write; the tests
+compare the two (``tests/store/test_deferred_runs.py``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from picidae.core import lifecycle
+from picidae.core.lifecycle import RunFacts
+from picidae.core.states import State
+from picidae.core.validation import deep_merge
+from picidae.store.sql import package_sets
+from picidae.store.sql.base import _lineage_on, dumps, fact_columns, field_rows, safe_text
+from picidae.store.sql.writes import _PRIMARY_SET, log_rows, point_rows
+
+if TYPE_CHECKING:
+    from picidae.store.sql.deferred import Waiting
+
+
+def plain(waiting: Waiting) -> bool:
+    """Whether ``rows`` can write ``waiting`` (see the module docstring)."""
+    end = waiting.end
+    if end is None:
+        return False
+    batch, new = end.batch, waiting.new
+    return not (batch.config or batch.outputs or batch.fields or batch.alerts
+                or batch.heartbeat_at is not None or batch.backfill
+                or new.data["inputs"] or new.data["outputs"]
+                or _PRIMARY_SET in new.row["data"])
+
+
+class Rows:
+    """The rows of a commit's whole runs, by table, in the order the runs were made."""
+
+    def __init__(self) -> None:
+        self.runs: list[dict[str, Any]] = []
+        self.packages: dict[str, str] = {}
+        self.fields: list[dict[str, Any]] = []
+        self.tags: list[dict[str, Any]] = []
+        self.transitions: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.chunks: list[dict[str, Any]] = []
+        self.latest: list[dict[str, Any]] = []
+        self.logs: list[dict[str, Any]] = []
+
+    def add(self, waiting: Waiting) -> None:
+        """A plain waiting run's rows (``plain``), as ended."""
+        new, end = waiting.new, waiting.end
+        assert end is not None
+        run_id, created, ws = new.run_id, new.created, new.row["workspace"]
+        batch = end.batch
+        row = dict(new.row)
+        data = dict(new.data)
+        start = State(row["status"])
+        move = lifecycle.effects(RunFacts(run_id, start, row.get("started_at")), end.target,
+                                 at=end.at, reason=end.reason, failure=end.failure)
+        row["status"] = end.target.value
+        row.update(move.columns)
+        if batch.summary:
+            data["summary"] = deep_merge(data.get("summary") or {}, batch.summary)
+        data.update(move.data)
+        if batch.summary or move.data:  # the document changed: written as it ends
+            stored, digest, body = package_sets.split(data)
+            row["data"] = dumps(stored)
+            row.update(fact_columns(data))
+            if digest is not None and body is not None:
+                row["packages_digest"] = digest
+        digest = row["packages_digest"]
+        if digest is not None and new.packages is not None:
+            self.packages[digest] = new.packages
+        self.runs.append(row)
+        self.fields += (field_rows(run_id, "config", data["config"], created)
+                        + field_rows(run_id, "summary", data["summary"], created))
+        self.tags += [{"run_id": run_id, "tag": t} for t in data["tags"]]
+        finals = {"from": start.value, "to": end.target.value, "at": end.at,
+                  "reason": end.reason, "actor": end.actor}
+        for t in [*new.moves, finals]:
+            self.transitions.append({"run_id": run_id, "from_state": t["from"],
+                                     "to_state": t["to"], "at": t["at"],
+                                     "reason": safe_text(t["reason"]), "actor": t["actor"]})
+        source = new.source
+        events = [("run.created", created, {"name": source["name"], "status": source["status"],
+                                            "parent_id": source.get("parent_id")})]
+        events += [("run.transition", t["at"], {"from": t["from"], "to": t["to"],
+                                                "reason": t.get("reason"),
+                                                "actor": t.get("actor")})
+                   for t in source.get("transitions") or []]
+        if batch.summary:
+            events.append(("run.summary", end.at, {"summary": batch.summary}))
+        events.append(("run.transition", end.at, {"from": start.value, "to": end.target.value,
+                                                  "reason": end.reason, "actor": end.actor}))
+        self.events += [{"workspace": ws, "run_id": run_id, "type": kind, "at": at,
+                         "payload": dumps(payload)} for kind, at, payload in events]
+        points, latest = point_rows(run_id, batch)
+        self.chunks += points
+        self.latest += latest
+        self.logs += log_rows(run_id, batch)
+
+
+def lineage_off() -> bool:
+    """Whether no OpenLineage events are to be emitted (else every run goes the generic
+    way, which hands its transitions to the emitter)."""
+    return not _lineage_on()
+
