@@ -181,6 +181,16 @@ def test_flush_writes_a_new_run_at_once(url: str, monkeypatch: pytest.MonkeyPatc
     run.finish()
 
 
+def test_closing_the_store_writes_the_runs_that_wait(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", "30")
+    run = picidae.init("deferred/closed", store=url, capture_env=False)
+    run.finish()
+    assert _statuses_from_outside(url) == {}
+    run.store.close()
+    assert _statuses_from_outside(url) == {run.id: "completed"}
+
+
 def test_other_programs_see_a_new_run_within_the_delay(
         url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", "0.05")

@@ -202,7 +202,7 @@ class Deferred:
                 log.exception("picidae: writing new runs failed")
 
     def report_left(self) -> None:
-        """At exit: write what waits; say which runs could not be written."""
+        """Write what waits; say which runs could not be written (at exit, on closing)."""
         try:
             self.settle()
         except Exception as exc:

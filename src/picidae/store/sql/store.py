@@ -475,6 +475,9 @@ class SqlStore(Writes):
             return artifact_rows.referenced(conn, self.workspace, digest)
 
     def close(self) -> None:
-        """See ``Store.close``."""
+        """See ``Store.close``. Runs waiting to be written are written first (what cannot
+        be is reported on the ``picidae`` logger, by run id)."""
+        if self._deferred:
+            self._deferred.report_left()
         self.engine.dispose()
 
