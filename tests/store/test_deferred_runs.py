@@ -202,6 +202,28 @@ def test_other_programs_see_a_new_run_within_the_delay(
     run.finish()
 
 
+def test_another_program_attaches_to_a_run_that_still_waits(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The id of a new run can reach another program before the run is written: attaching
+    looks for it again for a moment instead of failing."""
+    from picidae.sdk.api import attach_run
+    from picidae.store.sql.postgres import PostgresStore
+
+    monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", "0.3")
+    run = picidae.init("deferred/handed-over", store=url, capture_env=False)
+    # Another program's store: its own connections, none of this one's waiting runs.
+    other = PostgresStore(url) if "://" in url else SqliteStore(Path(url))
+    try:
+        attached = attach_run(other, run.id)
+        assert attached.id == run.id and attached.status == "running"
+        attached.log(acc=0.5).finish()
+        assert other.get_run(run.id)["status"] == "completed"
+    finally:
+        other.close()
+    with pytest.raises(picidae.RunNotFound):  # an id no program made fails, in a moment
+        attach_run(open_store(url), "no-such-run")
+
+
 @pytest.mark.parametrize("raw", ["-1", "soon", "inf"])
 def test_a_bad_delay_is_refused_in_one_line(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", raw)

@@ -11,6 +11,7 @@ import atexit
 import os
 import sys
 import threading
+import time
 import traceback as tb
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -25,7 +26,7 @@ from picidae.core.validation import (
     clean_tags,
     deep_merge,
 )
-from picidae.errors import InvalidInput, RunFinished
+from picidae.errors import InvalidInput, RunFinished, RunNotFound
 from picidae.sdk import capture, start
 from picidae.sdk.noop import NoopRun
 from picidae.sdk.run import Run, defers_new_runs
@@ -101,11 +102,25 @@ def create_run(store: Store, name: str | None, *, alias: str | None = None, pare
     return run
 
 
+def _find_run(store: Store, run_id: str) -> dict[str, Any]:
+    """``store.get_run(run_id)``, looked for again for a moment when it is not there: a run
+    another program just made may wait up to ``PICIDAE_NEW_RUN_DELAY_S`` in that program
+    before it is written (``store/sql/deferred.py``), and its id may reach us sooner."""
+    deadline = time.monotonic() + max(1.0, 4 * settings().new_run_delay_s)
+    while True:
+        try:
+            return store.get_run(run_id)
+        except RunNotFound:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
+
+
 def attach_run(store: Store, run_id: str, *, config: Mapping[str, Any] | None = None,
                tags: Iterable[str] | None = None, name: str | None = None,
                extras: start.Extras | None = None) -> Run:
     """Attach to an existing, unfinished run (queued for this process, or resumed)."""
-    rec = store.get_run(run_id)
+    rec = _find_run(store, run_id)
     status = State(rec["status"])
     if status in TERMINAL or status is State.ARCHIVED:
         raise RunFinished(f"run {run_id} is {status.value}; it cannot be attached to. Start a "
