@@ -5,12 +5,18 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from picidae.core.ids import id_time, new_id
 from picidae.core.validation import (
+    MAX_DOC_BYTES,
     clean_fraction,
     clean_key,
     clean_mapping,
@@ -171,3 +177,43 @@ def test_new_records_share_no_default_and_keep_plain_values() -> None:
     assert kept["nested"] == {"deep": [1, [2, 3]]} and math.isnan(kept["nan"])
     assert [type(kept[k]) for k in ("f", "i", "b", "n", "s", "np")] == [
         float, int, bool, type(None), str, np.float64]
+
+
+# -- clean_mapping's one-pass path for plain dicts gives what the careful path gives ------
+
+_text = st.text(alphabet=st.characters(max_codepoint=0x3000, blacklist_categories=()),
+                max_size=6) | st.sampled_from(["lr", " lr", "lr ", "", "a\x7f", "x" * 257])
+_leaf = (st.floats(allow_nan=False) | st.integers(min_value=-(1 << 70), max_value=1 << 70)
+         | st.booleans() | st.none() | _text | st.just(np.float32(0.5)) | st.just(object()))
+_docs = st.recursive(
+    _leaf, lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+    | st.dictionaries(_text | st.integers(), inner, max_size=4), max_leaves=20)
+
+
+def _outcome(value: object) -> object:
+    try:
+        return ("ok", repr(clean_mapping(value, "config")))
+    except InvalidInput as exc:
+        return ("refused", str(exc), exc.field)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_text | st.integers(), _docs, max_size=6))
+def test_a_plain_dict_is_cleaned_as_any_other_mapping(doc: dict[Any, Any]) -> None:
+    # A MappingProxyType is not a dict: it takes the careful path, key by key.
+    assert _outcome(doc) == _outcome(MappingProxyType(doc))
+
+
+def test_a_deep_or_large_plain_dict_is_measured_exactly() -> None:
+    deep: dict[str, Any] = {"v": 1}
+    for _ in range(40):
+        deep = {"d": deep}
+    with pytest.raises(InvalidInput, match="nested more than 32 levels"):
+        clean_mapping(deep, "config")
+    big = {"s": "x" * (MAX_DOC_BYTES - 8)}  # its bound is over the limit; its JSON is not
+    assert clean_mapping(big, "config") == big
+    with pytest.raises(InvalidInput, match="bytes as JSON"):
+        clean_mapping({"s": "x" * MAX_DOC_BYTES}, "config")
+    wide = {f"k{i}": {str(j): j for j in range(101)} for i in range(100)}
+    with pytest.raises(InvalidInput, match="more than 10000 keys"):
+        clean_mapping(wide, "config")

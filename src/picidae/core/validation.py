@@ -175,10 +175,17 @@ def json_value(value: Any, field: str, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
-            if not isinstance(k, str):
-                raise InvalidInput(f"{field} keys must be strings, got {k!r}", field=field)
-            clean_text(k, field)
-            out[k] = json_value(v, f"{field}.{k}", depth + 1)
+            if type(k) is not str or not k.isascii():
+                if not isinstance(k, str):
+                    raise InvalidInput(f"{field} keys must be strings, got {k!r}",
+                                       field=field)
+                clean_text(k, field)
+            kind = type(v)
+            if kind is float or kind is int or kind is bool or v is None or (
+                    kind is str and v.isascii()):
+                out[k] = v  # a leaf as the call below would return it, without the call
+            else:
+                out[k] = json_value(v, f"{field}.{k}", depth + 1)
         return out
     if isinstance(value, list | tuple | set | frozenset):
         return [json_value(v, field, depth + 1) for v in value]
@@ -199,11 +206,113 @@ def clean_mapping(value: object, field: str) -> dict[str, Any]:
     if len(value) > MAX_DOC_KEYS:
         raise InvalidInput(f"{field} has {len(value)} keys; at most {MAX_DOC_KEYS}",
                            field=field)
+    if type(value) is dict:
+        plain = _plain_dict(value, 0, True)
+        if plain is not None and plain[1] <= MAX_DOC_BYTES and plain[2] <= MAX_DOC_KEYS:
+            return plain[0]
     for key in value:
         clean_key(key, field)
     out: dict[str, Any] = json_value(dict(value), field)
     check_size(out, field)
     return out
+
+
+#: Bounds on a leaf's compact JSON: a float's ``repr`` (``-1.7976931348623157e+308``,
+#: ``-Infinity``), an int of at most 64 bits, ``false``, ``null``.
+_FLOAT_BYTES, _INT_BYTES, _CONST_BYTES = 24, 20, 5
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+def _plain_dict(doc: dict[str, Any], depth: int, top: bool,
+                ) -> tuple[dict[str, Any], int, int] | None:
+    """``clean_mapping``'s usual case in one pass: ``json_value(doc)`` for a document of
+    plain dicts, lists, tuples and scalars with ASCII text, with an upper bound of its
+    compact JSON's UTF-8 bytes (a character escapes to at most 6) and its flattened key
+    count (as ``_leaves``), so the document is neither serialized nor walked again to be
+    measured. ``None`` for anything else, and for anything the careful path would refuse
+    (``top``: the keys ``clean_key`` checks): that path then says precisely what."""
+    out: dict[str, Any] = {}
+    size = 2
+    leaves = 0
+    for k, v in doc.items():
+        if type(k) is not str or not k.isascii():
+            return None
+        if top and not (k.isprintable() and 0 < len(k) <= MAX_KEY and k[0] != " "
+                        and k[-1] != " "):
+            return None
+        kind = type(v)
+        if kind is float:
+            size += _FLOAT_BYTES
+        elif kind is int:
+            if not _INT_MIN <= v <= _INT_MAX:
+                return None
+            size += _INT_BYTES
+        elif kind is bool or v is None:
+            size += _CONST_BYTES
+        elif kind is str:
+            if not v.isascii():
+                return None
+            size += 6 * len(v) + 2
+        elif depth >= 32:
+            return None
+        elif kind is dict:
+            inner = _plain_dict(v, depth + 1, False)
+            if inner is None:
+                return None
+            v, n, below = inner
+            size += n
+            leaves += below - 1 if below else 0
+        elif kind is list or kind is tuple:
+            items = _plain_list(v, depth + 1)
+            if items is None:
+                return None
+            v, n = items
+            size += n
+        else:
+            return None
+        out[k] = v
+        size += 6 * len(k) + 4
+        leaves += 1
+    return out, size, leaves
+
+
+def _plain_list(seq: list[Any] | tuple[Any, ...], depth: int,
+                ) -> tuple[list[Any], int] | None:
+    """``_plain_dict`` for a list or tuple (a list, as ``json_value`` makes it)."""
+    out: list[Any] = []
+    size = 2
+    for v in seq:
+        kind = type(v)
+        if kind is float:
+            size += _FLOAT_BYTES + 1
+        elif kind is int:
+            if not _INT_MIN <= v <= _INT_MAX:
+                return None
+            size += _INT_BYTES + 1
+        elif kind is bool or v is None:
+            size += _CONST_BYTES + 1
+        elif kind is str:
+            if not v.isascii():
+                return None
+            size += 6 * len(v) + 3
+        elif depth >= 32:
+            return None
+        elif kind is dict:
+            inner = _plain_dict(v, depth + 1, False)
+            if inner is None:
+                return None
+            v, n, _ = inner
+            size += n + 1
+        elif kind is list or kind is tuple:
+            items = _plain_list(v, depth + 1)
+            if items is None:
+                return None
+            v, n = items
+            size += n + 1
+        else:
+            return None
+        out.append(v)
+    return out, size
 
 
 def _leaves(value: Any, limit: int) -> int:
