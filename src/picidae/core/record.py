@@ -32,6 +32,15 @@ _SET_HERE = ("name", "status", "created_at", "transitions")
 #: copy of its default) or a column (``None``).
 _DEFAULTED = tuple((name, BY_NAME[name].stored == DATA) for name in names(create=True)
                    if name not in _SET_HERE)
+#: The same as a template: every one ``None``, in table order; then the data fields whose
+#: default is an empty dict or list (a new one each, made by its type) and the others
+#: (copied by ``data_default``).
+_BLANK: dict[str, Any] = dict.fromkeys(name for name, _ in _DEFAULTED)
+_EMPTY = tuple((name, type(BY_NAME[name].default)) for name, data in _DEFAULTED
+               if data and type(BY_NAME[name].default) in (dict, list)
+               and not BY_NAME[name].default)
+_COPIED = tuple(name for name, data in _DEFAULTED if data and BY_NAME[name].default
+                is not None and name not in dict(_EMPTY))
 
 
 def new_record(name: str | None, *, status: str = "running", parent: dict[str, Any] | None = None,
@@ -48,8 +57,11 @@ def new_record(name: str | None, *, status: str = "running", parent: dict[str, A
     now = cleaned.pop("created_at", None) or (time.time() if now is None else now)
     run_id = new_id()
     running = status == State.RUNNING.value
-    record: dict[str, Any] = {name: data_default(name) if data else None
-                              for name, data in _DEFAULTED}
+    record = _BLANK.copy()
+    for field, kind in _EMPTY:
+        record[field] = kind()
+    for field in _COPIED:
+        record[field] = data_default(field)
     record.update({
         "id": run_id,
         "name": clean_name(name),

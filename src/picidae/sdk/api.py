@@ -97,7 +97,7 @@ def create_run(store: Store, name: str | None, *, alias: str | None = None, pare
     create = store.create_run
     if settings().new_run_delay_s > 0 and defers_new_runs(store):
         create = store.create_run_later
-    run = Run(store, create(record))
+    run = Run(store, create(record), fresh=True)
     start.begin(run, extras)
     return run
 

@@ -111,6 +111,13 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+@functools.cache
+def _cpu_count() -> int | None:
+    """``os.cpu_count()``, read once per process (on Linux it opens and parses a file under
+    ``/sys`` on every call: most of the environment's cost for each run of a sweep)."""
+    return os.cpu_count()
+
+
 def _memory_bytes() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -128,7 +135,7 @@ def environment() -> dict[str, Any]:
         "pid": os.getpid(),
         "cwd": os.getcwd(),
         "executable": sys.executable,
-        "cpu_count": os.cpu_count(),
+        "cpu_count": _cpu_count(),
         "cpu_model": _cpu_model(),
         "memory_bytes": _memory_bytes(),
         "variables": variables(),
@@ -221,6 +228,22 @@ def git_ready(cwd: Path | None = None) -> bool:
     """Whether the git state of ``cwd`` was captured already and has no diff to upload."""
     found = _git_cache.get(_where(cwd))
     return found is not None and not found[1]
+
+
+_versions: tuple[list[tuple[str, str]] | None, dict[str, str]] | None = None
+
+
+def package_versions() -> dict[str, str]:
+    """``dict(packages())`` as a new dict, copied from one the process keeps for its cached
+    packages (a dict's copy costs a tenth of building it from the pairs)."""
+    global _versions
+    if _packages_cache is None:
+        packages()
+    with _cache_lock:
+        pairs, seen = _packages_cache, _versions
+        if seen is None or seen[0] is not pairs:
+            seen = _versions = (pairs, dict(pairs or ()))
+    return dict(seen[1])
 
 
 def packages() -> list[tuple[str, str]]:

@@ -24,11 +24,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from picidae.errors import PicidaeError, RunFinished, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
+
+if TYPE_CHECKING:
+    from picidae.sdk.spool import Spool
 
 log = logging.getLogger("picidae")
 
@@ -78,8 +81,9 @@ class Outbox:
     every call."""
 
     def __init__(self, run_id: str, store: Store, name: str | None = None, *,
-                 after_end: Callable[[Batch], bool] | None = None) -> None:
-        from picidae.sdk.spool import Spool
+                 after_end: Callable[[Batch], bool] | None = None,
+                 fresh: bool = False) -> None:
+        from picidae.sdk.spool import Spool, spool_root
 
         self.run_id = run_id
         self.store = store
@@ -88,7 +92,10 @@ class Outbox:
         #: ``store.lifecycle.is_epilogue``); by default none.
         self.after_end = after_end
         self.memory: deque[tuple[Batch, int]] = deque()
-        self.spool = Spool.open(run_id)  # what an earlier process of this run left
+        # What an earlier process of this run left; a run this process just created
+        # (``fresh``) has nothing there, so its spool is only made when first needed.
+        self._spool: Spool | None = None if fresh else Spool.open(run_id)
+        self._spool_root = spool_root()
         self.failures = 0
         self.retry_at = 0.0
         self.last_error: str | None = None
@@ -96,11 +103,20 @@ class Outbox:
         self.finished: RunFinished | None = None
         self._spill_failed = False
 
+    @property
+    def spool(self) -> Spool:
+        """The run's spool (see ``__init__``)."""
+        if self._spool is None:
+            from picidae.sdk.spool import Spool
+
+            self._spool = Spool(self._spool_root / self.run_id, self.run_id)
+        return self._spool
+
     # -- state ----------------------------------------------------------------------------
 
     def empty(self) -> bool:
         """Nothing waits to be sent (set-aside entries do not count)."""
-        return not self.memory and not self.spool.pending()
+        return not self.memory and (self._spool is None or not self._spool.pending())
 
     def due(self, now: float) -> bool:
         """Whether the backoff allows a try now."""
@@ -264,6 +280,8 @@ class Outbox:
     def report(self) -> bool:
         """After ``finish``: spool whatever is still in memory and, when anything is left,
         say what and where (the ``picidae`` logger, and stderr). True when nothing is."""
+        if self._spool is None and not self.memory:
+            return True  # nothing was ever spooled, nothing is left to spool
         self.spill_all()
         batches, points, lines, has_end = self.spool.totals()
         if not batches and not has_end:

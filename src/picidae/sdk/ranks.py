@@ -55,20 +55,39 @@ class Launch:
     job: str | None
 
 
+#: The process environment (``os.environ``'s own dict) and what ``launch`` read from it.
+_seen: tuple[dict[object, object], Launch] | None = None
+
+
 def launch(job: str | None = None) -> Launch:
-    """This process's rank and world size from the launcher's variables, and the job key."""
+    """This process's rank and world size from the launcher's variables, and the job key
+    (``job`` when given). Read again only when the environment changed: comparing
+    ``os.environ``'s own dict is one C-level comparison, where reading the dozen variables
+    costs more than the rest of ``init``'s checks."""
+    global _seen
+    raw = getattr(os.environ, "_data", None)
+    seen = _seen
+    if seen is not None and raw is not None and raw == seen[0]:
+        found = seen[1]
+    else:
+        found = _read_launch()
+        _seen = (dict(raw), found) if isinstance(raw, dict) else None
+    return found if job is None else Launch(found.rank, found.world_size, job)
+
+
+def _read_launch() -> Launch:
+    job: str | None = None
     rank = _int_env(_RANK) or 0
     size = _int_env(_SIZE) or 1
-    if job is None:
-        elastic = os.environ.get("TORCHELASTIC_RUN_ID", "").strip()
-        slurm = os.environ.get("SLURM_JOB_ID", "").strip()
-        addr, port = os.environ.get("MASTER_ADDR", ""), os.environ.get("MASTER_PORT", "")
-        if elastic and elastic != "none":
-            job = elastic
-        elif slurm:
-            job = slurm
-        elif addr and port:
-            job = f"{addr}:{port}"
+    elastic = os.environ.get("TORCHELASTIC_RUN_ID", "").strip()
+    slurm = os.environ.get("SLURM_JOB_ID", "").strip()
+    addr, port = os.environ.get("MASTER_ADDR", ""), os.environ.get("MASTER_PORT", "")
+    if elastic and elastic != "none":
+        job = elastic
+    elif slurm:
+        job = slurm
+    elif addr and port:
+        job = f"{addr}:{port}"
     return Launch(rank, max(size, rank + 1), job)
 
 

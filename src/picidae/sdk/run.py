@@ -103,7 +103,7 @@ def child_name(parent: str, name: Any) -> Any:
 class Run:
     """A run being recorded by this process. Made by ``picidae.init`` or ``Run.child``."""
 
-    def __init__(self, store: Store, record: dict[str, Any]) -> None:
+    def __init__(self, store: Store, record: dict[str, Any], *, fresh: bool = False) -> None:
         self._store = store
         self._record = record
         self.id: str = record["id"]
@@ -127,7 +127,7 @@ class Run:
         self._pending = Batch()
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._outbox = Outbox(self.id, store, self.name)  # batches the store has not taken
+        self._outbox = Outbox(self.id, store, self.name, fresh=fresh)  # fresh: none spooled
         self._ended = False
         self._ending = False  # finish() has begun: the writer sends no more heartbeats
         self._children = 0
@@ -369,7 +369,7 @@ class Run:
             batch, self._pending = self._pending, Batch()
         batch.chunks = pack_points(entries) if entries else []
         batch.logs = lines
-        batch.batch_id = uuid.uuid4().hex
+        batch.batch_id = None if batch.empty() else uuid.uuid4().hex  # an empty one: never sent
         return batch
 
     def _flush(self, *, scheduled: bool = False) -> None:

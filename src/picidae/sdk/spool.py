@@ -34,9 +34,18 @@ _seq = itertools.count(1)
 _seq_lock = threading.Lock()
 
 
+_root: tuple[object, Path] | None = None
+
+
 def spool_root() -> Path:
-    """Where every run's spool folder lives: ``PICIDAE_HOME/spool``."""
-    return settings().home / "spool"
+    """Where every run's spool folder lives: ``PICIDAE_HOME/spool`` (the path is made again
+    only when the settings changed: every new run's outbox asks)."""
+    global _root
+    cfg = settings()
+    root = _root
+    if root is None or root[0] is not cfg:
+        root = _root = (cfg, cfg.home / "spool")
+    return root[1]
 
 
 def _store_label(store: Store) -> str | None:

@@ -170,7 +170,7 @@ def _artifacts_usable(run: Run) -> bool:
 
 
 def _package_fields() -> dict[str, Any]:
-    update: dict[str, Any] = {"packages": dict(capture.packages())}
+    update: dict[str, Any] = {"packages": capture.package_versions()}
     found = capture.gpus()
     if found is not None:
         update["gpus"] = found
