@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -85,7 +86,9 @@ class Background:
     """One run's background jobs, its inputs and its warnings (see the module docstring)."""
 
     def __init__(self, run: Run, record: dict[str, Any]) -> None:
-        self.run = run
+        # A weak reference: the run holds its jobs, not the other way round, so a finished
+        # run is freed as soon as the program drops it (no cycle for the collector).
+        self._run = weakref.ref(run)
         self.inputs: list[dict[str, Any]] = list(record.get("inputs") or [])
         self.warnings: list[dict[str, Any]] = list(record.get("warnings") or [])
         self.fields: dict[str, dict[str, Any]] = {
@@ -93,6 +96,14 @@ class Background:
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
         self._artifacts: ArtifactStore | None = None
+
+    @property
+    def run(self) -> Run:
+        """The run these jobs are for (alive while any job is: each holds it)."""
+        run = self._run()
+        if run is None:
+            raise ReferenceError("the run of these background jobs is gone")
+        return run
 
     def artifact_store(self) -> ArtifactStore:
         """Where this run's artifact content goes (resolved on first use)."""
