@@ -264,3 +264,35 @@ def test_a_busy_database_delays_new_runs_and_loses_none(
     assert [picidae.get_run(i, store=store_dir).metrics("acc").values for i in ids] == [
         [float(i)] for i in range(20)]
     other.close()
+
+
+def test_runs_after_one_the_database_refused_wait_for_the_next_try() -> None:
+    """A commit that fails falls back to one run at a time; when the database turns busy
+    part-way, that run and every run after it wait for the next try (none is dropped)."""
+    from contextlib import nullcontext
+
+    from picidae.errors import StoreUnavailable
+    from picidae.store.sql.deferred import Deferred, NewRun, Waiting
+
+    written: list[str] = []
+    busy = {"x"}
+
+    def write(conn: Any, batch: list[Waiting]) -> None:
+        ids = [w.new.run_id for w in batch]
+        if len(ids) > 1:
+            raise ValueError("one of these runs is bad")
+        if ids[0] in busy:
+            busy.discard(ids[0])
+            raise StoreUnavailable("database is locked")
+        written.extend(ids)
+
+    deferred = Deferred(lambda: nullcontext(), write)
+    for run_id in ("a", "x", "c"):
+        new = NewRun(run_id, {}, {}, None, [], 0.0, {}, {})
+        deferred._waiting[run_id] = Waiting(new, None)  # as add() keeps them, no thread
+    with pytest.raises(StoreUnavailable):
+        deferred.settle()
+    assert written == ["a"] and sorted(deferred._waiting) == ["c", "x"]
+    deferred.settle()
+    assert written == ["a", "x", "c"]
+    assert not deferred

@@ -27,7 +27,7 @@ from picidae.core.validation import flatten
 from picidae.errors import RunNotFound, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.sql import lineage, package_sets
-from picidae.store.sql.deferred import Deferred, Waiting
+from picidae.store.sql.deferred import Deferred, Waiting, _open, in_transaction
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import events, run_fields, runs, transitions
 
@@ -53,17 +53,6 @@ _FLOAT_COLUMNS = tuple(name for name in COLUMN_FIELDS
 #: ``Connection.info`` key of the transitions to emit to OpenLineage after the commit.
 _LINEAGE = "picidae_openlineage"
 _LINEAGE_KINDS = ("run.created", "run.transition")
-
-
-#: How many transactions this thread has open (``_open_tx``): a transaction opened inside
-#: another does not write waiting runs first (its own connection would wait on the outer's
-#: locks).
-_open = threading.local()
-
-
-def in_transaction() -> bool:
-    """Whether this thread is inside one of the store's transactions."""
-    return getattr(_open, "depth", 0) > 0
 
 
 def _lineage_on() -> bool:

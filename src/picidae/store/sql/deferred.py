@@ -162,11 +162,11 @@ class Deferred:
             except Exception:
                 if len(batch) == 1:
                     raise
-                for one in batch:
+                for i, one in enumerate(batch):
                     try:
                         self._write([one])
                     except StoreUnavailable:
-                        self._put_back([one])
+                        self._put_back(batch[i:])  # this run and the ones after it wait
                         raise
                     except Exception as exc:  # not the caller's error: report and go on
                         log.error("picidae: run %s could not be recorded: %s",
@@ -212,6 +212,17 @@ class Deferred:
                           len(left), exc, ", ".join(left))
 
 
+#: How many store transactions this thread has open (``SqlBase._open_tx``): a transaction
+#: opened inside another does not write waiting runs first (its own connection would wait on
+#: the outer one's locks).
+_open = threading.local()
+
+
+def in_transaction() -> bool:
+    """Whether this thread is inside one of the store's transactions."""
+    return getattr(_open, "depth", 0) > 0
+
+
 #: Every ``Deferred`` of this process: settled before a fork and at exit.
 _ALL: weakref.WeakSet[Deferred] = weakref.WeakSet()
 
@@ -223,6 +234,12 @@ def settle_all() -> None:
             deferred.report_left()
 
 
+def _before_fork() -> None:
+    # Not from inside a transaction: writing needs the write lock it may hold.
+    if not in_transaction():
+        settle_all()
+
+
 def _after_fork_in_child() -> None:
     # The parent writes what waited (it settled before the fork); the child starts afresh.
     for deferred in list(_ALL):
@@ -230,4 +247,4 @@ def _after_fork_in_child() -> None:
 
 
 atexit.register(settle_all)
-os.register_at_fork(before=settle_all, after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from picidae.errors import StoreUnavailable
-from picidae.store.sql.base import in_transaction
+from picidae.store.sql.deferred import in_transaction
 from picidae.store.sql.migrate import HEAD, current_revision, upgrade_if_needed
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.store import SqlStore
