@@ -24,8 +24,8 @@ def _float(name: str, default: float) -> float:
     return value
 
 
-def _seconds(name: str, default: float) -> float:
-    """A number of seconds, 0 allowed (``_float`` wants it positive)."""
+def _limit(name: str, default: float, *, zero: bool = False) -> float:
+    """A positive number (``zero``: a finite number of seconds, 0 allowed)."""
     raw = (os.environ.get(name) or "").strip()
     if not raw:
         return default
@@ -33,26 +33,11 @@ def _seconds(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
+    if not (value >= 0 and value != float("inf") if zero else value > 0):
         from picidae.errors import InvalidInput
 
-        raise InvalidInput(f"{name} must be a number of seconds, 0 or more, got {raw!r}",
-                           field=name)
-    return value
-
-
-def _limit(name: str, default: float) -> float:
-    raw = (os.environ.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        from picidae.errors import InvalidInput
-
-        raise InvalidInput(f"{name} must be a positive number, got {raw!r}", field=name)
+        wanted = "a number of seconds, 0 or more" if zero else "a positive number"
+        raise InvalidInput(f"{name} must be {wanted}, got {raw!r}", field=name)
     return value
 
 
@@ -147,7 +132,7 @@ class Settings:
             compute_target=(os.environ.get("PICIDAE_COMPUTE_TARGET") or "").strip() or "local",
             buffer_mb=_limit("PICIDAE_BUFFER_MB", 256.0),
             finish_timeout_s=_limit("PICIDAE_FINISH_TIMEOUT_S", 60.0),
-            new_run_delay_s=_seconds("PICIDAE_NEW_RUN_DELAY_S", 0.05),
+            new_run_delay_s=_limit("PICIDAE_NEW_RUN_DELAY_S", 0.05, zero=True),
             system_metrics=_flag("PICIDAE_SYSTEM_METRICS", True),
             system_interval_s=_float("PICIDAE_SYSTEM_INTERVAL_S", 10.0),
             openlineage_url=(os.environ.get("PICIDAE_OPENLINEAGE_URL") or "").strip() or None,
