@@ -29,11 +29,12 @@ from picidae.core.validation import (
 from picidae.errors import InvalidInput, RunFinished, RunNotFound
 from picidae.sdk import capture, start
 from picidae.sdk.noop import NoopRun
-from picidae.sdk.run import Run, defers_new_runs
+from picidae.sdk.run import Run
 from picidae.sdk.view import RunView
 from picidae.sdk.writer import writer
 from picidae.settings import settings
 from picidae.store.base import RunQuery, Store
+from picidae.store.capabilities import defers_new_runs
 from picidae.store.registry import StoreLocation, open_store
 
 _enabled: bool | None = None

@@ -17,7 +17,7 @@ import uuid
 from collections import deque
 from collections.abc import Mapping
 from types import SimpleNamespace, TracebackType
-from typing import Any, TypeGuard
+from typing import Any
 
 from picidae.core.alerts import check_alert
 from picidae.core.lifecycle import heartbeat_every, parse_state
@@ -53,7 +53,7 @@ from picidae.sdk.writer import (
 )
 from picidae.settings import settings
 from picidae.store.base import Batch, Store
-from picidae.store.capabilities import DeferringStore, EndingStore
+from picidae.store.capabilities import defers_new_runs, ends_at_once
 from picidae.store.lifecycle import retry_if_lost
 
 log = logging.getLogger("picidae")
@@ -67,29 +67,6 @@ def _as_mapping(args: Any) -> Any:
     if isinstance(args, argparse.Namespace | SimpleNamespace):
         return vars(args)
     return args
-
-
-_ENDING: dict[type, bool] = {}
-_DEFERRING: dict[type, bool] = {}
-
-
-def _ends_at_once(store: Store) -> TypeGuard[EndingStore]:
-    """``isinstance(store, EndingStore)``, answered once per store class (a protocol check
-    looks up every method of ``Store``: more than the transaction it saves)."""
-    kind = type(store)
-    found = _ENDING.get(kind)
-    if found is None:
-        found = _ENDING[kind] = isinstance(store, EndingStore)
-    return found
-
-
-def defers_new_runs(store: Store) -> TypeGuard[DeferringStore]:
-    """``isinstance(store, DeferringStore)``, answered once per store class."""
-    kind = type(store)
-    found = _DEFERRING.get(kind)
-    if found is None:
-        found = _DEFERRING[kind] = isinstance(store, DeferringStore)
-    return found
 
 
 def child_name(parent: str, name: Any) -> Any:
@@ -515,7 +492,7 @@ class Run:
         refused: otherwise (or when the store raises, having applied nothing) False, and
         ``_end`` takes the batch the usual way — sent, retried, spooled — then moves."""
         store = self._store
-        if self._managed is not None or not _ends_at_once(store):
+        if self._managed is not None or not ends_at_once(store):
             return False
         with self._flush_lock:
             outbox = self._outbox

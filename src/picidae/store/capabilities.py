@@ -38,7 +38,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 from picidae.store.base import Batch, RunQuery, Store
 
@@ -401,6 +401,29 @@ class DeferringStore(Store, Protocol):
     def settle(self) -> None:
         """Write the runs that wait (``create_run_later``) now."""
         ...
+
+
+#: ``isinstance`` answers by (store class, protocol): a protocol check looks up every method
+#: of ``Store``, which costs more than the transaction an ability saves on the SDK's paths.
+_ABLE: dict[tuple[type, type], bool] = {}
+
+
+def _able(store: Store, protocol: type) -> bool:
+    key = (type(store), protocol)
+    found = _ABLE.get(key)
+    if found is None:
+        found = _ABLE[key] = isinstance(store, protocol)
+    return found
+
+
+def ends_at_once(store: Store) -> TypeGuard[EndingStore]:
+    """``isinstance(store, EndingStore)``, answered once per store class."""
+    return _able(store, EndingStore)
+
+
+def defers_new_runs(store: Store) -> TypeGuard[DeferringStore]:
+    """``isinstance(store, DeferringStore)``, answered once per store class."""
+    return _able(store, DeferringStore)
 
 
 if TYPE_CHECKING:  # mypy proves the table above, signatures included (isinstance checks names)
