@@ -144,6 +144,18 @@ def test_an_illegal_end_of_a_waiting_run_is_refused_at_once(
     assert sql_store.metrics(record["id"], "acc").values == []
 
 
+def test_another_workspace_cannot_end_a_waiting_run(
+        sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", "30")
+    record = new_record("deferred/mine")
+    sql_store.create_run_later(record)
+    other = sql_store.for_workspace("someone-else")
+    with pytest.raises(picidae.RunNotFound):
+        other.write_and_move(record["id"], _batch("b-other"), "canceled")
+    rec = sql_store.get_run(record["id"])
+    assert rec["status"] == "running" and rec["summary"] == {}
+
+
 def test_a_run_that_cannot_be_written_costs_no_other(
         sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:

@@ -123,8 +123,8 @@ class Writes(Moves):
         ``_write_and_move_in`` would check it, written with them. False when they do not
         wait (any more)."""
         waiting = self._deferred.get(run_id)
-        if waiting is None:
-            return False
+        if waiting is None or waiting.new.row["workspace"] != self.workspace:
+            return False  # (another workspace's run: the usual way says it is not found)
         rec = waiting.new.record
         current = RunFacts(run_id, State(rec["status"]), rec.get("started_at"), None, None,
                            claimed=rec.get("queue") is not None)
