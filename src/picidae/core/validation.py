@@ -240,39 +240,12 @@ def _plain_dict(doc: dict[str, Any], depth: int, top: bool,
         if top and not (k.isprintable() and 0 < len(k) <= MAX_KEY and k[0] != " "
                         and k[-1] != " "):
             return None
-        kind = type(v)
-        if kind is float:
-            size += _FLOAT_BYTES
-        elif kind is int:
-            if not _INT_MIN <= v <= _INT_MAX:
-                return None
-            size += _INT_BYTES
-        elif kind is bool or v is None:
-            size += _CONST_BYTES
-        elif kind is str:
-            if not v.isascii():
-                return None
-            size += 6 * len(v) + 2
-        elif depth >= 32:
+        got = _plain_value(v, depth)
+        if got is None:
             return None
-        elif kind is dict:
-            inner = _plain_dict(v, depth + 1, False)
-            if inner is None:
-                return None
-            v, n, below = inner
-            size += n
-            leaves += below - 1 if below else 0
-        elif kind is list or kind is tuple:
-            items = _plain_list(v, depth + 1)
-            if items is None:
-                return None
-            v, n = items
-            size += n
-        else:
-            return None
-        out[k] = v
-        size += 6 * len(k) + 4
-        leaves += 1
+        out[k], n, below = got
+        size += n + 6 * len(k) + 4
+        leaves += below or 1  # a dict's keys below it, else the key itself
     return out, size, leaves
 
 
@@ -282,37 +255,35 @@ def _plain_list(seq: list[Any] | tuple[Any, ...], depth: int,
     out: list[Any] = []
     size = 2
     for v in seq:
-        kind = type(v)
-        if kind is float:
-            size += _FLOAT_BYTES + 1
-        elif kind is int:
-            if not _INT_MIN <= v <= _INT_MAX:
-                return None
-            size += _INT_BYTES + 1
-        elif kind is bool or v is None:
-            size += _CONST_BYTES + 1
-        elif kind is str:
-            if not v.isascii():
-                return None
-            size += 6 * len(v) + 3
-        elif depth >= 32:
+        got = _plain_value(v, depth)
+        if got is None:
             return None
-        elif kind is dict:
-            inner = _plain_dict(v, depth + 1, False)
-            if inner is None:
-                return None
-            v, n, _ = inner
-            size += n + 1
-        elif kind is list or kind is tuple:
-            items = _plain_list(v, depth + 1)
-            if items is None:
-                return None
-            v, n = items
-            size += n + 1
-        else:
-            return None
-        out.append(v)
+        out.append(got[0])
+        size += got[1] + 1
     return out, size
+
+
+def _plain_value(v: Any, depth: int) -> tuple[Any, int, int] | None:
+    """One value of ``_plain_dict`` or ``_plain_list`` at ``depth``: as ``json_value``
+    makes it, a bound of its compact JSON's bytes, and the flattened keys below it (a
+    dict's; 0 for anything else); ``None`` for anything the careful path must see."""
+    kind = type(v)
+    if kind is float:
+        return v, _FLOAT_BYTES, 0
+    if kind is int:
+        return (v, _INT_BYTES, 0) if _INT_MIN <= v <= _INT_MAX else None
+    if kind is bool or v is None:
+        return v, _CONST_BYTES, 0
+    if kind is str:
+        return (v, 6 * len(v) + 2, 0) if v.isascii() else None
+    if depth >= 32:
+        return None
+    if kind is dict:
+        return _plain_dict(v, depth + 1, False)
+    if kind is list or kind is tuple:
+        items = _plain_list(v, depth + 1)
+        return None if items is None else (items[0], items[1], 0)
+    return None
 
 
 def _leaves(value: Any, limit: int) -> int:
