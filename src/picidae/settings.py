@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 
 def _float(name: str, default: float) -> float:
@@ -143,29 +146,47 @@ class Settings:
         )
 
 
+T = TypeVar("T")
+
+
+def on_environ(read: Callable[[], T]) -> Callable[[], T]:
+    """``read``, called again only when the process environment changed since its last call:
+    comparing ``os.environ``'s own dict (bytes on POSIX) with a copy is one C-level
+    comparison, far cheaper than reading and decoding variables, and the hot paths ask
+    several times per run."""
+    seen: tuple[dict[object, object] | None, T] | None = None
+
+    @functools.wraps(read)
+    def current() -> T:
+        nonlocal seen
+        raw = getattr(os.environ, "_data", None)
+        last = seen
+        if last is not None and raw is not None and raw == last[0]:
+            return last[1]
+        value = read()
+        seen = (dict(raw) if isinstance(raw, dict) else None, value)
+        return value
+
+    return current
+
+
 _last: tuple[tuple[tuple[str, str], ...], str, Settings] | None = None
-#: The process environment as the last ``settings()`` saw it (``os.environ``'s own dict of
-#: bytes on POSIX): comparing it with the live one is one C-level dict comparison, far
-#: cheaper than decoding every variable, and the hot paths ask several times per run.
-_seen_env: dict[object, object] | None = None
 
 
-def settings() -> Settings:
+def _read_settings() -> Settings:
     """The current settings. Rebuilt whenever a ``PICIDAE_*`` variable (or HOME) changes, so
-    tests and programs may set them at any time; otherwise the last object is reused (reading
-    every variable costs more than the hot paths that ask)."""
-    global _last, _seen_env
+    tests and programs may set them at any time; otherwise the last object is reused."""
+    global _last
     env = os.environ
-    raw = getattr(env, "_data", None)
-    last = _last
-    if last is not None and raw is not None and raw == _seen_env:
-        return last[2]
     key = tuple((k, v) for k, v in env.items() if k.startswith("PICIDAE_"))
     home = env.get("HOME", "")
+    last = _last
     if last is not None and last[0] == key and last[1] == home:
-        value = last[2]
-    else:
-        value = Settings.from_env()
-        _last = (key, home, value)
-    _seen_env = dict(raw) if isinstance(raw, dict) else None
+        return last[2]
+    value = Settings.from_env()
+    _last = (key, home, value)
     return value
+
+
+#: The current settings (``_read_settings``), read again only when the environment changed.
+settings = on_environ(_read_settings)

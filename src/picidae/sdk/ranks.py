@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from picidae.core.states import TERMINAL, State
 from picidae.errors import InvalidInput, PicidaeError
+from picidae.settings import on_environ
 from picidae.store.base import RunQuery
 
 if TYPE_CHECKING:
@@ -55,23 +56,11 @@ class Launch:
     job: str | None
 
 
-#: The process environment (``os.environ``'s own dict) and what ``launch`` read from it.
-_seen: tuple[dict[object, object], Launch] | None = None
-
-
 def launch(job: str | None = None) -> Launch:
     """This process's rank and world size from the launcher's variables, and the job key
-    (``job`` when given). Read again only when the environment changed: comparing
-    ``os.environ``'s own dict is one C-level comparison, where reading the dozen variables
-    costs more than the rest of ``init``'s checks."""
-    global _seen
-    raw = getattr(os.environ, "_data", None)
-    seen = _seen
-    if seen is not None and raw is not None and raw == seen[0]:
-        found = seen[1]
-    else:
-        found = _read_launch()
-        _seen = (dict(raw), found) if isinstance(raw, dict) else None
+    (``job`` when given). The variables are read again only when the environment changed
+    (``settings.on_environ``): reading them costs more than the rest of ``init``'s checks."""
+    found = _launch_now()
     return found if job is None else Launch(found.rank, found.world_size, job)
 
 
@@ -89,6 +78,9 @@ def _read_launch() -> Launch:
     elif addr and port:
         job = f"{addr}:{port}"
     return Launch(rank, max(size, rank + 1), job)
+
+
+_launch_now = on_environ(_read_launch)
 
 
 def check_mode(ranks: object) -> str:

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Engine, Float, bindparam, delete, insert, select
@@ -144,14 +144,18 @@ class SqlBase:
         Runs this process created and has not written yet are written first
         (``deferred.py``), so every read and write sees them."""
         if self._deferred and not in_transaction():
-            self._deferred.settle()
-        with self._open_tx(write) as conn:
+            self._deferred.settle()  # before the turn: writing them takes it
+        with self._turn(write, urgent), self._open_tx(write) as conn:
             yield conn
+
+    def _turn(self, write: bool, urgent: bool) -> AbstractContextManager[Any]:
+        """This process's turn at the write lock, where a dialect queues writers itself
+        (SQLite: ``WriteTurns``); none by default."""
+        return nullcontext()
 
     @contextmanager
     def _open_tx(self, write: bool = False) -> Iterator[Connection]:
-        """``_tx`` without writing waiting runs first (a dialect's ``_tx`` calls it once
-        it has taken its own turns)."""
+        """The transaction itself (``_tx``, once the turn is taken)."""
         _open.depth = getattr(_open, "depth", 0) + 1
         try:
             with self.engine.connect() as conn:

@@ -19,7 +19,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +29,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from picidae.errors import StoreUnavailable
-from picidae.store.sql.deferred import in_transaction
 from picidae.store.sql.migrate import HEAD, current_revision, upgrade_if_needed
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.store import SqlStore
@@ -119,20 +118,12 @@ class SqliteStore(SqlStore):
         except OSError as exc:
             raise StoreUnavailable(f"cannot open the store at {self.folder}: {exc}") from exc
 
-    @contextmanager
-    def _tx(self, write: bool = False, urgent: bool = False) -> Iterator[Connection]:
+    def _turn(self, write: bool, urgent: bool) -> AbstractContextManager[Any]:
         """A write waits for this process's other writers in ``WriteTurns``, which hands
         over the moment the lock is free (``urgent`` first), rather than in SQLite's busy
         handler, which sleeps 1, 2, 5…100 ms between tries: a server's threads queued for
         tens of ms behind writes of a few. Other processes still meet the busy handler."""
-        if self._deferred and not in_transaction():
-            self._deferred.settle()  # before the turn: writing them takes it
-        if not write:
-            with self._open_tx() as conn:
-                yield conn
-            return
-        with self._writer.turn(urgent), self._open_tx(write=True) as conn:
-            yield conn
+        return self._writer.turn(urgent) if write else nullcontext()
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         _UPSERT_LATEST.run(conn, rows)

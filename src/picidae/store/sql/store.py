@@ -30,6 +30,7 @@ from picidae.store.sql import query as q
 from picidae.store.sql.alerts import AlertTable
 from picidae.store.sql.base import (
     _INSERT_EVENT,
+    _lineage_on,
     dumps,
     fact_columns,
     facts,
@@ -55,7 +56,7 @@ from picidae.store.sql.tables import (
     transitions,
 )
 from picidae.store.sql.tokens import TokenTable
-from picidae.store.sql.whole_runs import Rows, lineage_off, plain
+from picidae.store.sql.whole_runs import Rows, created_events, plain, transition_rows
 from picidae.store.sql.writes import _CHUNKS_OF, _INSERT_CHUNKS, Writes, latest_set
 
 __all__ = ["SqlStore", "dumps", "field_rows", "latest_set", "safe_text"]
@@ -105,7 +106,8 @@ class SqlStore(Writes):
         """Write waiting runs (``create_run_later``) and their ends in ``conn``: the usual
         short run whole, all of them together (``whole_runs.py``); any other the generic way,
         as ``create_run`` and ``write_and_move`` would."""
-        whole = Rows() if lineage_off() else None
+        # OpenLineage on: every run the generic way, which hands its moves to the emitter.
+        whole = None if _lineage_on() else Rows()
         for one in waiting:
             if whole is not None and plain(one):
                 whole.add(one)
@@ -173,18 +175,8 @@ class SqlStore(Writes):
         if data["tags"]:
             _INSERT_TAGS.run(conn, [{"run_id": run_id, "tag": t} for t in data["tags"]])
         if new.moves:
-            _INSERT_TRANSITIONS.run(conn, [
-                {"run_id": run_id, "from_state": t["from"], "to_state": t["to"],
-                 "at": t["at"], "reason": t["reason"], "actor": t["actor"]}
-                for t in new.moves])
-        source = new.source
-        self._events(conn, [("run.created", run_id, new.created,
-                             {"name": source["name"], "status": source["status"],
-                              "parent_id": source.get("parent_id")})]
-                     + [("run.transition", run_id, t["at"],
-                         {"from": t["from"], "to": t["to"], "reason": t.get("reason"),
-                          "actor": t.get("actor")})
-                        for t in source.get("transitions") or []])
+            _INSERT_TRANSITIONS.run(conn, transition_rows(run_id, new.moves))
+        self._events(conn, created_events(new))
         if data["inputs"] or data["outputs"]:
             self._sync_lineage(conn, run_id, new.created, data)
 

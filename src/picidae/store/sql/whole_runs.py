@@ -22,11 +22,11 @@ from picidae.core.lifecycle import RunFacts
 from picidae.core.states import State
 from picidae.core.validation import deep_merge
 from picidae.store.sql import package_sets
-from picidae.store.sql.base import _lineage_on, dumps, fact_columns, field_rows, safe_text
+from picidae.store.sql.base import dumps, fact_columns, field_rows, safe_text
 from picidae.store.sql.writes import _PRIMARY_SET, log_rows, point_rows
 
 if TYPE_CHECKING:
-    from picidae.store.sql.deferred import Waiting
+    from picidae.store.sql.deferred import NewRun, Waiting
 
 
 def plain(waiting: Waiting) -> bool:
@@ -72,11 +72,8 @@ class Rows:
             data["summary"] = deep_merge(data.get("summary") or {}, batch.summary)
         data.update(move.data)
         if batch.summary or move.data:  # the document changed: written as it ends
-            stored, digest, body = package_sets.split(data)
-            row["data"] = dumps(stored)
+            row["data"] = dumps(package_sets.split(data)[0])  # the same packages, digest
             row.update(fact_columns(data))
-            if digest is not None and body is not None:
-                row["packages_digest"] = digest
         digest = row["packages_digest"]
         if digest is not None and new.packages is not None:
             self.packages[digest] = new.packages
@@ -85,32 +82,40 @@ class Rows:
                         + field_rows(run_id, "summary", data["summary"], created))
         self.tags += [{"run_id": run_id, "tag": t} for t in data["tags"]]
         finals = {"from": start.value, "to": end.target.value, "at": end.at,
-                  "reason": end.reason, "actor": end.actor}
-        for t in [*new.moves, finals]:
-            self.transitions.append({"run_id": run_id, "from_state": t["from"],
-                                     "to_state": t["to"], "at": t["at"],
-                                     "reason": safe_text(t["reason"]), "actor": t["actor"]})
-        source = new.source
-        events = [("run.created", created, {"name": source["name"], "status": source["status"],
-                                            "parent_id": source.get("parent_id")})]
-        events += [("run.transition", t["at"], {"from": t["from"], "to": t["to"],
-                                                "reason": t.get("reason"),
-                                                "actor": t.get("actor")})
-                   for t in source.get("transitions") or []]
+                  "reason": safe_text(end.reason), "actor": end.actor}
+        self.transitions += transition_rows(run_id, [*new.moves, finals])
+        events = created_events(new)
         if batch.summary:
-            events.append(("run.summary", end.at, {"summary": batch.summary}))
-        events.append(("run.transition", end.at, {"from": start.value, "to": end.target.value,
-                                                  "reason": end.reason, "actor": end.actor}))
-        self.events += [{"workspace": ws, "run_id": run_id, "type": kind, "at": at,
-                         "payload": dumps(payload)} for kind, at, payload in events]
+            events.append(("run.summary", run_id, end.at, {"summary": batch.summary}))
+        events.append(("run.transition", run_id, end.at,
+                       {"from": start.value, "to": end.target.value, "reason": end.reason,
+                        "actor": end.actor}))
+        self.events += [{"workspace": ws, "run_id": rid, "type": kind, "at": at,
+                         "payload": dumps(payload)} for kind, rid, at, payload in events]
         points, latest = point_rows(run_id, batch)
         self.chunks += points
         self.latest += latest
         self.logs += log_rows(run_id, batch)
 
 
-def lineage_off() -> bool:
-    """Whether no OpenLineage events are to be emitted (else every run goes the generic
-    way, which hands its transitions to the emitter)."""
-    return not _lineage_on()
 
+def transition_rows(run_id: str, moves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``transitions`` rows of a run's moves (``from``, ``to``, ``at``, ``reason``
+    already made safe, ``actor``), in order."""
+    return [{"run_id": run_id, "from_state": t["from"], "to_state": t["to"], "at": t["at"],
+             "reason": t["reason"], "actor": t["actor"]} for t in moves]
+
+
+def created_events(new: NewRun) -> list[tuple[str, str | None, float, dict[str, Any]]]:
+    """A new run's events (``SqlBase._events``' items): ``run.created``, then a
+    ``run.transition`` for each move it was made with."""
+    run_id, source = new.run_id, new.source
+    events: list[tuple[str, str | None, float, dict[str, Any]]] = [
+        ("run.created", run_id, new.created, {"name": source["name"],
+                                              "status": source["status"],
+                                              "parent_id": source.get("parent_id")})]
+    events += [("run.transition", run_id, t["at"], {"from": t["from"], "to": t["to"],
+                                                    "reason": t.get("reason"),
+                                                    "actor": t.get("actor")})
+               for t in source.get("transitions") or []]
+    return events
