@@ -298,6 +298,12 @@ def _leaves(value: Any, limit: int) -> int:
     return n
 
 
+#: How a document is measured: compact UTF-8 JSON, anything unusual as its ``str``. Made once
+#: (``json.dumps`` with arguments builds an encoder per call).
+_SIZE_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=True, ensure_ascii=False,
+                              default=str)
+
+
 def check_size(doc: Mapping[str, Any], field: str) -> None:
     """Refuse a document over ``MAX_DOC_KEYS`` flattened keys or ``MAX_DOC_BYTES`` of JSON,
     naming ``field``."""
@@ -307,8 +313,7 @@ def check_size(doc: Mapping[str, Any], field: str) -> None:
     if keys > MAX_DOC_KEYS:
         raise InvalidInput(f"{field} has more than {MAX_DOC_KEYS} keys (flattened with dots);"
                            " store large data as an artifact", field=field)
-    size = len(json.dumps(doc, separators=(",", ":"), allow_nan=True, ensure_ascii=False,
-                          default=str).encode("utf-8", "surrogatepass"))
+    size = len(_SIZE_JSON.encode(doc).encode("utf-8", "surrogatepass"))
     if size > MAX_DOC_BYTES:
         raise InvalidInput(f"{field} is {size} bytes as JSON; at most {MAX_DOC_BYTES} "
                            "(store large data as an artifact)", field=field)

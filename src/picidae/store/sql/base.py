@@ -28,6 +28,7 @@ from picidae.errors import RunNotFound, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.sql import lineage, package_sets
 from picidae.store.sql.deferred import Deferred, Waiting, _open, in_transaction
+from picidae.store.sql.documents import dumps
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import events, run_fields, runs, transitions
 
@@ -58,11 +59,6 @@ _LINEAGE_KINDS = ("run.created", "run.transition")
 def _lineage_on() -> bool:
     cfg = settings()
     return bool(cfg.openlineage_url or cfg.openlineage_file)
-
-
-def dumps(value: Any) -> str:
-    """JSON for stored documents; NaN and infinities survive (summary values may be NaN)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=True)
 
 
 def safe_text(value: str | None) -> str | None:

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 
 from picidae.core.edits import add_edit, apply_edit, clean_edit, restore_target
-from picidae.store.sql.base import SqlBase, dumps, fact_columns, safe_text
+from picidae.store.sql.base import SqlBase, fact_columns, safe_text
+from picidae.store.sql.documents import dumps
 from picidae.store.sql.tables import run_tags, runs, transitions
 
 

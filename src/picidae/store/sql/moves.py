@@ -20,7 +20,8 @@ from picidae.core import lifecycle
 from picidae.core.states import LEASED, LIVE, TERMINAL, State
 from picidae.errors import IllegalTransition
 from picidae.settings import settings
-from picidae.store.sql.base import SqlBase, dumps, fact_columns, facts, safe_text
+from picidae.store.sql.base import SqlBase, fact_columns, facts, safe_text
+from picidae.store.sql.documents import dumps
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import runs, transitions
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
+from picidae.store.sql.documents import dumps
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import package_sets, runs
 
@@ -36,10 +37,6 @@ _KEEP = Prepared(text("INSERT INTO package_sets (digest, packages) "
 #: JSON. A process's runs nearly always carry the same set, and comparing ~200 pairs costs a
 #: tenth of encoding and hashing them again.
 _last: tuple[list[tuple[Any, Any]], str, str] | None = None
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=True)
 
 
 def split(data: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
@@ -67,7 +64,7 @@ def _encoded(packages: dict[str, Any]) -> tuple[str, str]:
     last = _last
     if last is not None and last[0] == items:
         return last[1], last[2]
-    body = _dumps(packages)
+    body = dumps(packages)
     digest = hashlib.sha256(body.encode()).hexdigest()
     if all(type(k) is str and type(v) is str for k, v in items):
         _last = (items, digest, body)

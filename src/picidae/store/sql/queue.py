@@ -32,6 +32,7 @@ from picidae.core.states import State
 from picidae.core.validation import clean_key, clean_label, clean_mapping
 from picidae.errors import FlowNotFound, InvalidInput
 from picidae.store.sql.base import fact_columns
+from picidae.store.sql.documents import dumps
 from picidae.store.sql.tables import flows, runs
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def claim(store: SqlStore, worker: str, *, queue: str = "default", limit: int = 
                                "queue": queue, "claimed_at": now}
             # The heartbeat clock is the worker's lease: it starts at the claim.
             conn.execute(update(runs).where(runs.c.id == row.id).values(
-                data=_dumps(data), last_heartbeat_at=now, **fact_columns(data)))
+                data=dumps(data), last_heartbeat_at=now, **fact_columns(data)))
             claimed.append(row.id)
         out = []
         for run_id in claimed:
@@ -119,10 +120,6 @@ def claim(store: SqlStore, worker: str, *, queue: str = "default", limit: int = 
             rec["transitions"] = store._transitions(conn, run_id)
             out.append(rec)
     return out
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=True)
 
 
 def _flow_name(name: Any) -> str:
@@ -141,7 +138,7 @@ def _flow(row: Any) -> dict[str, Any]:
 def add_flow(store: SqlStore, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """See ``Store.add_flow``."""
     name = _flow_name(name)
-    body = _dumps(clean_mapping(spec, "spec"))
+    body = dumps(clean_mapping(spec, "spec"))
     for _ in range(5):  # two adds racing for one version number: the loser takes the next
         now = time.time()
         try:

@@ -31,13 +31,13 @@ from picidae.store.sql.alerts import AlertTable
 from picidae.store.sql.base import (
     _INSERT_EVENT,
     _lineage_on,
-    dumps,
     fact_columns,
     facts,
     field_rows,
     safe_text,
 )
 from picidae.store.sql.deferred import NewRun, Waiting
+from picidae.store.sql.documents import dumps
 from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.schedules import ScheduleTable

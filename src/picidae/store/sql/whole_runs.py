@@ -22,7 +22,8 @@ from picidae.core.lifecycle import RunFacts
 from picidae.core.states import State
 from picidae.core.validation import deep_merge
 from picidae.store.sql import package_sets
-from picidae.store.sql.base import dumps, fact_columns, field_rows, safe_text
+from picidae.store.sql.base import fact_columns, field_rows, safe_text
+from picidae.store.sql.documents import dumps
 from picidae.store.sql.writes import _PRIMARY_SET, log_rows, point_rows
 
 if TYPE_CHECKING:

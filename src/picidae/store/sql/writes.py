@@ -37,8 +37,9 @@ from picidae.store.checks import check_batch
 from picidae.store.lifecycle import refusal
 from picidae.store.sql import chunks as chunkio
 from picidae.store.sql import package_sets
-from picidae.store.sql.base import dumps, fact_columns, facts, safe_text
+from picidae.store.sql.base import fact_columns, facts, safe_text
 from picidae.store.sql.deferred import End
+from picidae.store.sql.documents import dumps
 from picidae.store.sql.moves import Moves
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.tables import (
