@@ -1,7 +1,9 @@
-"""Fixtures for the embedded store: a real SQLite file per test and a way to make runs."""
+"""Fixtures for the embedded store: a real SQLite file per test and a way to make runs; each
+series test run twice, with Points built by the C accelerator and by the Python fallback."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine
 
 from picidae.core.ids import new_id
-from picidae.store import registry
+from picidae.store import registry, series
 from picidae.store.registry import open_store
 from picidae.store.sql.migrate import MIGRATIONS
 from picidae.store.sql.postgres import parse_url
@@ -86,3 +88,31 @@ def blank_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Blan
     yield BlankStore(url, engine)
     registry.close_all()
     engine.dispose()
+
+
+
+@pytest.fixture
+def accelerator() -> Callable[..., Iterator[Any]]:
+    """The compiled ``picidae.store._points.zip_as``. Where the C accelerator did not build,
+    the test skips with the reason; under ``CI=true`` it fails instead: CI installs with a
+    compiler, so the accelerator must be there."""
+    try:
+        from picidae.store._points import zip_as
+    except ImportError as exc:
+        reason = (f"the C accelerator picidae.store._points is not built ({exc}); "
+                  "`pip install -e .` builds it where a C compiler is found")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must test the C accelerator, but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return zip_as
+
+
+@pytest.fixture(params=["c", "python"])
+def zip_builder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test runs once per way a series builds its Points: ``c`` (the accelerator; skips
+    where it is not built, except under CI) and ``python`` (the fallback, forced)."""
+    if request.param == "python":
+        monkeypatch.setattr(series, "zip_as", series.zip_as_python)
+    else:
+        request.getfixturevalue("accelerator")
+    return str(request.param)

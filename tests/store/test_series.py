@@ -13,6 +13,9 @@ from picidae.core.run import Point
 from picidae.store.base import MetricSeries
 from picidae.store.series import stage_runs
 
+# Each test twice: Points from the C accelerator and from the pure-Python fallback.
+pytestmark = pytest.mark.usefixtures("zip_builder")
+
 
 def _series() -> MetricSeries:
     stages = ["warmup"] * 2 + ["train"] * 3 + [None]

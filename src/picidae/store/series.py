@@ -3,9 +3,10 @@
 A series holds its values and times (float64) as the ``array.array`` a store decoded, its
 steps (int64) likewise or as a ``range`` when they are consecutive (the usual case, which a
 store then never decodes at all), and its stages as runs of equal stage. Nothing becomes a
-Python object until asked for: iterating builds each ``Point`` in C (``tuple.__new__`` over
-``zip``), the list columns (``steps``, ``values``, ``times``, ``stages``) are built on first
-use and kept, and ``to_numpy()`` views the arrays without copying them. A store may hand over
+Python object until asked for: iterating builds each ``Point`` in C (``zip_as``, from the
+optional extension ``picidae.store._points``; without it, ``tuple.__new__`` over ``zip``), the
+list columns (``steps``, ``values``, ``times``, ``stages``) are built on first use and kept,
+and ``to_numpy()`` views the arrays without copying them. A store may hand over
 the times still encoded (a ``Deferred`` column): they are decoded the first time anything
 needs them, so reading ``steps`` or ``values`` alone never pays for them.
 """
@@ -16,7 +17,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat, starmap
-from typing import Any, TypeAlias, overload
+from typing import Any, TypeAlias, TypeVar, overload
 
 from picidae.core.run import Point
 from picidae.errors import MissingDependency
@@ -25,6 +26,26 @@ from picidae.errors import MissingDependency
 StageRuns = list[tuple[int, str | None]]
 
 _new = tuple.__new__
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def zip_as_python(cls: type[_Row], /, *iterables: Iterable[Any]) -> Iterator[_Row]:
+    """The pure-Python ``zip_as``: ``zip(*iterables, strict=True)`` with each row made as
+    ``tuple.__new__(cls, row)``, the same ``cls`` instance ``cls(*row)`` gives for a
+    NamedTuple, without a Python frame per row. ``starmap`` hands ``tuple.__new__`` zip's
+    ``(cls, row)`` as its argument tuple, where ``map`` would build one per row (~4% of
+    iterating, measured)."""
+    return starmap(_new, zip(repeat(cls), zip(*iterables, strict=True)))  # noqa: RUF058
+
+
+try:  # the C accelerator (pyproject's ext-modules), built when Picidae was installed
+    from picidae.store._points import zip_as
+except ImportError:  # not compiled (no compiler at install time): the same Points, slower
+    zip_as = zip_as_python
+
+#: Whether iterating a series builds its Points in C (``picidae.store._points`` compiled and
+#: importable) rather than in the pure-Python fallback (about twice as slow).
+ACCELERATED: bool = zip_as is not zip_as_python
 
 
 def _column(typecode: str, values: Iterable[Any]) -> array[Any]:
@@ -223,25 +244,21 @@ class MetricSeries(Sequence[Point]):
 
     def __getitem__(self, index: int | slice) -> Point | list[Point]:
         if isinstance(index, slice):
-            return list(map(Point, self._steps[index], self._values[index],
-                            self._times_array()[index], self.stages[index]))
+            return list(zip_as(Point, self._steps[index], self._values[index],
+                               self._times_array()[index], self.stages[index]))
         step = self._steps[index]  # IndexError first, as a list
         return Point(step, self._values[index], self._times_array()[index],
                      self._stage_at(index))
 
     def __iter__(self) -> Iterator[Point]:
-        # tuple.__new__(Point, row) makes the same Point as Point(*row), without a Python
-        # frame per point; starmap hands it zip's (Point, row) as its argument tuple, where
-        # map would build one per point (~4% of iterating, measured).
-        return starmap(_new, zip(repeat(Point), zip(self._steps, self._values,  # noqa: RUF058
-                                                    self._times_array(), self._stage_iter(),
-                                                    strict=True)))
+        return zip_as(Point, self._steps, self._values, self._times_array(),
+                      self._stage_iter())
 
     def __reversed__(self) -> Iterator[Point]:
-        return map(_new, repeat(Point), zip(reversed(self._steps), reversed(self._values),
-                                            reversed(self._times_array()),
-                                            reversed(self.stages),
-                                            strict=True))
+        runs = self._runs
+        stages = repeat(runs[0][1], len(self)) if len(runs) == 1 else reversed(self.stages)
+        return zip_as(Point, reversed(self._steps), reversed(self._values),
+                      reversed(self._times_array()), stages)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
