@@ -37,6 +37,20 @@ def _roundtrip(typecode: str, column: array[Any], step_min: int = 0) -> bytes:
     return blob
 
 
+@pytest.mark.parametrize("value", [0.25, math.nan, -0.0, math.inf])
+def test_a_one_point_chunk_is_stored_as_any_chunk_is(value: float) -> None:
+    # A run's finals are one-point chunks, encoded without the codec's machinery: the same
+    # bytes as the codec gives every column, read back bit for bit.
+    chunk = SeriesChunk("k", "eval", array("q", [7]), array("d", [value]), array("d", [1.7e9]))
+    (row,) = chunk_rows("r", chunk)
+    assert (row["n"], row["step_min"], row["step_max"], row["ordered"], row["codec"],
+            row["stage"]) == (1, 7, 7, 1, codec.TAGGED, "eval")
+    assert row["steps"] == codec.encode_steps(chunk.steps, True, True) == bytes((codec.RUN,))
+    assert row["vals"] == codec.encode_column(chunk.values)
+    assert row["times"] == codec.encode_column(chunk.times)
+    assert codec.decode("d", row["vals"], 1, codec.TAGGED).tobytes() == chunk.values.tobytes()
+
+
 def test_each_kind_of_column_round_trips_bit_for_bit() -> None:
     n = 5000
     assert _roundtrip("q", array("q", range(7, 7 + n)), 7) == bytes((codec.RUN,))

@@ -69,28 +69,55 @@ def safe_text(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd")
 
 
+#: The ``run_fields`` columns, in the order ``field_tuples`` gives their values.
+FIELD_COLUMNS = ("run_id", "section", "key", "num", "text", "created_at")
+#: The types of a value that is no nested mapping (``field_tuples``' one-level shortcut).
+_SCALARS = frozenset({float, int, str, bool, type(None)})
+
+
 def field_rows(run_id: str, section: str, data: dict[str, Any],
-               created_at: float) -> list[dict[str, Any]]:
+               created_at: float | None) -> list[dict[str, Any]]:
     """The ``run_fields`` rows (flattened key, number and text) of a config or summary, which
     the where-language and ``order_by`` query; ``created_at`` is the run's (the sort's
     tie-break, kept in the index: see ``tables.run_fields``)."""
-    rows = []
-    for key, value in flatten(data).items():
-        num: float | None = None
-        text: str | None = None
-        if isinstance(value, bool):
-            num, text = float(value), "true" if value else "false"
-        elif isinstance(value, int | float):
-            num = float(value)
-            if math.isnan(num):
-                num = None
-        elif isinstance(value, str):
-            text = safe_text(value)
-        elif value is not None:
-            text = dumps(value)
-        rows.append({"run_id": run_id, "section": section, "key": key[:256], "num": num,
-                     "text": text, "created_at": created_at})
+    return [dict(zip(FIELD_COLUMNS, row, strict=True))
+            for row in field_tuples(run_id, section, data, created_at)]
+
+
+def field_tuples(run_id: str, section: str, data: dict[str, Any],
+                 created_at: float | None) -> list[tuple[Any, ...]]:
+    """``field_rows`` as tuples of ``FIELD_COLUMNS``' values, each as ``Prepared.run_rows``
+    takes it (numbers and ``created_at`` as ``float``)."""
+    created = None if created_at is None else float(created_at)
+    # A config is usually one level of plain values: then it is its own flattening.
+    flat = (data if set(map(type, data.values())) <= _SCALARS and set(map(type, data)) <= {str}
+            else flatten(data))
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    for key, value in flat.items():
+        kind = type(value)
+        if kind is float:  # the usual value first; NaN is kept as no number
+            append((run_id, section, key[:256], None if value != value else value, None,
+                    created))
+        elif kind is str:
+            append((run_id, section, key[:256], None, safe_text(value), created))
+        else:
+            num, text = _num_text(value)
+            append((run_id, section, key[:256], num, text, created))
     return rows
+
+
+def _num_text(value: Any) -> tuple[float | None, str | None]:
+    """A field's number and text: a bool both, a number its ``float`` (NaN: none), a string
+    itself, anything else but ``None`` its JSON."""
+    if isinstance(value, bool):
+        return float(value), "true" if value else "false"
+    if isinstance(value, int | float):
+        num = float(value)
+        return (None if math.isnan(num) else num), None
+    if isinstance(value, str):
+        return None, safe_text(value)
+    return None, None if value is None else dumps(value)
 
 
 def fact_columns(data: dict[str, Any]) -> dict[str, Any]:
@@ -179,8 +206,10 @@ class SqlBase:
     def _write_waiting(self, conn: Connection, waiting: list[Waiting]) -> None:
         raise NotImplementedError  # the store writes them (store.py)
 
-    def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        raise NotImplementedError  # each dialect's module provides it
+    def _upsert_latest(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``metric_latest`` rows (tuples of ``writes.LATEST_COLUMNS``' values, from
+        ``writes.point_tuples``); each dialect's module provides it."""
+        raise NotImplementedError
 
     def _event(self, conn: Connection, kind: str, run_id: str | None, at: float,
                payload: dict[str, Any]) -> None:

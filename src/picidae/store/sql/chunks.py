@@ -29,6 +29,12 @@ MAX_CHUNK = 65536
 StepsInfo = tuple[bool, int, int, bytes]
 
 
+#: The ``metric_chunks`` columns, in the order ``chunk_tuples`` gives their values.
+CHUNK_COLUMNS = ("run_id", "key", "stage", "n", "step_min", "step_max", "ordered", "steps",
+                 "vals", "times", "codec")
+_RAW_TAG, _RUN_TAG = bytes((codec.RAW,)), bytes((codec.RUN,))
+
+
 def chunk_rows(run_id: str, chunk: SeriesChunk,
                memo: dict[bytes, StepsInfo] | None = None,
                columns: dict[bytes, bytes] | None = None) -> list[dict[str, Any]]:
@@ -38,9 +44,23 @@ def chunk_rows(run_id: str, chunk: SeriesChunk,
     their steps, so both are done once, not once per key. ``columns`` does the same for the
     times (packed bytes → encoded blob): keys logged in one call share their times, and
     compressing them is most of the encoding's cost."""
-    rows = []
+    return [dict(zip(CHUNK_COLUMNS, row, strict=True))
+            for row in chunk_tuples(run_id, chunk, memo, columns)]
+
+
+def chunk_tuples(run_id: str, chunk: SeriesChunk,
+                 memo: dict[bytes, StepsInfo] | None = None,
+                 columns: dict[bytes, bytes] | None = None) -> list[tuple[Any, ...]]:
+    """``chunk_rows`` as tuples of ``CHUNK_COLUMNS``' values (as ``Prepared.run_rows``
+    takes them)."""
     n = len(chunk.steps)
     tagged = codec.WRITE_CODEC == codec.TAGGED
+    if n == 1 and tagged:  # a final value: a RUN of one step, two raw values
+        step = chunk.steps[0]
+        return [(run_id, chunk.key, chunk.stage, 1, step, step, 1, _RUN_TAG,
+                 _RAW_TAG + codec.pack(chunk.values), _RAW_TAG + codec.pack(chunk.times),
+                 codec.TAGGED)]
+    rows = []
     for lo in range(0, n, MAX_CHUNK):
         whole = lo == 0 and n <= MAX_CHUNK  # the usual chunk: no slice copies
         steps = chunk.steps if whole else chunk.steps[lo:lo + MAX_CHUNK]
@@ -55,13 +75,11 @@ def chunk_rows(run_id: str, chunk: SeriesChunk,
         ordered, step_min, step_max, blob = known
         values = chunk.values if whole else chunk.values[lo:lo + MAX_CHUNK]
         times = chunk.times if whole else chunk.times[lo:lo + MAX_CHUNK]
-        rows.append({
-            "run_id": run_id, "key": chunk.key, "stage": chunk.stage, "n": len(steps),
-            "step_min": step_min, "step_max": step_max, "ordered": int(ordered),
-            "codec": codec.WRITE_CODEC, "steps": blob,
-            "vals": codec.encode_column(values) if tagged else codec.pack(values),
-            "times": _times_blob(times, columns) if tagged else codec.pack(times),
-        })
+        rows.append((run_id, chunk.key, chunk.stage, len(steps), step_min, step_max,
+                     int(ordered), blob,
+                     codec.encode_column(values) if tagged else codec.pack(values),
+                     _times_blob(times, columns) if tagged else codec.pack(times),
+                     codec.WRITE_CODEC))
     return rows
 
 

@@ -40,7 +40,7 @@ from picidae.errors import InvalidInput, MissingDependency, StoreUnavailable
 from picidae.store.sql.migrate import HEAD, current_revision, upgrade, upgrade_if_needed
 from picidae.store.sql.store import SqlStore
 from picidae.store.sql.tables import metric_latest
-from picidae.store.sql.writes import latest_set
+from picidae.store.sql.writes import LATEST_COLUMNS, latest_set
 
 #: User-facing schemes this store accepts; all are opened with psycopg 3.
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
@@ -178,10 +178,12 @@ class PostgresStore(SqlStore):
     def _lock_lineage(self, conn: Connection) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(LINEAGE_LOCK)))
 
-    def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _upsert_latest(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """See ``SqlBase._upsert_latest``."""
         stmt = pg_insert(metric_latest)
         conn.execute(stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"], set_=latest_set(stmt, metric_latest)), rows)
+            index_elements=["run_id", "key"], set_=latest_set(stmt, metric_latest)),
+            [dict(zip(LATEST_COLUMNS, row, strict=True)) for row in rows])
 
 
 class PgListener:

@@ -9,6 +9,10 @@ parameter conversions the compiled statement would apply and driver errors wrapp
 SQLAlchemy would wrap them (so callers catch ``IntegrityError``, and ``_tx`` turns
 ``OperationalError`` into ``StoreUnavailable``, exactly as before). Elsewhere (PostgreSQL)
 it is ``Connection.execute``.
+
+``run_rows`` takes rows as tuples, the way a commit of many short runs builds them (dicts
+cost it a conversion per row): on SQLite they go to the driver as they are, so their values
+must already be what the bind processors would make of them (``run_rows`` says which).
 """
 
 from __future__ import annotations
@@ -77,11 +81,14 @@ class Row:
 class Prepared:
     """One statement (see the module docstring)."""
 
-    __slots__ = ("_compiled", "stmt")
+    __slots__ = ("_compiled", "_positional", "stmt")
 
     def __init__(self, stmt: Executable) -> None:
         self.stmt = stmt
         self._compiled: dict[tuple[str, ...], _Entry] = {}
+        #: ``run_rows``' SQL by its columns, and how to order a tuple for it (``None``: as is).
+        self._positional: dict[tuple[str, ...],
+                               tuple[str, Callable[[Sequence[Any]], Any] | None]] = {}
 
     def _entry(self, conn: Connection, keys: tuple[str, ...]) -> _Entry:
         found = self._compiled.get(keys)
@@ -127,6 +134,33 @@ class Prepared:
             conn.execute(self.stmt, params)
             return
         self._cursor(conn, params)
+
+    def run_rows(self, conn: Connection, names: tuple[str, ...],
+                 rows: Sequence[tuple[Any, ...]]) -> None:
+        """Execute once per row (``executemany``), each row a tuple of the values of the
+        columns ``names``, in that order. On SQLite the tuples go to the driver as they are,
+        no bind processor applied, so each value must be what its processor would give
+        (SQLite's are ``Float``'s ``float()`` and ``LargeBinary``'s wrapper, which the driver
+        binds as it binds ``bytes``): a ``Float`` column's value a ``float`` or ``None``, a
+        binary one ``bytes``. Elsewhere each row goes as a mapping through ``run``."""
+        if not rows:
+            return
+        if conn.dialect.name != "sqlite":
+            conn.execute(self.stmt, [dict(zip(names, row, strict=True)) for row in rows])
+            return
+        found = self._positional.get(names)
+        if found is None:
+            order = self._entry(conn, names)[0], _reorder(self.stmt, conn, names)
+            found = self._positional[names] = order
+        sql, reorder = found
+        values: Sequence[Any] = rows if reorder is None else list(map(reorder, rows))
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        try:
+            raw.executemany(sql, values)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, values, exc, sqlite3.Error,
+                                      dialect=conn.dialect) from exc
 
     def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute; the number of rows it changed."""
@@ -174,3 +208,16 @@ class Prepared:
         if conn.dialect.name != "sqlite":
             return [tuple(row) for row in conn.execute(self.stmt, params)]
         return list(self._cursor(conn, params).fetchall())
+
+
+def _reorder(stmt: Executable, conn: Connection, names: tuple[str, ...],
+             ) -> Callable[[Sequence[Any]], Any] | None:
+    """What puts a tuple of ``names``' values in the order of the statement's parameters
+    (``None``: they are in it already)."""
+    compiled: Any = cast(Any, stmt).compile(dialect=conn.dialect, column_keys=list(names))
+    order = tuple(compiled.positiontup or ())
+    if order == names:
+        return None
+    if sorted(order) != sorted(names):
+        raise ValueError(f"the statement's parameters {order} are not the columns {names}")
+    return itemgetter(*(names.index(n) for n in order))

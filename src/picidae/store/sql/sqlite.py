@@ -33,7 +33,7 @@ from picidae.store.sql.migrate import HEAD, current_revision, upgrade_if_needed
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.store import SqlStore
 from picidae.store.sql.tables import metric_latest
-from picidae.store.sql.writes import latest_set
+from picidae.store.sql.writes import LATEST_COLUMNS, latest_set
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -125,8 +125,9 @@ class SqliteStore(SqlStore):
         tens of ms behind writes of a few. Other processes still meet the busy handler."""
         return self._writer.turn(urgent) if write else nullcontext()
 
-    def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        _UPSERT_LATEST.run(conn, rows)
+    def _upsert_latest(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """See ``SqlBase._upsert_latest``."""
+        _UPSERT_LATEST.run_rows(conn, LATEST_COLUMNS, rows)
 
     def _lock_runs(self, conn: Connection, run_ids: list[str]) -> None:
         """Nothing to lock: a write transaction holds the whole database."""

@@ -30,6 +30,7 @@ from picidae.store.sql import query as q
 from picidae.store.sql.alerts import AlertTable
 from picidae.store.sql.base import (
     _INSERT_EVENT,
+    FIELD_COLUMNS,
     _lineage_on,
     fact_columns,
     facts,
@@ -56,7 +57,15 @@ from picidae.store.sql.tables import (
     transitions,
 )
 from picidae.store.sql.tokens import TokenTable
-from picidae.store.sql.whole_runs import Rows, created_events, plain, transition_rows
+from picidae.store.sql.whole_runs import (
+    EVENT_COLUMNS,
+    TAG_COLUMNS,
+    TRANSITION_COLUMNS,
+    Rows,
+    created_events,
+    plain,
+    transition_rows,
+)
 from picidae.store.sql.writes import _CHUNKS_OF, _INSERT_CHUNKS, Writes, latest_set
 
 __all__ = ["SqlStore", "dumps", "field_rows", "latest_set", "safe_text"]
@@ -124,11 +133,13 @@ class SqlStore(Writes):
         _INSERT_RUN.run(conn, whole.runs)
         for digest, body in whole.packages.items():
             package_sets.keep(conn, digest, body)
-        for stmt, rows in ((_INSERT_FIELDS, whole.fields), (_INSERT_TAGS, whole.tags),
-                           (_INSERT_TRANSITIONS, whole.transitions),
-                           (_INSERT_EVENT, whole.events), (_INSERT_CHUNKS, whole.chunks)):
-            if rows:
-                stmt.run(conn, rows)
+        for stmt, names, rows in (
+                (_INSERT_FIELDS, FIELD_COLUMNS, whole.fields),
+                (_INSERT_TAGS, TAG_COLUMNS, whole.tags),
+                (_INSERT_TRANSITIONS, TRANSITION_COLUMNS, whole.transitions),
+                (_INSERT_EVENT, EVENT_COLUMNS, whole.events),
+                (_INSERT_CHUNKS, chunkio.CHUNK_COLUMNS, whole.chunks)):
+            stmt.run_rows(conn, names, rows)
         if whole.latest:
             self._upsert_latest(conn, whole.latest)
         if whole.logs:

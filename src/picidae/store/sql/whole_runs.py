@@ -22,9 +22,9 @@ from picidae.core.lifecycle import RunFacts
 from picidae.core.states import State
 from picidae.core.validation import deep_merge
 from picidae.store.sql import package_sets
-from picidae.store.sql.base import fact_columns, field_rows, safe_text
+from picidae.store.sql.base import fact_columns, field_tuples, safe_text
 from picidae.store.sql.documents import dumps
-from picidae.store.sql.writes import _PRIMARY_SET, log_rows, point_rows
+from picidae.store.sql.writes import _PRIMARY_SET, log_rows, point_tuples
 
 if TYPE_CHECKING:
     from picidae.store.sql.deferred import NewRun, Waiting
@@ -42,18 +42,27 @@ def plain(waiting: Waiting) -> bool:
                 or _PRIMARY_SET in new.row["data"])
 
 
+#: The columns of ``Rows``' tuples, by table (``Prepared.run_rows``).
+TAG_COLUMNS = ("run_id", "tag")
+TRANSITION_COLUMNS = ("run_id", "from_state", "to_state", "at", "reason", "actor")
+EVENT_COLUMNS = ("workspace", "run_id", "type", "at", "payload")
+
+
 class Rows:
-    """The rows of a commit's whole runs, by table, in the order the runs were made."""
+    """The rows of a commit's whole runs, by table, in the order the runs were made: the
+    ``runs`` and ``logs`` rows as mappings, the others as tuples of the columns above,
+    ``FIELD_COLUMNS``, ``CHUNK_COLUMNS`` and ``LATEST_COLUMNS`` (a commit of a thousand runs
+    has some 40,000 rows: a mapping each cost it a conversion per row)."""
 
     def __init__(self) -> None:
         self.runs: list[dict[str, Any]] = []
         self.packages: dict[str, str] = {}
-        self.fields: list[dict[str, Any]] = []
-        self.tags: list[dict[str, Any]] = []
-        self.transitions: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
-        self.chunks: list[dict[str, Any]] = []
-        self.latest: list[dict[str, Any]] = []
+        self.fields: list[tuple[Any, ...]] = []
+        self.tags: list[tuple[Any, ...]] = []
+        self.transitions: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
+        self.chunks: list[tuple[Any, ...]] = []
+        self.latest: list[tuple[Any, ...]] = []
         self.logs: list[dict[str, Any]] = []
 
     def add(self, waiting: Waiting) -> None:
@@ -79,32 +88,38 @@ class Rows:
         if digest is not None and new.packages is not None:
             self.packages[digest] = new.packages
         self.runs.append(row)
-        self.fields += (field_rows(run_id, "config", data["config"], created)
-                        + field_rows(run_id, "summary", data["summary"], created))
-        self.tags += [{"run_id": run_id, "tag": t} for t in data["tags"]]
-        finals = {"from": start.value, "to": end.target.value, "at": end.at,
+        self.fields += field_tuples(run_id, "config", data["config"], created)
+        self.fields += field_tuples(run_id, "summary", data["summary"], created)
+        self.tags += [(run_id, t) for t in data["tags"]]
+        at, target = float(end.at), end.target.value
+        finals = {"from": start.value, "to": target, "at": at,
                   "reason": safe_text(end.reason), "actor": end.actor}
-        self.transitions += transition_rows(run_id, [*new.moves, finals])
+        self.transitions += transition_tuples(run_id, [*new.moves, finals])
         events = created_events(new)
         if batch.summary:
-            events.append(("run.summary", run_id, end.at, {"summary": batch.summary}))
-        events.append(("run.transition", run_id, end.at,
-                       {"from": start.value, "to": end.target.value, "reason": end.reason,
+            events.append(("run.summary", run_id, at, {"summary": batch.summary}))
+        events.append(("run.transition", run_id, at,
+                       {"from": start.value, "to": target, "reason": end.reason,
                         "actor": end.actor}))
-        self.events += [{"workspace": ws, "run_id": rid, "type": kind, "at": at,
-                         "payload": dumps(payload)} for kind, rid, at, payload in events]
-        points, latest = point_rows(run_id, batch)
+        self.events += [(ws, rid, kind, float(when), dumps(payload))
+                        for kind, rid, when, payload in events]
+        points, latest = point_tuples(run_id, batch)
         self.chunks += points
         self.latest += latest
         self.logs += log_rows(run_id, batch)
 
 
-
 def transition_rows(run_id: str, moves: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ``transitions`` rows of a run's moves (``from``, ``to``, ``at``, ``reason``
     already made safe, ``actor``), in order."""
-    return [{"run_id": run_id, "from_state": t["from"], "to_state": t["to"], "at": t["at"],
-             "reason": t["reason"], "actor": t["actor"]} for t in moves]
+    return [dict(zip(TRANSITION_COLUMNS, row, strict=True))
+            for row in transition_tuples(run_id, moves)]
+
+
+def transition_tuples(run_id: str, moves: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """``transition_rows`` as tuples of ``TRANSITION_COLUMNS``' values (``at`` a float)."""
+    return [(run_id, t["from"], t["to"], float(t["at"]), t["reason"], t["actor"])
+            for t in moves]
 
 
 def created_events(new: NewRun) -> list[tuple[str, str | None, float, dict[str, Any]]]:

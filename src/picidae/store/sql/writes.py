@@ -223,17 +223,17 @@ class Writes(Moves):
 
     def _write_chunks(self, conn: Connection, run_id: str, batch: Batch, row_data: str,
                       doc: Callable[[], dict[str, Any]]) -> None:
-        rows, latest = point_rows(run_id, batch)
+        rows, latest = point_tuples(run_id, batch)
         if not rows:
             return
-        _INSERT_CHUNKS.run(conn, rows)
+        _INSERT_CHUNKS.run_rows(conn, chunkio.CHUNK_COLUMNS, rows)
         self._upsert_latest(conn, latest)
         # Most runs name no primary metric: skip parsing their whole document (it holds the
         # environment and packages) when its text shows none.
         if _PRIMARY_SET not in row_data:
             return
         primary = doc().get("primary_metric")
-        if primary and any(r["key"] == primary.get("name") for r in latest):
+        if primary and any(r[1] == primary.get("name") for r in latest):  # the key
             key = primary["name"]
             found = None
             for chunk in batch.chunks:
@@ -254,28 +254,41 @@ class Writes(Moves):
         primary["best"], primary["step"] = found if found else (None, None)
 
 
+#: The ``metric_latest`` columns, in the order ``point_tuples``' latest rows give them.
+LATEST_COLUMNS = ("run_id", "key", "step", "value", "time", "stage", "count")
+
+
 def point_rows(run_id: str, batch: Batch) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The ``metric_chunks`` rows of a batch's points and the ``metric_latest`` rows they
     make (each key's last point and its count)."""
-    rows: list[dict[str, Any]] = []
-    latest: dict[str, dict[str, Any]] = {}
+    rows, latest = point_tuples(run_id, batch)
+    return ([dict(zip(chunkio.CHUNK_COLUMNS, r, strict=True)) for r in rows],
+            [dict(zip(LATEST_COLUMNS, r, strict=True)) for r in latest])
+
+
+def point_tuples(run_id: str, batch: Batch,
+                 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """``point_rows`` as tuples of ``chunks.CHUNK_COLUMNS``' and ``LATEST_COLUMNS``' values
+    (as ``Prepared.run_rows`` takes them)."""
+    rows: list[tuple[Any, ...]] = []
+    latest: dict[str, list[Any]] = {}
     memo: dict[bytes, chunkio.StepsInfo] = {}  # keys logged together share steps
     columns: dict[bytes, bytes] = {}  # ... and times
     for chunk in batch.chunks:
-        if not chunk.steps:
+        n = len(chunk.steps)
+        if not n:
             continue
-        mine = chunkio.chunk_rows(run_id, chunk, memo, columns)
-        rows.extend(mine)
-        step, value, t, stage = chunkio.latest_point(chunk, max(r["step_max"] for r in mine))
+        mine = chunkio.chunk_tuples(run_id, chunk, memo, columns)
+        rows += mine
+        top = mine[0][5] if len(mine) == 1 else max(r[5] for r in mine)  # step_max
+        step, value, t, stage = chunkio.latest_point(chunk, top)
         prev = latest.get(chunk.key)
-        if prev is None or step >= prev["step"]:
-            count = len(chunk.steps) + (prev["count"] if prev else 0)
-            latest[chunk.key] = {"run_id": run_id, "key": chunk.key, "step": step,
-                                 "value": None if math.isnan(value) else value,
-                                 "time": t, "stage": stage, "count": count}
+        if prev is None or step >= prev[2]:
+            latest[chunk.key] = [run_id, chunk.key, step, None if math.isnan(value) else value,
+                                 t, stage, n + (prev[6] if prev else 0)]
         else:
-            prev["count"] += len(chunk.steps)
-    return rows, list(latest.values())
+            prev[6] += n
+    return rows, [tuple(r) for r in latest.values()]
 
 
 def log_rows(run_id: str, batch: Batch) -> list[dict[str, Any]]:

@@ -1,0 +1,93 @@
+"""A short run written whole (``store/sql/whole_runs.py``: rows built as tuples, sent to the
+driver as they are) stores exactly what the generic way (``create_run`` then
+``write_and_move``) stores: every table's rows, value for value and type for type, on both
+SQL stores — the chunk blobs byte for byte, numbers as floats."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from picidae.core.record import new_record
+from picidae.store.base import Batch, SeriesChunk
+from picidae.store.registry import open_store
+from picidae.store.sql import tables
+from picidae.store.sql.store import SqlStore
+
+#: Columns that differ between two runs written a moment apart (ids, clocks).
+_APART = {"id", "run_id", "root_id", "created_at", "started_at", "ended_at",
+          "last_heartbeat_at", "at"}
+
+
+@pytest.fixture(autouse=True)
+def _outside_any_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store(request: pytest.FixtureRequest, store_dir: Path) -> SqlStore:
+    url = str(store_dir) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    return store
+
+
+def _batch() -> Batch:
+    """A short run's end: one-point finals (one NaN, one at a later step, one staged), a
+    series of several points, and a summary of every kind of value."""
+    t = 1.7e9
+    one = [SeriesChunk(f"final_{j}", None, array("q", [0]), array("d", [j / 7]),
+                       array("d", [t])) for j in range(3)]
+    one += [SeriesChunk("nan", None, array("q", [3]), array("d", [math.nan]), array("d", [t])),
+            SeriesChunk("staged", "eval", array("q", [9]), array("d", [0.5]),
+                        array("d", [t + 1])),
+            SeriesChunk("loss", None, array("q", range(100)),
+                        array("d", [1 / (s + 1) for s in range(100)]),
+                        array("d", [t + s for s in range(100)]))]
+    return Batch(chunks=one, summary={"acc": 0.9, "epochs": 3, "ok": True, "note": "a\x00b",
+                                      "worst": math.nan, "nested": {"x": [1, 2], "e": {}}})
+
+
+def _rows(store: SqlStore, run_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row the run owns, by table, without what differs between two runs; each value
+    with its Python type (a blob as ``bytes``)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with store.engine.connect() as conn:
+        for table in (tables.runs, tables.run_fields, tables.run_tags, tables.transitions,
+                      tables.events, tables.metric_chunks, tables.metric_latest):
+            key = table.c.id if "run_id" not in table.c else table.c.run_id
+            names = [c.name for c in table.c if c.name not in _APART]
+            found = conn.execute(select(*(table.c[n] for n in names)).where(key == run_id)
+                                 .order_by(*table.primary_key.columns))
+            rows = []
+            for row in found:
+                values = tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                rows.append(tuple(zip(names, values, map(type, values), strict=True)))
+            out[table.name] = sorted(rows, key=repr)
+    return out
+
+
+def test_a_short_run_written_whole_stores_what_the_generic_way_stores(
+        sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", "30")
+    config = {"lr": 0.1, "batch_size": 32, "optimizer": "adam", "warmup": True, "none": None,
+              "deep": {"k": [1, 2], "inner": {"x": 1.5}}, "nan": math.nan}
+    made = [new_record("whole/run", config=config, tags=["a", "b", "c"], seed=7)
+            for _ in range(2)]
+    for rec in made[1:]:  # the same clocks, so what is derived from them agrees too
+        rec["created_at"], rec["started_at"] = made[0]["created_at"], made[0]["started_at"]
+        rec["transitions"] = made[0]["transitions"]
+    generic, whole = made
+    sql_store.create_run(generic)
+    sql_store.write_and_move(generic["id"], _batch(), "completed", actor="sdk")
+    sql_store.create_run_later(whole)
+    sql_store.write_and_move(whole["id"], _batch(), "completed", actor="sdk")
+    sql_store.settle()
+    written = _rows(sql_store, whole["id"])
+    assert written == _rows(sql_store, generic["id"])
+    assert len(written["metric_chunks"]) == 6 and len(written["run_fields"]) == 15
