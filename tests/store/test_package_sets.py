@@ -138,3 +138,16 @@ def test_sets_equal_but_for_order_or_value_type_are_stored_apart(
     digests = [_raw(engine)[rec["id"]][1] for rec in records]
     assert digests[0] == digests[2]
     assert len({digests[0], digests[1], digests[3], digests[4]}) == 4
+
+
+def test_the_same_packages_in_another_order_read_back_in_their_own_order(
+        store_dir: Any) -> None:
+    store = registry.open_store(str(store_dir))
+    forward = dict(PACKAGES)
+    backward = dict(reversed(PACKAGES.items()))
+    for packages in (forward, backward, forward, dict(forward, extra="1")):
+        rec = new_record("order", env=_env(dict(packages)))
+        made = store.create_run(rec)
+        assert list(made["env"]["packages"].items()) == list(packages.items())
+        assert list(store.get_run(rec["id"])["env"]["packages"].items()) \
+            == list(packages.items())

@@ -241,15 +241,18 @@ class SqlBase:
         return rec
 
     @staticmethod
-    def _record_of(values: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    def _record_of(values: dict[str, Any], now: float | None = None, *,
+                   doc: dict[str, Any] | None = None) -> dict[str, Any]:
         """The record of a row this transaction wrote, from the values written (``values``:
         every column, and ``packages_json`` when ``packages_digest`` is set), as ``_record``
-        would read it back: float columns as floats, the data document through JSON."""
+        would read it back: float columns as floats, the data document through JSON.
+        ``doc``: the document as its text parses (``documents.reparsed``), when the caller
+        has it without parsing; it becomes the record's (the caller keeps no reference)."""
         rec = {name: values[name] for name in COLUMN_FIELDS}
         for name in _FLOAT_COLUMNS:
             if rec[name] is not None:
                 rec[name] = float(rec[name])
-        data = json.loads(values["data"])
+        data = json.loads(values["data"]) if doc is None else doc
         digest = values.get("packages_digest")
         if digest is not None:
             package_sets.restore(data, digest, values["packages_json"])

@@ -33,10 +33,11 @@ PACKAGES = (select(package_sets.c.packages)
 _KEEP = Prepared(text("INSERT INTO package_sets (digest, packages) "
                       "VALUES (:digest, :packages) ON CONFLICT (digest) DO NOTHING"))
 
-#: The last set encoded: its items (names and versions, all ``str``, in order), digest and
-#: JSON. A process's runs nearly always carry the same set, and comparing ~200 pairs costs a
-#: tenth of encoding and hashing them again.
-_last: tuple[list[tuple[Any, Any]], str, str] | None = None
+#: The last set encoded: a copy of it (names and versions, all ``str``), its names in order,
+#: digest and JSON. A process's runs nearly always carry the same set: comparing it (in C,
+#: value by value, most of them the very same objects) costs a tenth of encoding and hashing
+#: it again, and a fifth of comparing its items as a list of pairs.
+_last: tuple[dict[str, str], list[str], str, str] | None = None
 
 
 def split(data: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
@@ -57,17 +58,18 @@ def split(data: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]
 
 def _encoded(packages: dict[str, Any]) -> tuple[str, str]:
     """The digest and JSON of a package set; the last set's again when this one has the same
-    names and versions in the same order (only sets of strings are remembered: for them list
-    equality is JSON equality, where ``1 == 1.0 == True`` would not be)."""
+    names in the same order and equal versions. Only sets of strings are remembered: a value
+    equal to a ``str`` is a ``str`` (or a subclass, which JSON writes alike), where
+    ``1 == 1.0 == True`` would not be the same JSON; the order is compared apart, as dict
+    equality ignores it."""
     global _last
-    items = list(packages.items())
     last = _last
-    if last is not None and last[0] == items:
-        return last[1], last[2]
+    if last is not None and packages == last[0] and list(packages) == last[1]:
+        return last[2], last[3]
     body = dumps(packages)
     digest = hashlib.sha256(body.encode()).hexdigest()
-    if all(type(k) is str and type(v) is str for k, v in items):
-        _last = (items, digest, body)
+    if all(type(k) is str and type(v) is str for k, v in packages.items()):
+        _last = (dict(packages), list(packages), digest, body)
     return digest, body
 
 

@@ -38,7 +38,7 @@ from picidae.store.sql.base import (
     safe_text,
 )
 from picidae.store.sql.deferred import NewRun, Waiting
-from picidae.store.sql.documents import dumps
+from picidae.store.sql.documents import dumps, reparsed
 from picidae.store.sql.event_log import EventReader
 from picidae.store.sql.prepared import Prepared
 from picidae.store.sql.schedules import ScheduleTable
@@ -168,7 +168,9 @@ class SqlStore(Writes):
                   "reason": safe_text(t.get("reason")), "actor": t.get("actor")}
                  for t in record.get("transitions") or []]
         created = record["created_at"]
-        rec = self._record_of({**row, "packages_json": packages})
+        # The record as a read would give it: the document copied as its text parses (no
+        # parse of the text just written), its packages put back as a read puts them.
+        rec = self._record_of({**row, "packages_json": packages}, doc=reparsed(stored))
         rec["transitions"] = [{**t, "at": float(t["at"])} for t in moves]
         return NewRun(run_id, row, data, packages, moves, created, record, rec)
 
