@@ -150,7 +150,7 @@ def test_pack_points_splits_segments_by_key_order_and_stage() -> None:
                                                               [10.0, 11.0, 13.0])
     assert list(chunks[("b", None)].values) == [2.0, 4.0, 7.0]
     assert list(chunks[("a", "eval")].values) == [5.0]
-    # Chunks own their arrays: extending one leaves the others as they were.
+    # A chunk that grew owns its arrays: extending one leaves the others as they were.
     a.steps.append(99)
     assert list(chunks[("b", None)].steps) == [0, 1, 3]
 
