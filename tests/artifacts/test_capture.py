@@ -116,6 +116,30 @@ def test_git_state_and_the_uncommitted_diff(store_dir: Path, repo: Path) -> None
     assert text == git(repo, "diff", "HEAD") + "\n"
 
 
+def test_each_run_records_the_repository_of_the_folder_it_starts_in(
+        store_dir: Path, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "eval.py").write_text("print('eval')\n")
+    git(other, "init")
+    git(other, "add", ".")
+    git(other, "commit", "-m", "other")
+    capture.clear_cache()
+    seen = []
+    # Twice in each folder: the second run of a folder records its cached state at init.
+    for folder in (repo, repo, other, other, repo):
+        monkeypatch.chdir(folder)
+        for capture_env in (True, False):
+            run = picidae.init("where", store=store_dir, capture_env=capture_env)
+            run.finish()
+            rv = picidae.get_run(run.id, store=store_dir)
+            seen.append((rv.code["root"], rv.code["commit"], (rv.env or {}).get("cwd")))
+    for (root, commit, cwd), folder in zip(seen, [f for f in (repo, repo, other, other, repo)
+                                                  for _ in (0, 1)], strict=True):
+        assert root == str(folder.resolve()) and commit == git(folder, "rev-parse", "HEAD")
+        assert cwd in (None, str(folder.resolve()))
+
+
 def test_code_snapshot_honours_gitignore(store_dir: Path, repo: Path) -> None:
     (repo / "data").mkdir()
     (repo / "data" / "big.bin").write_bytes(b"x" * 1000)

@@ -230,6 +230,14 @@ def git_ready(cwd: Path | None = None) -> bool:
     return found is not None and not found[1]
 
 
+def git_cached(where: str | None = None) -> tuple[dict[str, Any] | None, bytes] | None:
+    """What ``git_state`` captured already for the folder whose real path is ``where``
+    (default: the working folder), or ``None`` when it has not been captured. A new run
+    passes the working folder its environment recorded: one ``getcwd`` per run, not three
+    (each releases the GIL, see ``core/ids.py``)."""
+    return _git_cache.get(os.getcwd() if where is None else where)
+
+
 _versions: tuple[list[tuple[str, str]] | None, dict[str, str]] | None = None
 
 

@@ -13,13 +13,13 @@ import logging
 import threading
 import time
 import traceback as tb
-import uuid
 from collections import deque
 from collections.abc import Mapping
 from types import SimpleNamespace, TracebackType
 from typing import Any
 
 from picidae.core.alerts import check_alert
+from picidae.core.ids import batch_id
 from picidae.core.lifecycle import heartbeat_every, parse_state
 from picidae.core.run import LogLine
 from picidae.core.states import SYNONYMS, TERMINAL, State
@@ -346,7 +346,7 @@ class Run:
             batch, self._pending = self._pending, Batch()
         batch.chunks = pack_points(entries) if entries else []
         batch.logs = lines
-        batch.batch_id = None if batch.empty() else uuid.uuid4().hex  # an empty one: never sent
+        batch.batch_id = None if batch.empty() else batch_id()  # an empty one: never sent
         return batch
 
     def _flush(self, *, scheduled: bool = False) -> None:

@@ -115,11 +115,16 @@ def fill_record(record: dict[str, Any], extras: Extras) -> None:
     if extras.capture_packages and capture.packages_ready():
         record["env"] = {**(record.get("env") or {}), **_package_fields()}
         extras.packages_done = True
-    if extras.capture_git and capture.git_ready():
-        state, _ = capture.git_state()
-        if state is not None:
-            record["code"] = {**(record.get("code") or {}), **state, "diff": None}
-        extras.git_done = True
+    if extras.capture_git:
+        # The working folder as the environment just recorded it (``os.getcwd()``).
+        env = record.get("env") if extras.capture_env else None
+        cwd = env.get("cwd") if isinstance(env, dict) else None
+        found = capture.git_cached(cwd if isinstance(cwd, str) else None)
+        if found is not None and not found[1]:  # captured, and no diff left to upload
+            state = found[0]
+            if state is not None:
+                record["code"] = {**(record.get("code") or {}), **state, "diff": None}
+            extras.git_done = True
 
 
 def begin(run: Run, extras: Extras) -> None:
