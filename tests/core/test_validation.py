@@ -217,3 +217,19 @@ def test_a_deep_or_large_plain_dict_is_measured_exactly() -> None:
     wide = {f"k{i}": {str(j): j for j in range(101)} for i in range(100)}
     with pytest.raises(InvalidInput, match="more than 10000 keys"):
         clean_mapping(wide, "config")
+
+
+def test_a_key_is_judged_the_same_however_often_it_is_checked() -> None:
+    from picidae.core import validation
+
+    for _ in range(3):
+        assert validation.clean_key("loss", "metric key") == "loss"
+        for bad, field in ((" loss", "metric key"), ("a\nb", "output name"), ("", "x")):
+            with pytest.raises(InvalidInput) as refused:
+                validation.clean_key(bad, field)
+            assert refused.value.field == field
+    for i in range(validation._GOOD_KEYS_MAX + 10):  # past the bound: forgotten, still right
+        assert validation.clean_key(f"k{i}") == f"k{i}"
+    assert len(validation._good_keys) <= validation._GOOD_KEYS_MAX
+    with pytest.raises(InvalidInput):
+        validation.clean_key("x" * (validation.MAX_KEY + 1))

@@ -473,16 +473,22 @@ def clean_batch_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The create-settable fields' checks, by name.
+_CREATE_CHECKS: dict[str, Callable[[Any], Any]] = {
+    f.name: f.clean for f in TABLE if f.create and f.clean is not None}
+
+
 def clean_create_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     """The given create-settable fields (``None`` values skipped), each checked."""
     out: dict[str, Any] = {}
+    checks = _CREATE_CHECKS
     for name, value in values.items():
-        spec = BY_NAME.get(name)
-        if spec is None or not spec.create or spec.clean is None:
+        check = checks.get(name)
+        if check is None:
             raise InvalidInput(f"field {name!r} cannot be set when creating a run",
                                field=name)
         if value is not None:
-            out[name] = spec.clean(value)
+            out[name] = check(value)
     return out
 
 

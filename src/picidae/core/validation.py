@@ -96,8 +96,17 @@ def clean_tags(tags: object) -> list[str]:
     return out
 
 
+#: Keys ``clean_key`` passed (plain ``str`` only; at most ``_GOOD_KEYS_MAX``, then
+#: forgotten): a sweep's runs log the same few keys, each run's first ``log`` and each batch
+#: a store checks would otherwise check them all again.
+_good_keys: set[str] = set()
+_GOOD_KEYS_MAX = 4096
+
+
 def clean_key(key: object, field: str = "key") -> str:
     """A metric, config or summary key: a non-empty one-line string."""
+    if type(key) is str and key in _good_keys:
+        return key
     if not isinstance(key, str):
         raise InvalidInput(f"{field} must be a string, got {type(key).__name__}", field=field)
     clean_text(key, field)
@@ -108,6 +117,10 @@ def clean_key(key: object, field: str = "key") -> str:
         raise InvalidInput(f"{field} {key!r} contains a control character", field=field)
     if len(key) > MAX_KEY:
         raise InvalidInput(f"{field} is {len(key)} characters; at most {MAX_KEY}", field=field)
+    if type(key) is str:
+        if len(_good_keys) >= _GOOD_KEYS_MAX:
+            _good_keys.clear()
+        _good_keys.add(key)
     return key
 
 

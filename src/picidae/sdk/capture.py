@@ -118,6 +118,14 @@ def _cpu_count() -> int | None:
     return os.cpu_count()
 
 
+@functools.cache
+def _hostname() -> str:
+    """``socket.gethostname()``, read once per process (a process does not move between
+    hosts; the call releases the GIL, which costs a new run its turn while another thread
+    of the process works: see ``core/ids.py``)."""
+    return socket.gethostname()
+
+
 def _memory_bytes() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -131,7 +139,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
-        "hostname": socket.gethostname(),
+        "hostname": _hostname(),
         "pid": os.getpid(),
         "cwd": os.getcwd(),
         "executable": sys.executable,

@@ -52,7 +52,9 @@ def _copy_dict(doc: dict[str, Any], depth: int) -> dict[str, Any]:
         raise _Unusual
     if _LEAVES.issuperset(map(type, doc.values())):  # flat (a config, variables): in C
         return dict(doc)
-    return {key: _copy(value, depth + 1) for key, value in doc.items()}
+    leaves = _LEAVES
+    return {key: value if type(value) in leaves else _copy(value, depth + 1)
+            for key, value in doc.items()}
 
 
 def _copy(value: Any, depth: int) -> Any:
