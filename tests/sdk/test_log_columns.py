@@ -317,3 +317,16 @@ def test_numpy_scalars_take_the_usual_path_and_convert_as_before(
         stored = [v for _, v, _ in _series(run, key)]
         expected = [metric_value(key, row[key]) for row in rows]
         assert array("d", stored).tobytes() == array("d", expected).tobytes()
+
+
+def test_one_log_call_packs_each_key_with_its_own_value() -> None:
+    keys = ["loss", "acc", "n", "ok"]
+    point = {"loss": 0.5, "acc": float("nan"), "n": 3, "ok": True}
+    chunks = pack_points([(7, 12.5, "eval", point, keys)])
+    assert [c.key for c in chunks] == keys
+    for chunk, value in zip(chunks, (0.5, None, 3.0, 1.0), strict=True):
+        assert chunk.stage == "eval" and list(chunk.steps) == [7] and list(chunk.times) == [12.5]
+        assert (list(chunk.values) == [value]) if value is not None \
+            else math.isnan(chunk.values[0])
+    with pytest.raises(TypeError):
+        pack_points([(0, 0.0, None, {"s": "x"}, ["s"])])  # type: ignore[dict-item]

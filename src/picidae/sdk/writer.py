@@ -98,6 +98,14 @@ def pack_points(entries: list[Point]) -> list[SeriesChunk]:
     segment share its steps and times arrays (a chunk that grows gets its own): fewer
     objects per batch, and fewer for the cyclic collector to walk while a batch waits.
     """
+    if len(entries) == 1:  # a short run's one ``log`` call: a chunk per key, one point each
+        step, at, stage, point, keys = entries[0]
+        steps, times = _packed("q", [step]), _packed("d", [at])
+        flat = _packed("d", list(point.values()))
+        if len(keys) == 1:
+            return [SeriesChunk(keys[0], stage, steps, flat, times)]
+        return [SeriesChunk(key, stage, steps, flat[col:col + 1], times)
+                for col, key in enumerate(keys)]
     chunks: dict[tuple[str, str | None], SeriesChunk] = {}
     owned: set[int] = set()  # chunks given arrays of their own (on growing once)
     for segment in _segments(entries):
