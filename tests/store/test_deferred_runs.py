@@ -300,7 +300,7 @@ def test_runs_after_one_the_database_refused_wait_for_the_next_try() -> None:
 
     deferred = Deferred(lambda: nullcontext(), write)
     for run_id in ("a", "x", "c"):
-        new = NewRun(run_id, {}, {}, None, [], 0.0, {}, {})
+        new = NewRun(run_id, {}, {}, None, [], 0.0, {})
         deferred._waiting[run_id] = Waiting(new, None)  # as add() keeps them, no thread
     with pytest.raises(StoreUnavailable):
         deferred.settle()

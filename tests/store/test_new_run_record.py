@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from picidae.core.record import new_record
-from picidae.store.base import RunQuery
+from picidae.store.base import Batch, RunQuery
 from picidae.store.registry import open_store
 from picidae.store.sql.store import SqlStore
 
@@ -111,3 +111,17 @@ def test_changing_a_new_runs_record_changes_nothing_stored(sql_store: SqlStore,
         _same(_compared(read), expected)
     again = _record("new/again", _plain_config())  # the same package set, remembered
     _same(sql_store.create_run(again)["env"], sql_store.get_run(again["id"])["env"])
+
+
+def test_a_waiting_run_ends_as_stored_whatever_the_caller_does_to_its_record(
+        sql_store: SqlStore) -> None:
+    rec = _record("new/ends", _plain_config())
+    made = sql_store.create_run_later(rec)
+    made["status"] = "completed"  # the caller's own copy: the store goes by its rows
+    made["started_at"] = None
+    assert sql_store.write_and_move(rec["id"], Batch(), "completed", actor="sdk") \
+        == "completed"
+    read = sql_store.get_run(rec["id"])
+    assert read["status"] == "completed" and read["started_at"] == rec["started_at"]
+    assert [(t["from"], t["to"]) for t in read["transitions"]] == [
+        ("queued", "running"), ("running", "completed")]

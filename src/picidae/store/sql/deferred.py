@@ -47,7 +47,9 @@ MAX_WAITING = 500
 
 @dataclass(slots=True)
 class NewRun:
-    """A new run's rows (``SqlStore._new_run``) and its record as a read would give it."""
+    """A new run's rows (``SqlStore._new_run``). Not its record: that is the caller's, and
+    a run that waits keeps only what it is written from (its ``row`` says what an end is
+    checked against), so the record goes when the program drops it."""
 
     run_id: str
     row: dict[str, Any]
@@ -56,7 +58,6 @@ class NewRun:
     moves: list[dict[str, Any]]
     created: float
     source: dict[str, Any]
-    record: dict[str, Any]
 
 
 @dataclass(slots=True)

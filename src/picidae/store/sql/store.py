@@ -89,7 +89,7 @@ class SqlStore(Writes):
 
     def create_run(self, record: dict[str, Any]) -> dict[str, Any]:
         """See ``Store.create_run``."""
-        new = self._new_run(record)
+        new, made = self._new_run(record)
         try:
             with self._tx(write=True) as conn:
                 self._insert_new_run(conn, new)
@@ -98,7 +98,7 @@ class SqlStore(Writes):
                 raise InvalidInput(f"a run with id {new.run_id!r} exists already",
                                    field="id") from None
             raise
-        return new.record
+        return made
 
     def create_run_later(self, record: dict[str, Any]) -> dict[str, Any]:
         """``create_run``, its rows written a moment later (``deferred.py``): with the run's
@@ -107,9 +107,9 @@ class SqlStore(Writes):
         (a new run's own): a duplicate id is not refused here but reported when written."""
         if self.read_only:  # refused now, as create_run refuses it
             return self.create_run(record)
-        new = self._new_run(record)
+        new, made = self._new_run(record)
         self._deferred.add(Waiting(new, self))
-        return new.record
+        return made
 
     def _write_waiting(self, conn: Connection, waiting: list[Waiting]) -> None:
         """Write waiting runs (``create_run_later``) and their ends in ``conn``: the usual
@@ -150,7 +150,7 @@ class SqlStore(Writes):
         if self._deferred:
             self._deferred.settle()
 
-    def _new_run(self, record: dict[str, Any]) -> NewRun:
+    def _new_run(self, record: dict[str, Any]) -> tuple[NewRun, dict[str, Any]]:
         """The rows of a new run, ready to insert (``_insert_new_run``), and its record as a
         read would give it back (no read: nothing else can change a row being created)."""
         run_id = record["id"]
@@ -172,7 +172,7 @@ class SqlStore(Writes):
         # parse of the text just written), its packages put back as a read puts them.
         rec = self._record_of({**row, "packages_json": packages}, doc=reparsed(stored))
         rec["transitions"] = [{**t, "at": float(t["at"])} for t in moves]
-        return NewRun(run_id, row, data, packages, moves, created, record, rec)
+        return NewRun(run_id, row, data, packages, moves, created, record), rec
 
     def _insert_new_run(self, conn: Connection, new: NewRun) -> None:
         """Write ``new`` (from ``_new_run``) in the caller's transaction. No existence check

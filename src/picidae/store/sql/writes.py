@@ -126,9 +126,9 @@ class Writes(Moves):
         waiting = self._deferred.get(run_id)
         if waiting is None or waiting.new.row["workspace"] != self.workspace:
             return False  # (another workspace's run: the usual way says it is not found)
-        rec = waiting.new.record
-        current = RunFacts(run_id, State(rec["status"]), rec.get("started_at"), None, None,
-                           claimed=rec.get("queue") is not None)
+        row = waiting.new.row  # its columns as they will be written
+        current = RunFacts(run_id, State(row["status"]), row["started_at"], None, None,
+                           claimed=row["queue"] is not None)
         if not batch.empty():
             refused = refusal(current, batch)
             if refused is not None:
