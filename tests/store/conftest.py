@@ -18,6 +18,7 @@ from picidae.store.registry import open_store
 from picidae.store.sql.migrate import MIGRATIONS
 from picidae.store.sql.postgres import parse_url
 from picidae.store.sql.sqlite import SqliteStore
+from picidae.store.sql.store import SqlStore
 
 
 @pytest.fixture
@@ -25,6 +26,16 @@ def store(store_dir: Path) -> SqliteStore:
     """An embedded store in its own folder (closed by the shared fixture after the test)."""
     opened = open_store(store_dir)
     assert isinstance(opened, SqliteStore)
+    return opened
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store(request: pytest.FixtureRequest, store_dir: Path) -> SqlStore:
+    """A SQL store on SQLite and on PostgreSQL (``pg_url``: skipped, or failed under CI, when
+    no server)."""
+    url = str(store_dir) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    opened = open_store(url)
+    assert isinstance(opened, SqlStore)
     return opened
 
 

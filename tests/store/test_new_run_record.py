@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import enum
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from picidae.core.record import new_record
 from picidae.store.base import Batch, RunQuery
-from picidae.store.registry import open_store
 from picidae.store.sql.store import SqlStore
 
 PACKAGES = {f"pkg-{i:03d}": f"{i}.0" for i in range(50)}
@@ -26,14 +24,6 @@ class Mode(enum.IntEnum):
 
 class Label(str):
     pass
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sql_store(request: pytest.FixtureRequest, store_dir: Path) -> SqlStore:
-    url = str(store_dir) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = open_store(url)
-    assert isinstance(store, SqlStore)
-    return store
 
 
 def _same(a: Any, b: Any, where: str = "record") -> None:

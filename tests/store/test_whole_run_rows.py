@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from picidae.core.record import new_record
 from picidae.store.base import Batch, SeriesChunk
-from picidae.store.registry import open_store
 from picidae.store.sql import tables
 from picidae.store.sql.store import SqlStore
 
@@ -27,14 +26,6 @@ _APART = {"id", "run_id", "root_id", "created_at", "started_at", "ended_at",
 @pytest.fixture(autouse=True)
 def _outside_any_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sql_store(request: pytest.FixtureRequest, store_dir: Path) -> SqlStore:
-    url = str(store_dir) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = open_store(url)
-    assert isinstance(store, SqlStore)
-    return store
 
 
 def _batch() -> Batch:

@@ -13,16 +13,7 @@ import picidae
 from picidae.core.record import new_record
 from picidae.errors import IllegalTransition, InvalidInput, RunFinished
 from picidae.store.base import Batch, SeriesChunk
-from picidae.store.registry import open_store
 from picidae.store.sql.store import SqlStore
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sql_store(request: pytest.FixtureRequest, store_dir: Path) -> SqlStore:
-    url = str(store_dir) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = open_store(url)
-    assert isinstance(store, SqlStore)
-    return store
 
 
 def _batch(summary: dict[str, Any], batch_id: str = "b-1") -> Batch:

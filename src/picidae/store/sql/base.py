@@ -24,6 +24,7 @@ from picidae.core.lifecycle import RunFacts
 from picidae.core.run import COLUMN_FIELDS, DATA_FIELDS, data_default, duration_s
 from picidae.core.states import State
 from picidae.core.validation import flatten
+from picidae.core.where import stored_value
 from picidae.errors import RunNotFound, StoreUnavailable
 from picidae.settings import settings
 from picidae.store.sql import lineage, package_sets
@@ -102,22 +103,9 @@ def field_tuples(run_id: str, section: str, data: dict[str, Any],
         elif kind is str:
             append((run_id, section, key[:256], None, safe_text(value), created))
         else:
-            num, text = _num_text(value)
+            num, text = stored_value(value)  # as the where-language reads it
             append((run_id, section, key[:256], num, text, created))
     return rows
-
-
-def _num_text(value: Any) -> tuple[float | None, str | None]:
-    """A field's number and text: a bool both, a number its ``float`` (NaN: none), a string
-    itself, anything else but ``None`` its JSON."""
-    if isinstance(value, bool):
-        return float(value), "true" if value else "false"
-    if isinstance(value, int | float):
-        num = float(value)
-        return (None if math.isnan(num) else num), None
-    if isinstance(value, str):
-        return None, safe_text(value)
-    return None, None if value is None else dumps(value)
 
 
 def fact_columns(data: dict[str, Any]) -> dict[str, Any]:
