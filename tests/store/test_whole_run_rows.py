@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from picidae.core.record import new_record
-from picidae.store.base import Batch, SeriesChunk
+from picidae.store.base import Batch, RunQuery, SeriesChunk
 from picidae.store.sql import tables
 from picidae.store.sql.store import SqlStore
 
@@ -82,3 +82,24 @@ def test_a_short_run_written_whole_stores_what_the_generic_way_stores(
     written = _rows(sql_store, whole["id"])
     assert written == _rows(sql_store, generic["id"])
     assert len(written["metric_chunks"]) == 6 and len(written["run_fields"]) == 15
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["create_run", "create_run_later"])
+def test_a_run_with_an_int_past_floats_range_is_recorded_and_found(
+        sql_store: SqlStore, later: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # JSON holds any int, and so does the run's document; the index of config and summary
+    # values (run_fields.num, a float) took float() of it, which overflows: create_run
+    # raised OverflowError, and a run waiting to be written whole was not recorded at all.
+    monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", "30")
+    huge, config = 10**400, {"huge": 10**400, "tiny": -(10**400), "lr": 0.1}
+    rec = new_record("whole/huge", config=config)
+    (sql_store.create_run_later if later else sql_store.create_run)(rec)
+    sql_store.write_and_move(rec["id"], Batch(summary={"count": huge}), "completed",
+                             actor="sdk")
+    sql_store.settle()
+    read = sql_store.get_run(rec["id"])
+    assert read["config"] == config and read["summary"] == {"count": huge}
+    assert read["status"] == "completed"
+    for where in ("config.huge > 1e308", "config.tiny < -1e308", "summary.count > 5"):
+        assert [r["id"] for r in sql_store.list_runs(RunQuery(where=where))] == [rec["id"]]
+    assert sql_store.list_runs(RunQuery(where="config.huge < 5")) == []

@@ -19,12 +19,16 @@ from picidae.core.where.parser import parse
 
 def stored_value(value: Any) -> tuple[float | None, str | None]:
     """A config or summary value as the store indexes it: ``(num, text)``. Numbers go to
-    ``num`` (NaN to neither), strings to ``text``, booleans to both (1/0 and "true"/"false"),
-    other JSON (lists, empty dicts) to ``text`` as compact JSON, ``None`` to neither."""
+    ``num`` (NaN to neither; an int past every float as an infinity), strings to ``text``,
+    booleans to both (1/0 and "true"/"false"), other JSON (lists, empty dicts) to ``text``
+    as compact JSON, ``None`` to neither."""
     if isinstance(value, bool):
         return float(value), "true" if value else "false"
     if isinstance(value, int | float):
-        num = float(value)
+        try:
+            num = float(value)
+        except OverflowError:  # an int past any float (JSON holds it): beyond them all
+            return (math.inf if value > 0 else -math.inf), None
         return (None if math.isnan(num) else num), None
     if isinstance(value, str):
         return None, value.replace("\x00", "\ufffd")  # as stored: PostgreSQL holds no NUL
