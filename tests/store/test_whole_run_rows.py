@@ -5,6 +5,7 @@ SQL stores — the chunk blobs byte for byte, numbers as floats."""
 
 from __future__ import annotations
 
+import enum
 import math
 from array import array
 from pathlib import Path
@@ -103,3 +104,47 @@ def test_a_run_with_an_int_past_floats_range_is_recorded_and_found(
     for where in ("config.huge > 1e308", "config.tiny < -1e308", "summary.count > 5"):
         assert [r["id"] for r in sql_store.list_runs(RunQuery(where=where))] == [rec["id"]]
     assert sql_store.list_runs(RunQuery(where="config.huge < 5")) == []
+
+
+class _Mode(enum.IntEnum):
+    FAST = 3
+
+
+class _Ratio(float):
+    pass
+
+
+def test_edge_values_are_stored_alike_written_whole_or_the_generic_way(
+        sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # -0.0 and infinities (finals and fields), non-ASCII and NUL text in the name, tags,
+    # stage and fields, an IntEnum and a float subclass: the rows agree value for value,
+    # the sign of zero included (compared by repr), and so do the records read back.
+    monkeypatch.setenv("PICIDAE_NEW_RUN_DELAY_S", "30")
+    t = 1.7e9
+    finals = [("negz", None, -0.0), ("pinf", None, math.inf), ("ninf", "é☃", -math.inf),
+              ("max", None, 1e308)]
+    summary = {"negz": -0.0, "inf": math.inf, "ninf": -math.inf, "big": 10**30,
+               "text": "é\x00☃\U0001F600", "no": False, "none": None, "mode": _Mode.FAST,
+               "ratio": _Ratio(0.25), "list": [math.nan, -0.0, "\x00"]}
+    config = {"negz": -0.0, "inf": math.inf, "big": 10**30, "text": "ü\x00x\U0001F600",
+              "yes": True, "none": None, "mode": _Mode.FAST, "ratio": _Ratio(1.5),
+              "deep": {"z": -0.0, "nul": "\x00"}}
+    made = [new_record("whole/é☃", config=config, tags=["ä", "b☃"], seed=2**62)
+            for _ in range(2)]
+    for rec in made[1:]:
+        rec["created_at"], rec["started_at"] = made[0]["created_at"], made[0]["started_at"]
+        rec["transitions"] = made[0]["transitions"]
+    generic, whole = made
+    for rec, create in ((generic, sql_store.create_run), (whole, sql_store.create_run_later)):
+        create(rec)
+        batch = Batch(chunks=[SeriesChunk(k, stage, array("q", [i]), array("d", [v]),
+                                          array("d", [t])) for i, (k, stage, v) in
+                              enumerate(finals)], summary=dict(summary))
+        sql_store.write_and_move(rec["id"], batch, "completed", actor="sdk")
+    sql_store.settle()
+    written, expected = _rows(sql_store, whole["id"]), _rows(sql_store, generic["id"])
+    assert repr(written) == repr(expected)
+    assert len(written["metric_chunks"]) == 4
+    read, wanted = sql_store.get_run(whole["id"]), sql_store.get_run(generic["id"])
+    for name in ("name", "tags", "config", "summary"):
+        assert repr(read[name]) == repr(wanted[name]), name
