@@ -110,6 +110,22 @@ def test_a_summary_over_the_size_limit_is_refused_naming_it(store_url: str) -> N
     assert picidae.get_run(run.id, store=store_url).summary == {"fine": "x" * 1000}
 
 
+def test_an_int_too_long_for_json_text_is_refused_naming_the_field(store_url: str) -> None:
+    # Python writes no int past 4,300 digits as text: before, init and summary() raised a
+    # bare ValueError from the JSON encoder; the run and its other values are kept.
+    huge = 10**5000
+    with pytest.raises(InvalidInput, match="cannot be written as JSON") as err:
+        picidae.init("huge", store=store_url, capture_env=False, config={"n": huge})
+    assert err.value.field == "config"
+    run = picidae.init("huge", store=store_url, capture_env=False, config={"n": 10**300})
+    with pytest.raises(InvalidInput, match="cannot be written as JSON") as err:
+        run.summary({"n": huge})
+    assert err.value.field == "summary"
+    run.summary({"fine": 1}).finish()
+    rv = picidae.get_run(run.id, store=store_url)
+    assert rv.summary == {"fine": 1} and rv.config == {"n": 10**300}
+
+
 def test_huge_configs_over_the_api_are_refused_naming_the_field(store_url: str) -> None:
     if not store_url.startswith("http"):
         pytest.skip("the raw HTTP API")

@@ -57,6 +57,17 @@ def test_malformed_json_is_a_422_not_a_500(client: TestClient):
     assert r.status_code == 422
 
 
+def test_an_int_too_long_for_json_text_is_a_422_not_a_400(client: TestClient):
+    # json.loads refuses an int past 4,300 digits with a ValueError that is no
+    # JSONDecodeError: FastAPI answered 400 "error parsing the body" (failed before).
+    body = b'{"name": "huge", "status": "running", "config": {"n": 1' + b"0" * 5000 + b"}}"
+    r = client.post("/api/v1/runs", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_input" and r.json()["field"] == "body"
+    assert "4300" in r.json()["message"]
+    assert client.get("/api/v1/runs").json()["runs"] == []  # nothing was stored
+
+
 def test_unknown_id_is_404_with_a_body(client: TestClient):
     for path in ("/api/v1/runs/nope", "/api/v1/runs/nope/logs", "/api/v1/runs/nope/metrics",
                  "/api/v1/runs/nope/metrics/loss"):

@@ -326,7 +326,10 @@ def check_size(doc: Mapping[str, Any], field: str) -> None:
     if keys > MAX_DOC_KEYS:
         raise InvalidInput(f"{field} has more than {MAX_DOC_KEYS} keys (flattened with dots);"
                            " store large data as an artifact", field=field)
-    size = len(_SIZE_JSON.encode(doc).encode("utf-8", "surrogatepass"))
+    try:
+        size = len(_SIZE_JSON.encode(doc).encode("utf-8", "surrogatepass"))
+    except ValueError as exc:  # an int past Python's int-to-text limit (4,300 digits)
+        raise InvalidInput(f"{field} cannot be written as JSON: {exc}", field=field) from None
     if size > MAX_DOC_BYTES:
         raise InvalidInput(f"{field} is {size} bytes as JSON; at most {MAX_DOC_BYTES} "
                            "(store large data as an artifact)", field=field)

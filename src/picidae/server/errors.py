@@ -78,6 +78,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's "error parsing the body" for a ValueError that is not a
+            # JSONDecodeError (an int past Python's 4,300-digit text limit): a body that is
+            # not usable JSON, answered as malformed JSON is (422, naming the body).
+            return JSONResponse(error_body("invalid_input",
+                                           f"body: not usable JSON: {exc.__cause__}", "body"),
+                                status_code=422)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
                 403: "forbidden", 413: "payload_too_large"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
