@@ -35,6 +35,7 @@ from picidae.store.sql.base import (
     fact_columns,
     facts,
     field_rows,
+    field_tuples,
     safe_text,
 )
 from picidae.store.sql.deferred import NewRun, Waiting
@@ -64,7 +65,7 @@ from picidae.store.sql.whole_runs import (
     Rows,
     created_events,
     plain,
-    transition_rows,
+    transition_tuples,
 )
 from picidae.store.sql.writes import _CHUNKS_OF, _INSERT_CHUNKS, Writes, latest_set
 
@@ -181,14 +182,13 @@ class SqlStore(Writes):
         _INSERT_RUN.run(conn, row)
         if row["packages_digest"] is not None and new.packages is not None:
             package_sets.keep(conn, row["packages_digest"], new.packages)
-        fields = (field_rows(run_id, "config", data["config"], new.created)
-                  + field_rows(run_id, "summary", data["summary"], new.created))
-        if fields:
-            _INSERT_FIELDS.run(conn, fields)
-        if data["tags"]:
-            _INSERT_TAGS.run(conn, [{"run_id": run_id, "tag": t} for t in data["tags"]])
-        if new.moves:
-            _INSERT_TRANSITIONS.run(conn, transition_rows(run_id, new.moves))
+        _INSERT_FIELDS.run_rows(conn, FIELD_COLUMNS,
+                                field_tuples(run_id, "config", data["config"], new.created)
+                                + field_tuples(run_id, "summary", data["summary"],
+                                               new.created))
+        _INSERT_TAGS.run_rows(conn, TAG_COLUMNS, [(run_id, t) for t in data["tags"]])
+        _INSERT_TRANSITIONS.run_rows(conn, TRANSITION_COLUMNS,
+                                     transition_tuples(run_id, new.moves))
         self._events(conn, created_events(new))
         if data["inputs"] or data["outputs"]:
             self._sync_lineage(conn, run_id, new.created, data)

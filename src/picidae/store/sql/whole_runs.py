@@ -109,15 +109,10 @@ class Rows:
         self.logs += log_rows(run_id, batch)
 
 
-def transition_rows(run_id: str, moves: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``transitions`` rows of a run's moves (``from``, ``to``, ``at``, ``reason``
-    already made safe, ``actor``), in order."""
-    return [dict(zip(TRANSITION_COLUMNS, row, strict=True))
-            for row in transition_tuples(run_id, moves)]
-
-
 def transition_tuples(run_id: str, moves: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """``transition_rows`` as tuples of ``TRANSITION_COLUMNS``' values (``at`` a float)."""
+    """The ``transitions`` rows of a run's moves (``from``, ``to``, ``at``, ``reason``
+    already made safe, ``actor``), in order, as tuples of ``TRANSITION_COLUMNS``' values
+    (``at`` a float)."""
     return [(run_id, t["from"], t["to"], float(t["at"]), t["reason"], t["actor"])
             for t in moves]
 

@@ -258,18 +258,11 @@ class Writes(Moves):
 LATEST_COLUMNS = ("run_id", "key", "step", "value", "time", "stage", "count")
 
 
-def point_rows(run_id: str, batch: Batch) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ``metric_chunks`` rows of a batch's points and the ``metric_latest`` rows they
-    make (each key's last point and its count)."""
-    rows, latest = point_tuples(run_id, batch)
-    return ([dict(zip(chunkio.CHUNK_COLUMNS, r, strict=True)) for r in rows],
-            [dict(zip(LATEST_COLUMNS, r, strict=True)) for r in latest])
-
-
 def point_tuples(run_id: str, batch: Batch,
                  ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """``point_rows`` as tuples of ``chunks.CHUNK_COLUMNS``' and ``LATEST_COLUMNS``' values
-    (as ``Prepared.run_rows`` takes them)."""
+    """The ``metric_chunks`` rows of a batch's points and the ``metric_latest`` rows they
+    make (each key's last point and its count), as tuples of ``chunks.CHUNK_COLUMNS``' and
+    ``LATEST_COLUMNS``' values (as ``Prepared.run_rows`` takes them)."""
     rows: list[tuple[Any, ...]] = []
     latest: dict[str, list[Any]] = {}
     memo: dict[bytes, chunkio.StepsInfo] = {}  # keys logged together share steps
