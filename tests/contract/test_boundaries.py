@@ -126,6 +126,18 @@ def test_an_int_too_long_for_json_text_is_refused_naming_the_field(store_url: st
     assert rv.summary == {"fine": 1} and rv.config == {"n": 10**300}
 
 
+def test_an_int_past_every_float_is_kept_and_found_on_every_store(store_url: str) -> None:
+    # Indexed as an infinity (the float() of it overflowed: init raised, or the run was
+    # dropped), kept exactly in the document, found by a where on its number.
+    run = picidae.init("past-floats", store=store_url, capture_env=False,
+                       config={"huge": 10**400, "lr": 0.1})
+    run.finish()
+    rv = picidae.get_run(run.id, store=store_url)
+    assert rv.config == {"huge": 10**400, "lr": 0.1}
+    found = picidae.runs(store=store_url, where="config.huge > 1e308")
+    assert [r.id for r in found] == [run.id]
+
+
 def test_huge_configs_over_the_api_are_refused_naming_the_field(store_url: str) -> None:
     if not store_url.startswith("http"):
         pytest.skip("the raw HTTP API")
